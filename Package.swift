@@ -1,0 +1,52 @@
+// swift-tools-version:5.9
+// splat: a neural graphics renderer whose compute core is Vulkan.
+//
+// Dependency direction (an arrow means "imports"):
+//   splat -> ComputePrimitives -> Compute -> CVulkan
+// The compute core (Compute, ComputePrimitives) never imports a graphics module.
+import PackageDescription
+
+let package = Package(
+    name: "splat",
+    products: [
+        .executable(name: "splat", targets: ["splat"]),
+        .library(name: "Compute", targets: ["Compute"]),
+        .library(name: "ComputePrimitives", targets: ["ComputePrimitives"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C modules. The Vulkan loader is opened at run time (dlopen) so that a
+        // missing loader is a clear message, not a dynamic-linker failure.
+        .target(name: "CVulkan", path: "Sources/CVulkan"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
+        // GLFW: header only; the viewer loads libglfw at run time.
+        .systemLibrary(name: "CGLFW", path: "Sources/CGLFW", providers: [.apt(["libglfw3-dev"])]),
+        // The one header that defines every buffer layout shared by GLSL and Swift.
+        .target(name: "CShaderLayouts", path: "Sources/CShaderLayouts"),
+
+        // Build-time shader compiler: GLSL -> SPIR-V (glslc), validated by
+        // spirv-val, embedded into the product as Swift source.
+        .executableTarget(name: "SPIRVEmbed", path: "Sources/SPIRVEmbed"),
+        .plugin(name: "ShaderCompilerPlugin", capability: .buildTool(),
+                dependencies: ["SPIRVEmbed"], path: "Plugins/ShaderCompilerPlugin"),
+
+        .target(name: "Compute", dependencies: ["CVulkan"]),
+        .target(name: "ComputePrimitives",
+                dependencies: ["Compute", "CShaderLayouts"],
+                plugins: ["ShaderCompilerPlugin"]),
+
+        .executableTarget(name: "splat", dependencies: [
+            "Compute", "ComputePrimitives",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "ComputeTests", dependencies: ["Compute"]),
+        .testTarget(name: "ComputePrimitivesTests", dependencies: ["ComputePrimitives", "Compute"]),
+        .testTarget(name: "SystemModulesTests", dependencies: ["CPNG", "CJPEG", "CGLFW", "CShaderLayouts"]),
+    ]
+)

@@ -1,0 +1,84 @@
+// splat: every buffer layout and push-constant block shared by GLSL and Swift.
+//
+// This one header is included by the shaders (glslc, GLSL 4.50) and by Swift
+// through the CShaderLayouts C module, so both sides agree on every field.
+// Rules that keep std430 (GLSL) and C layouts identical: only 32-bit scalar
+// fields (u32, i32, f32), no vec3, structs padded to 16 bytes.
+// Shapes are documented per field: `// [N] u32` means a buffer of N uint32.
+#ifndef SPLAT_LAYOUTS_H
+#define SPLAT_LAYOUTS_H
+
+#ifdef VULKAN
+#define u32 uint
+#define i32 int
+#define f32 float
+#else
+#include <stdint.h>
+typedef uint32_t u32;
+typedef int32_t i32;
+typedef float f32;
+#endif
+
+// Specialisation constant ids used by every kernel (Kernel.swift passes the
+// values in this order). Sizes come from the device at run time, never from
+// constants in the shader.
+#define SPEC_WORKGROUP_SIZE 0   // threads per workgroup (local_size_x)
+#define SPEC_SUBGROUP_SIZE 1    // the smallest subgroup size the device may use
+#define SPEC_ITEMS_PER_THREAD 2 // elements each thread handles per tile
+#define SPEC_VARIANT 3          // kernel-specific switch (key width, reduce op, ...)
+
+// ---------------------------------------------------------------------------
+// Prefix sum (Shaders/primitives/scan_*.comp), reduce-then-scan.
+// Buffers: input [count] u32, output [count] u32 (may alias input),
+//          partials [tiles] u32, total [1] u32.
+#define SCAN_FLAG_NONZERO 1u    // scan (x != 0 ? 1 : 0) instead of x (stream compaction)
+#define SCAN_FLAG_ADD_PARTIALS 2u // add partials[tile] to each tile (downsweep of a multi-tile scan)
+#define SCAN_FLAG_WRITE_TOTAL 4u  // write the sum of all elements to total[0]
+struct ScanParams {
+    u32 count;   // elements in this level
+    u32 flags;   // SCAN_FLAG_*
+    u32 pad0;
+    u32 pad1;
+};
+
+// ---------------------------------------------------------------------------
+// Reductions (Shaders/primitives/reduce.comp): tiles reduce to partials until one remains.
+// Buffers: input [count] u32|f32, output [tiles] u32|f32.
+#define REDUCE_SUM_U32 0u
+#define REDUCE_MAX_U32 1u
+#define REDUCE_SUM_F32 2u
+#define REDUCE_MAX_F32 3u
+struct ReduceParams {
+    u32 count;   // elements to reduce
+    u32 pad0;
+    u32 pad1;
+    u32 pad2;
+};
+
+// ---------------------------------------------------------------------------
+// Stream compaction (Shaders/primitives/compact_scatter.comp).
+// Buffers: values [count] u32, flags [count] u32, offsets [count] u32
+//          (exclusive scan of flags != 0), output [kept] u32.
+struct CompactParams {
+    u32 count;
+    u32 pad0;
+    u32 pad1;
+    u32 pad2;
+};
+
+// ---------------------------------------------------------------------------
+// LSD radix sort (Shaders/primitives/radix_*.comp), 8-bit digits.
+// Keys are RADIX_KEY_WORDS u32 words each (1: 32-bit keys, 2: 64-bit keys as
+// (low, high) pairs); values are u32. One pass = count + scan + scatter.
+// Buffers: keys [count * words] u32, values [count] u32,
+//          histogram [RADIX_BINS * blocks] u32 (digit-major: digit * blocks + block).
+#define RADIX_BITS 8u
+#define RADIX_BINS 256u
+struct RadixSortParams {
+    u32 count;      // keys to sort
+    u32 shift;      // lowest bit of this pass's digit
+    u32 blocks;     // tiles of WORKGROUP_SIZE * ITEMS_PER_THREAD keys
+    u32 digitMask;  // (1 << bits in this pass) - 1: bits above the significant ones are ignored
+};
+
+#endif

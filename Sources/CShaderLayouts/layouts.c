@@ -1,0 +1,8 @@
+// Compile-time checks that the shared layouts have the sizes GLSL's std430
+// rules give them (16-byte multiples of 32-bit fields).
+#include "ShaderLayouts.h"
+
+_Static_assert(sizeof(struct ScanParams) == 16, "ScanParams must be 16 bytes");
+_Static_assert(sizeof(struct ReduceParams) == 16, "ReduceParams must be 16 bytes");
+_Static_assert(sizeof(struct CompactParams) == 16, "CompactParams must be 16 bytes");
+_Static_assert(sizeof(struct RadixSortParams) == 16, "RadixSortParams must be 16 bytes");

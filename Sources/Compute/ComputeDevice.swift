@@ -1,0 +1,267 @@
+import CVulkan
+import Foundation
+
+/// A Vulkan device and its compute queue: the root object of the compute core.
+///
+/// Choice: a discrete GPU, else an integrated one, else any other (lavapipe);
+/// `SPLAT_DEVICE=<index or name substring>` overrides. Buffers, kernels and
+/// streams keep their device alive, so it is released after the last of them.
+public final class ComputeDevice {
+    /// The Vulkan objects proper; buffers, kernels and streams hold this, not
+    /// the device, so the caches below can hold buffers without a cycle.
+    let core: DeviceCore
+    public var instance: VulkanInstance { core.instance }
+    public var info: DeviceInfo { core.info }
+    public var handle: VkDevice { core.handle }
+    /// Whether pipelines may require full subgroups (VK_EXT_subgroup_size_control).
+    public var fullSubgroups: Bool { core.fullSubgroups }
+
+    private var kernels: [KernelKey: Kernel] = [:]
+    private var staging: GPUBuffer?
+    private var transferStream: CommandStream?
+
+    /// Opens the device the environment asks for (see type docs).
+    public static func make() throws -> ComputeDevice {
+        let instance = try VulkanInstance.shared()
+        let devices = try instance.physicalDevices()
+        if devices.isEmpty { throw ComputeError.noDevice(detail: "vkEnumeratePhysicalDevices returned none") }
+        let infos = devices.enumerated().map { queryDeviceInfo($0.element, index: $0.offset) }
+        let index = try choose(infos, request: ProcessInfo.processInfo.environment["SPLAT_DEVICE"])
+        return ComputeDevice(core: try DeviceCore(instance: instance, physical: devices[index], info: infos[index]))
+    }
+
+    /// The index of the device to use among `infos`.
+    public static func choose(_ infos: [DeviceInfo], request: String?) throws -> Int {
+        if let request, !request.isEmpty {
+            if let i = Int(request), infos.indices.contains(i) { return i }
+            if let i = infos.firstIndex(where: { $0.name.lowercased().contains(request.lowercased()) }) { return i }
+            throw ComputeError.deviceNotFound(request: request, available: infos.map(\.displayName))
+        }
+        let usable = infos.filter { $0.unsupportedReason == nil }
+        if usable.isEmpty {
+            let reasons = infos.map { "\($0.name): \($0.unsupportedReason ?? "")" }.joined(separator: "; ")
+            throw ComputeError.noDevice(detail: "no device supports splat's compute core (\(reasons))")
+        }
+        let rank: [DeviceInfo.Kind: Int] = [.discrete: 0, .integrated: 1, .virtual: 2, .other: 3, .cpu: 4]
+        let best = usable.min { (rank[$0.kind]!, $0.index) < (rank[$1.kind]!, $1.index) }!
+        return best.index
+    }
+
+    init(core: DeviceCore) { self.core = core }
+
+    deinit {
+        _ = vkDeviceWaitIdle(core.handle)
+        transferStream = nil
+        staging = nil
+        kernels.removeAll()
+        core.pipelineCache.save()
+    }
+
+    /// Validation messages produced since the last call (empty when validation is off).
+    public func drainValidationMessages() -> [String] { instance.validationLog.drain() }
+
+    /// Waits until the device has finished all submitted work.
+    public func waitIdle() throws {
+        try check(vkDeviceWaitIdle(handle), "vkDeviceWaitIdle")
+    }
+
+    // MARK: Kernels
+
+    /// A compute kernel, created once per (SPIR-V, specialisation) and reused.
+    public func kernel(_ spirv: SPIRVBinary, bindings: [BufferAccess], pushConstantBytes: Int,
+                       specialization: [UInt32] = [], requireFullSubgroups: Bool = false) throws -> Kernel {
+        let key = KernelKey(name: spirv.name, specialization: specialization, full: requireFullSubgroups)
+        if let existing = kernels[key] { return existing }
+        let made = try Kernel(core: core, spirv: spirv, bindings: bindings, pushConstantBytes: pushConstantBytes,
+                              specialization: specialization, requireFullSubgroups: requireFullSubgroups && fullSubgroups)
+        kernels[key] = made
+        return made
+    }
+
+    // MARK: Transfers
+
+    /// Copies `bytes` into `buffer` at `offset`: a memcpy where the buffer is
+    /// host-visible (zero-copy), else through a staging buffer and a copy command.
+    public func upload(_ source: UnsafeRawBufferPointer, to buffer: GPUBuffer, offset: Int = 0) throws {
+        guard source.count > 0 else { return }
+        guard offset >= 0, offset + source.count <= buffer.length else {
+            throw ComputeError.invalidArgument("upload of \(source.count) bytes at \(offset) overruns a buffer of \(buffer.length) bytes")
+        }
+        if let mapped = buffer.mapped {
+            (mapped + offset).copyMemory(from: source.baseAddress!, byteCount: source.count)
+            return
+        }
+        let stage = try stagingBuffer(minimum: source.count)
+        stage.mapped!.copyMemory(from: source.baseAddress!, byteCount: source.count)
+        let stream = try transfer()
+        stream.copy(from: stage, to: buffer, bytes: source.count, destinationOffset: offset)
+        try stream.run()
+    }
+
+    /// Copies `destination.count` bytes from `buffer` at `offset`.
+    public func download(_ buffer: GPUBuffer, offset: Int = 0, into destination: UnsafeMutableRawBufferPointer) throws {
+        guard destination.count > 0 else { return }
+        guard offset >= 0, offset + destination.count <= buffer.length else {
+            throw ComputeError.invalidArgument("download of \(destination.count) bytes at \(offset) overruns a buffer of \(buffer.length) bytes")
+        }
+        if let mapped = buffer.mapped {
+            destination.baseAddress!.copyMemory(from: mapped + offset, byteCount: destination.count)
+            return
+        }
+        let stage = try stagingBuffer(minimum: destination.count)
+        let stream = try transfer()
+        stream.copy(from: buffer, to: stage, bytes: destination.count, sourceOffset: offset)
+        try stream.run()
+        destination.baseAddress!.copyMemory(from: stage.mapped!, byteCount: destination.count)
+    }
+
+    private func stagingBuffer(minimum: Int) throws -> GPUBuffer {
+        if let staging, staging.length >= minimum { return staging }
+        staging = nil
+        // Grown on need, to the next power of two so repeated growth is rare.
+        var size = 1 << 20
+        while size < minimum { size <<= 1 }
+        let made = try GPUBuffer(device: self, length: size, placement: .hostReadback)
+        staging = made
+        return made
+    }
+
+    private func transfer() throws -> CommandStream {
+        if let transferStream { transferStream.reset(); return transferStream }
+        let made = try CommandStream(device: self)
+        transferStream = made
+        return made
+    }
+}
+
+struct KernelKey: Hashable {
+    var name: String
+    var specialization: [UInt32]
+    var full: Bool
+}
+
+/// The device's Vulkan objects, released when the last buffer, kernel or
+/// stream that uses them is gone.
+final class DeviceCore {
+    let instance: VulkanInstance
+    let info: DeviceInfo
+    let physical: VkPhysicalDevice
+    let handle: VkDevice
+    let queue: VkQueue
+    let queueFamily: UInt32
+    let fullSubgroups: Bool
+    let memory: MemoryAllocator
+    let pipelineCache: PipelineCache
+
+    init(instance: VulkanInstance, physical: VkPhysicalDevice, info: DeviceInfo) throws {
+        if let reason = info.unsupportedReason {
+            throw ComputeError.noDevice(detail: "\(info.name) \(reason)")
+        }
+        self.instance = instance
+        self.physical = physical
+        self.info = info
+
+        var familyCount: UInt32 = 0
+        vkGetPhysicalDeviceQueueFamilyProperties(physical, &familyCount, nil)
+        var families = [VkQueueFamilyProperties](repeating: VkQueueFamilyProperties(), count: Int(familyCount))
+        vkGetPhysicalDeviceQueueFamilyProperties(physical, &familyCount, &families)
+        // Prefer a compute family that also does graphics: it is the "main" queue
+        // with timestamps everywhere; dedicated compute queues are for overlap.
+        let computeBit = VK_QUEUE_COMPUTE_BIT.rawValue
+        guard let family = families.firstIndex(where: { $0.queueFlags & computeBit != 0 }) else {
+            throw ComputeError.noDevice(detail: "\(info.name) has no compute queue")
+        }
+        queueFamily = UInt32(family)
+
+        let available = deviceExtensions(physical)
+        var extensions = ["VK_KHR_push_descriptor"]
+        let sizeControl = available.contains("VK_EXT_subgroup_size_control")
+        if sizeControl { extensions.append("VK_EXT_subgroup_size_control") }
+        if available.contains("VK_EXT_shader_atomic_float") { extensions.append("VK_EXT_shader_atomic_float") }
+        if available.contains("VK_EXT_shader_atomic_float2") { extensions.append("VK_EXT_shader_atomic_float2") }
+
+        // Features: query what exists and enable exactly that subset we use.
+        var sizeFeatures = VkPhysicalDeviceSubgroupSizeControlFeatures()
+        sizeFeatures.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES
+        var atomicFeatures = VkPhysicalDeviceShaderAtomicFloatFeaturesEXT()
+        atomicFeatures.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT
+        var atomic2Features = VkPhysicalDeviceShaderAtomicFloat2FeaturesEXT()
+        atomic2Features.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_2_FEATURES_EXT
+        var v12 = VkPhysicalDeviceVulkan12Features()
+        v12.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES
+        var features2 = VkPhysicalDeviceFeatures2()
+        features2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2
+
+        var device: VkDevice?
+        var fullSubgroups = false
+        let result: VkResult = withUnsafeMutablePointer(to: &sizeFeatures) { sf in
+        withUnsafeMutablePointer(to: &atomicFeatures) { af in
+        withUnsafeMutablePointer(to: &atomic2Features) { a2f in
+        withUnsafeMutablePointer(to: &v12) { v12p in
+            var head: UnsafeMutableRawPointer? = UnsafeMutableRawPointer(v12p)
+            if sizeControl { sf.pointee.pNext = head; head = UnsafeMutableRawPointer(sf) }
+            if extensions.contains("VK_EXT_shader_atomic_float") { af.pointee.pNext = head; head = UnsafeMutableRawPointer(af) }
+            if extensions.contains("VK_EXT_shader_atomic_float2") { a2f.pointee.pNext = head; head = UnsafeMutableRawPointer(a2f) }
+            features2.pNext = head
+            vkGetPhysicalDeviceFeatures2(physical, &features2)
+            fullSubgroups = sizeControl && sf.pointee.computeFullSubgroups != 0 && sf.pointee.subgroupSizeControl != 0
+
+            // Keep only what splat uses; everything else off.
+            var keep = VkPhysicalDeviceFeatures()
+            keep.shaderInt64 = features2.features.shaderInt64
+            features2.features = keep
+            let v12Keep = (v12p.pointee.storageBuffer8BitAccess, v12p.pointee.shaderFloat16,
+                           v12p.pointee.shaderInt8, v12p.pointee.hostQueryReset,
+                           v12p.pointee.uniformAndStorageBuffer8BitAccess, v12p.pointee.scalarBlockLayout)
+            let next = v12p.pointee.pNext
+            v12p.pointee = VkPhysicalDeviceVulkan12Features()
+            v12p.pointee.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES
+            v12p.pointee.pNext = next
+            (v12p.pointee.storageBuffer8BitAccess, v12p.pointee.shaderFloat16,
+             v12p.pointee.shaderInt8, v12p.pointee.hostQueryReset,
+             v12p.pointee.uniformAndStorageBuffer8BitAccess, v12p.pointee.scalarBlockLayout) = v12Keep
+
+            var priority: Float = 1
+            var queueInfo = VkDeviceQueueCreateInfo()
+            queueInfo.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO
+            queueInfo.queueFamilyIndex = UInt32(family)
+            queueInfo.queueCount = 1
+            return withUnsafePointer(to: &priority) { pp in
+                queueInfo.pQueuePriorities = pp
+                return withUnsafePointer(to: &queueInfo) { qp in
+                    withCStringArray(extensions) { extPtrs in
+                        withUnsafePointer(to: &features2) { fp in
+                            var info = VkDeviceCreateInfo()
+                            info.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO
+                            info.pNext = UnsafeRawPointer(fp)
+                            info.queueCreateInfoCount = 1
+                            info.pQueueCreateInfos = qp
+                            info.enabledExtensionCount = UInt32(extensions.count)
+                            info.ppEnabledExtensionNames = extPtrs
+                            return vkCreateDevice(physical, &info, nil, &device)
+                        }
+                    }
+                }
+            }
+        }}}}
+        try check(result, "vkCreateDevice(\(info.name))")
+        guard let device else { throw ComputeError.vulkan(call: "vkCreateDevice", result: result.rawValue) }
+        handle = device
+        self.fullSubgroups = fullSubgroups
+
+        var q: VkQueue?
+        vkGetDeviceQueue(device, UInt32(family), 0, &q)
+        guard let q else { throw ComputeError.vulkan(call: "vkGetDeviceQueue", result: 0) }
+        queue = q
+        memory = MemoryAllocator(device: device, physical: physical, info: info)
+        pipelineCache = PipelineCache(device: device, info: info)
+    }
+
+    deinit {
+        _ = vkDeviceWaitIdle(handle)
+        pipelineCache.save()
+        pipelineCache.destroy()
+        memory.destroyAll()
+        vkDestroyDevice(handle, nil)
+    }
+}

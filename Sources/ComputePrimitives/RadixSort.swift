@@ -1,0 +1,127 @@
+import CShaderLayouts
+import Compute
+
+/// Stable key-value LSD radix sort on the GPU: 32- or 64-bit keys, uint32
+/// values, 8-bit digits, and only as many passes as the caller's significant
+/// key bits need (the rasterizer sorts tile|depth keys of 32 + ceil(log2 tiles)
+/// bits: 6 passes for up to 65536 tiles instead of 8).
+///
+/// One pass: radix_count (per-tile digit histograms) -> PrefixSum over the
+/// digit-major histogram -> radix_scatter (stable per-tile ranking, see the
+/// shader). Keys are compared on their low `keyBits` bits only.
+public final class RadixSort {
+    public enum KeyWidth: Int {
+        case bits32 = 1, bits64 = 2
+        var words: Int { rawValue }
+        var bytes: Int { rawValue * 4 }
+        public var bitCount: Int { rawValue * 32 }
+    }
+
+    public let device: ComputeDevice
+    let shape: LaunchShape
+    let scan: PrefixSum
+    private var countKernels: [KeyWidth: Kernel] = [:]
+    private var scatterKernels: [KeyWidth: Kernel] = [:]
+    private let histogram = ScratchBuffer(label: "radix histogram")
+    private let keysScratch = ScratchBuffer(label: "radix keys")
+    private let valuesScratch = ScratchBuffer(label: "radix values")
+
+    public init(device: ComputeDevice, scan: PrefixSum? = nil) throws {
+        self.device = device
+        self.scan = try scan ?? PrefixSum(device: device)
+        // Tiles of about 4096 keys; the per-subgroup digit histograms of the
+        // scatter kernel decide how large a workgroup the shared memory allows.
+        let minSubgroup = max(1, device.info.minSubgroupSize)
+        shape = try LaunchShape.choose(device.info, preferred: 256, items: { max(1, 4096 / $0) },
+                                       sharedBytes: { wg, _ in (max(1, wg / minSubgroup) * Int(RADIX_BINS) + Int(RADIX_BINS)) * 4 })
+        for width in [KeyWidth.bits32, .bits64] {
+            let spec = shape.specialization(variant: UInt32(width.words))
+            countKernels[width] = try device.kernel(ShaderLibrary.radixCount, bindings: [.read, .write],
+                                                    pushConstantBytes: MemoryLayout<RadixSortParams>.size,
+                                                    specialization: spec, requireFullSubgroups: true)
+            scatterKernels[width] = try device.kernel(ShaderLibrary.radixScatter,
+                                                      bindings: [.read, .read, .read, .write, .write],
+                                                      pushConstantBytes: MemoryLayout<RadixSortParams>.size,
+                                                      specialization: spec, requireFullSubgroups: true)
+        }
+    }
+
+    /// Keys per workgroup tile on this device.
+    public var tileSize: Int { shape.tileSize }
+
+    /// Passes needed for `keyBits` significant bits.
+    public static func passes(keyBits: Int) -> Int { (keyBits + Int(RADIX_BITS) - 1) / Int(RADIX_BITS) }
+
+    /// Records a stable sort of `count` keys and their values, in place.
+    /// `keys` holds `count` keys of `width` (64-bit keys as little-endian
+    /// UInt64, i.e. (low, high) words), `values` `count` uint32.
+    public func record(_ stream: CommandStream, keys: GPUBuffer, values: GPUBuffer, count: Int,
+                       width: KeyWidth, keyBits: Int) throws {
+        try requireCount(count, "radix sort")
+        guard (0...width.bitCount).contains(keyBits) else {
+            throw ComputeError.invalidArgument("radix sort: \(keyBits) significant bits for \(width.bitCount)-bit keys")
+        }
+        try requireLength(keys, count * width.bytes, "radix sort keys")
+        try requireLength(values, count * 4, "radix sort values")
+        let passes = Self.passes(keyBits: keyBits)
+        guard count > 1, passes > 0 else { return }
+        let blocks = shape.tiles(for: count)
+        let bins = Int(RADIX_BINS) * blocks
+        let hist = try histogram.atLeast(bins * 4, device: device).slice(offset: 0, length: bins * 4)
+        let keyBytes = count * width.bytes, valueBytes = count * 4
+        let keysB = try keysScratch.atLeast(keyBytes, device: device)
+        let valuesB = try valuesScratch.atLeast(valueBytes, device: device)
+        var source: (keys: BufferRange, values: BufferRange) = (keys.slice(offset: 0, length: keyBytes), values.slice(offset: 0, length: valueBytes))
+        var target: (keys: BufferRange, values: BufferRange) = (keysB.slice(offset: 0, length: keyBytes), valuesB.slice(offset: 0, length: valueBytes))
+        let groups = blocks
+        for pass in 0..<passes {
+            let shift = pass * Int(RADIX_BITS)
+            let bits = min(Int(RADIX_BITS), keyBits - shift)
+            let params = RadixSortParams(count: UInt32(count), shift: UInt32(shift), blocks: UInt32(blocks),
+                                         digitMask: (1 << UInt32(bits)) - 1)
+            try stream.dispatch(countKernels[width]!, [source.keys, hist], push: params, groups: groups, label: "radix_count")
+            try scan.record(stream, input: hist, output: hist, count: bins)
+            try stream.dispatch(scatterKernels[width]!, [source.keys, source.values, hist, target.keys, target.values],
+                                push: params, groups: groups, label: "radix_scatter")
+            swap(&source, &target)
+        }
+        if passes % 2 == 1 {
+            stream.copy(from: keysB, to: keys, bytes: keyBytes)
+            stream.copy(from: valuesB, to: values, bytes: valueBytes)
+        }
+    }
+
+    /// Uploads, sorts on the GPU, downloads.
+    public func sort(keys: [UInt32], values: [UInt32], keyBits: Int = 32) throws -> (keys: [UInt32], values: [UInt32]) {
+        precondition(keys.count == values.count, "keys and values differ in length")
+        let k = try GPUBuffer(device: device, keys.isEmpty ? [0] : keys, label: "sort keys")
+        let v = try GPUBuffer(device: device, values.isEmpty ? [0] : values, label: "sort values")
+        let stream = try CommandStream(device: device)
+        try record(stream, keys: k, values: v, count: keys.count, width: .bits32, keyBits: keyBits)
+        try stream.run()
+        return (try k.read(UInt32.self, count: keys.count, device: device), try v.read(UInt32.self, count: keys.count, device: device))
+    }
+
+    /// Uploads, sorts on the GPU, downloads (64-bit keys).
+    public func sort(keys: [UInt64], values: [UInt32], keyBits: Int = 64) throws -> (keys: [UInt64], values: [UInt32]) {
+        precondition(keys.count == values.count, "keys and values differ in length")
+        let k = try GPUBuffer(device: device, keys.isEmpty ? [0] : keys, label: "sort keys")
+        let v = try GPUBuffer(device: device, values.isEmpty ? [0] : values, label: "sort values")
+        let stream = try CommandStream(device: device)
+        try record(stream, keys: k, values: v, count: keys.count, width: .bits64, keyBits: keyBits)
+        try stream.run()
+        return (try k.read(UInt64.self, count: keys.count, device: device), try v.read(UInt32.self, count: keys.count, device: device))
+    }
+
+    /// The Swift twin: a stable sort on the low `keyBits` bits of each key.
+    public static func reference<Key: FixedWidthInteger & UnsignedInteger>(keys: [Key], values: [UInt32], keyBits: Int)
+        -> (keys: [Key], values: [UInt32]) {
+        let mask: Key = keyBits >= Key.bitWidth ? ~0 : (Key(1) << Key(keyBits)) &- 1
+        // Sorting indices by (masked key, index) is a stable sort.
+        let order = keys.indices.sorted { a, b in
+            let ka = keys[a] & mask, kb = keys[b] & mask
+            return ka != kb ? ka < kb : a < b
+        }
+        return (order.map { keys[$0] }, order.map { values[$0] })
+    }
+}
