@@ -72,6 +72,10 @@ struct CompactParams {
 // (low, high) pairs); values are u32. One pass = count + scan + scatter.
 // Buffers: keys [count * words] u32, values [count] u32,
 //          histogram [RADIX_BINS * blocks] u32 (digit-major: digit * blocks + block).
+// SPEC_VARIANT of the radix kernels: key words in the low bits, plus
+// RADIX_VARIANT_SERIAL for the thread-serial ranking used on CPU drivers.
+#define RADIX_VARIANT_KEY_WORDS_MASK 3u
+#define RADIX_VARIANT_SERIAL 16u
 #define RADIX_BITS 8u
 #define RADIX_BINS 256u
 struct RadixSortParams {

@@ -11,30 +11,49 @@
 layout(constant_id = SPEC_WORKGROUP_SIZE) const uint WORKGROUP_SIZE = 256;
 layout(constant_id = SPEC_SUBGROUP_SIZE) const uint MIN_SUBGROUP_SIZE = 1;
 layout(constant_id = SPEC_ITEMS_PER_THREAD) const uint ITEMS = 16;
-layout(constant_id = SPEC_VARIANT) const uint KEY_WORDS = 1;
+layout(constant_id = SPEC_VARIANT) const uint VARIANT = 1;
+const uint KEY_WORDS = VARIANT & RADIX_VARIANT_KEY_WORDS_MASK;
+// Serial runs (CPU drivers): each thread counts a contiguous run into its own
+// counters, no atomics; the tile histogram is the sum of the threads'.
+const bool SERIAL = (VARIANT & RADIX_VARIANT_SERIAL) != 0u;
+const uint COUNTER_ROWS = SERIAL ? WORKGROUP_SIZE : 1u;
 layout(local_size_x_id = SPEC_WORKGROUP_SIZE) in;
 
 layout(std430, binding = 0) readonly buffer Keys { uint keys[]; };         // [count * KEY_WORDS] u32
 layout(std430, binding = 1) writeonly buffer Histogram { uint histogram[]; }; // [RADIX_BINS * blocks] u32
 layout(push_constant) uniform Push { RadixSortParams pc; };
 
-shared uint counts[RADIX_BINS];
+uint keysIn(uint index, uint word) { return keys[index * KEY_WORDS + word]; }
+
+shared uint counts[COUNTER_ROWS * RADIX_BINS];
 
 void main() {
     uint block = splatWorkgroupIndex();
     if (block >= pc.blocks) return;
     uint t = gl_LocalInvocationID.x;
-    for (uint d = t; d < RADIX_BINS; d += WORKGROUP_SIZE) counts[d] = 0u;
+    for (uint i = t; i < COUNTER_ROWS * RADIX_BINS; i += WORKGROUP_SIZE) counts[i] = 0u;
     barrier();
     uint base = block * WORKGROUP_SIZE * ITEMS;
-    for (uint i = 0; i < ITEMS; i++) {
-        uint index = base + i * WORKGROUP_SIZE + t;
-        if (index < pc.count) {
-            uint low = keys[index * KEY_WORDS];
-            uint high = KEY_WORDS == 2 ? keys[index * KEY_WORDS + 1] : 0u;
-            atomicAdd(counts[radixDigit(low, high, pc.shift, pc.digitMask)], 1u);
+    // Only the key word that holds this pass's digit is read.
+    uint word = radixWord(pc.shift);
+    if (SERIAL) {
+        uint runStart = base + t * ITEMS;
+        uint runEnd = min(runStart + ITEMS, pc.count);
+        for (uint index = runStart; index < runEnd; index++) {
+            counts[t * RADIX_BINS + radixWordDigit(keysIn(index, word), pc.shift, pc.digitMask)] += 1u;
+        }
+    } else {
+        for (uint i = 0; i < ITEMS; i++) {
+            uint index = base + i * WORKGROUP_SIZE + t;
+            if (index < pc.count) {
+                atomicAdd(counts[radixWordDigit(keysIn(index, word), pc.shift, pc.digitMask)], 1u);
+            }
         }
     }
     barrier();
-    for (uint d = t; d < RADIX_BINS; d += WORKGROUP_SIZE) histogram[d * pc.blocks + block] = counts[d];
+    for (uint d = t; d < RADIX_BINS; d += WORKGROUP_SIZE) {
+        uint sum = 0u;
+        for (uint row = 0; row < COUNTER_ROWS; row++) sum += counts[row * RADIX_BINS + d];
+        histogram[d * pc.blocks + block] = sum;
+    }
 }

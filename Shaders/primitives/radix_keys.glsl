@@ -10,4 +10,8 @@ uint radixDigit(uint low, uint high, uint shift, uint mask) {
     return ((shift < 32u ? (low >> shift) : (high >> (shift - 32u)))) & mask;
 }
 
+// Which u32 word of a key holds the digit at `shift`, and that word's shift.
+uint radixWord(uint shift) { return shift >> 5; }
+uint radixWordDigit(uint word, uint shift, uint mask) { return (word >> (shift & 31u)) & mask; }
+
 #endif

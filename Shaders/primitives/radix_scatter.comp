@@ -12,6 +12,7 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_ballot : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 #include "common/layouts.h"
 #include "common/dispatch.glsl"
 #include "primitives/radix_keys.glsl"
@@ -20,7 +21,8 @@ layout(constant_id = SPEC_WORKGROUP_SIZE) const uint WORKGROUP_SIZE = 256;
 // The smallest subgroup size the device may pick sizes the per-subgroup histograms.
 layout(constant_id = SPEC_SUBGROUP_SIZE) const uint MIN_SUBGROUP_SIZE = 1;
 layout(constant_id = SPEC_ITEMS_PER_THREAD) const uint ITEMS = 16;
-layout(constant_id = SPEC_VARIANT) const uint KEY_WORDS = 1;
+layout(constant_id = SPEC_VARIANT) const uint VARIANT = 1;
+const uint KEY_WORDS = VARIANT & RADIX_VARIANT_KEY_WORDS_MASK;
 layout(local_size_x_id = SPEC_WORKGROUP_SIZE) in;
 
 layout(std430, binding = 0) readonly buffer KeysIn { uint keysIn[]; };        // [count * KEY_WORDS] u32
@@ -71,13 +73,15 @@ void main() {
         }
         uint below = subgroupBallotExclusiveBitCount(same);
         uint group = subgroupBallotBitCount(same);
-        uint before = valid ? subgroupCounts[histogramBase + digit] : 0u;
-        subgroupMemoryBarrierShared();
-        subgroupBarrier();
-        // The last lane of each same-digit group advances that digit's count.
-        if (valid && below == group - 1u) subgroupCounts[histogramBase + digit] = before + group;
-        subgroupMemoryBarrierShared();
-        subgroupBarrier();
+        // The last lane of each same-digit group claims the group's ranks with
+        // one atomic and shares the old count by shuffle. Only that lane touches
+        // the counter in this round, and atomics order the rounds, so no
+        // subgroup barrier is needed (those cost a full workgroup barrier on
+        // CPU drivers).
+        uint leader = valid ? subgroupBallotFindMSB(same) : lane;
+        uint before = 0u;
+        if (valid && lane == leader) before = atomicAdd(subgroupCounts[histogramBase + digit], group);
+        before = subgroupShuffle(before, leader);
         lows[r] = low;
         highs[r] = high;
         values[r] = value;

@@ -22,6 +22,7 @@ public struct DeviceInfo: Codable, Equatable {
     /// Subgroup operations in compute shaders: arithmetic and ballot are required.
     public var subgroupArithmetic: Bool
     public var subgroupBallot: Bool
+    public var subgroupShuffle: Bool
     public var maxSharedMemoryBytes: Int
     public var maxWorkgroupInvocations: Int
     public var maxWorkgroupSize: [Int]
@@ -49,7 +50,9 @@ public struct DeviceInfo: Codable, Equatable {
     /// Whether the compute core can run on this device.
     public var unsupportedReason: String? {
         if !pushDescriptors { return "lacks VK_KHR_push_descriptor" }
-        if !subgroupArithmetic || !subgroupBallot { return "lacks subgroup arithmetic/ballot in compute shaders" }
+        if !subgroupArithmetic || !subgroupBallot || !subgroupShuffle {
+            return "lacks subgroup arithmetic, ballot or shuffle in compute shaders"
+        }
         return nil
     }
 }
@@ -165,6 +168,7 @@ func queryDeviceInfo(_ physical: VkPhysicalDevice, index: Int) -> DeviceInfo {
         maxSubgroupSize: hasSizeControl ? Int(sizeControl.maxSubgroupSize) : Int(subgroup.subgroupSize),
         subgroupArithmetic: computeStage && ops & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT.rawValue != 0,
         subgroupBallot: computeStage && ops & VK_SUBGROUP_FEATURE_BALLOT_BIT.rawValue != 0,
+        subgroupShuffle: computeStage && ops & VK_SUBGROUP_FEATURE_SHUFFLE_BIT.rawValue != 0,
         maxSharedMemoryBytes: Int(limits.maxComputeSharedMemorySize),
         maxWorkgroupInvocations: Int(limits.maxComputeWorkGroupInvocations),
         maxWorkgroupSize: wgSize,

@@ -17,7 +17,25 @@ public final class RadixSort {
         public var bitCount: Int { rawValue * 32 }
     }
 
+    /// How a tile's keys are ranked in the scatter step. Both give the same,
+    /// stable result; they differ in speed by kind of device.
+    public enum Ranking: CaseIterable {
+        /// Subgroup multi-split (radix_scatter.comp): for GPUs.
+        case subgroupMultisplit
+        /// Each thread ranks a contiguous run with its own counters
+        /// (radix_scatter_serial.comp): for CPU drivers such as lavapipe, which
+        /// run a workgroup on one core, where ballots, atomics and barriers cost
+        /// more than strided reads.
+        case threadSerial
+
+        /// The faster ranking for `info`'s kind of device.
+        public static func preferred(for info: DeviceInfo) -> Ranking {
+            info.kind == .cpu ? .threadSerial : .subgroupMultisplit
+        }
+    }
+
     public let device: ComputeDevice
+    public let ranking: Ranking
     let shape: LaunchShape
     let scan: PrefixSum
     private var countKernels: [KeyWidth: Kernel] = [:]
@@ -26,23 +44,42 @@ public final class RadixSort {
     private let keysScratch = ScratchBuffer(label: "radix keys")
     private let valuesScratch = ScratchBuffer(label: "radix values")
 
-    public init(device: ComputeDevice, scan: PrefixSum? = nil) throws {
+    /// Tiles hold about this many keys: large enough that the histogram
+    /// (256 counters per tile) stays small next to the keys.
+    static let targetTileKeys = 4096
+
+    public init(device: ComputeDevice, ranking: Ranking? = nil, scan: PrefixSum? = nil) throws {
         self.device = device
         self.scan = try scan ?? PrefixSum(device: device)
-        // Tiles of about 4096 keys; the per-subgroup digit histograms of the
-        // scatter kernel decide how large a workgroup the shared memory allows.
-        let minSubgroup = max(1, device.info.minSubgroupSize)
-        shape = try LaunchShape.choose(device.info, preferred: 256, items: { max(1, 4096 / $0) },
-                                       sharedBytes: { wg, _ in (max(1, wg / minSubgroup) * Int(RADIX_BINS) + Int(RADIX_BINS)) * 4 })
+        let ranking = ranking ?? .preferred(for: device.info)
+        self.ranking = ranking
+        let info = device.info
+        let minSubgroup = max(1, info.minSubgroupSize)
+        let bins = Int(RADIX_BINS)
+        switch ranking {
+        case .subgroupMultisplit:
+            // Eight subgroups per workgroup (at most 256 threads); the
+            // per-subgroup digit counters must fit shared memory.
+            shape = try LaunchShape.choose(info, preferred: min(256, 8 * info.subgroupSize),
+                                           items: { max(1, Self.targetTileKeys / $0) },
+                                           sharedBytes: { wg, _ in (max(1, wg / minSubgroup) * bins + bins) * 4 })
+        case .threadSerial:
+            // One subgroup per workgroup, one counter row per thread.
+            shape = try LaunchShape.choose(info, preferred: max(1, info.subgroupSize),
+                                           items: { max(1, Self.targetTileKeys / $0) },
+                                           sharedBytes: { wg, _ in wg * bins * 4 })
+        }
+        let serialFlag = ranking == .threadSerial ? RADIX_VARIANT_SERIAL : 0
         for width in [KeyWidth.bits32, .bits64] {
-            let spec = shape.specialization(variant: UInt32(width.words))
+            let spec = shape.specialization(variant: UInt32(width.words) | serialFlag)
             countKernels[width] = try device.kernel(ShaderLibrary.radixCount, bindings: [.read, .write],
                                                     pushConstantBytes: MemoryLayout<RadixSortParams>.size,
                                                     specialization: spec, requireFullSubgroups: true)
-            scatterKernels[width] = try device.kernel(ShaderLibrary.radixScatter,
-                                                      bindings: [.read, .read, .read, .write, .write],
-                                                      pushConstantBytes: MemoryLayout<RadixSortParams>.size,
-                                                      specialization: spec, requireFullSubgroups: true)
+            scatterKernels[width] = try device.kernel(
+                ranking == .threadSerial ? ShaderLibrary.radixScatterSerial : ShaderLibrary.radixScatter,
+                bindings: [.read, .read, .read, .write, .write],
+                pushConstantBytes: MemoryLayout<RadixSortParams>.size,
+                specialization: spec, requireFullSubgroups: true)
         }
     }
 

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Compute
+import Foundation
+
+@main
+struct Splat: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "splat",
+        abstract: "A neural graphics renderer on Vulkan: Gaussian splatting and hash-grid NeRF.",
+        discussion: """
+        Environment:
+          SPLAT_DEVICE=<index|name>   pick a Vulkan device (see `splat info --devices`)
+          SPLAT_VALIDATION=1          enable Vulkan validation layers (when installed)
+          SPLAT_PIPELINE_CACHE=0      do not keep compiled kernels in ~/.cache/splat
+        """,
+        subcommands: [Info.self, Bench.self])
+}
+
+/// Runs `body`, turning errors into the exit codes of CONVENTIONS.md:
+/// 1 for a user error (bad input, missing device), 2 for an internal error.
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ComputeError {
+        printError(error.description)
+        switch error {
+        case .loaderMissing, .noDevice, .deviceNotFound, .limitExceeded, .invalidArgument:
+            throw ExitCode(1)
+        default:
+            throw ExitCode(2)
+        }
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        printError("\(error)")
+        throw ExitCode(2)
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("splat: error: \(message)\n".utf8))
+}
+
+func log(_ message: String) {
+    FileHandle.standardError.write(Data("\(message)\n".utf8))
+}
+
+/// Prints one JSON object on stdout (the only thing on stdout with --json).
+func printJSON(_ object: [String: Any]) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
+}
