@@ -46,7 +46,8 @@ let package = Package(
         ]),
 
         .testTarget(name: "ComputeTests", dependencies: ["Compute"]),
-        .testTarget(name: "ComputePrimitivesTests", dependencies: ["ComputePrimitives", "Compute"]),
+        .testTarget(name: "ComputePrimitivesTests", dependencies: ["ComputePrimitives", "Compute", "CShaderLayouts"]),
         .testTarget(name: "SystemModulesTests", dependencies: ["CPNG", "CJPEG", "CGLFW", "CShaderLayouts"]),
+        .testTarget(name: "CLITests", dependencies: ["splat"]),
     ]
 )

@@ -43,6 +43,12 @@ public final class CommandStream {
     /// Number of barriers the hazard tracking inserted since the last reset.
     public private(set) var barrierCount = 0
 
+    /// Lowers the per-dimension group limit so tests can exercise the 2D split
+    /// on small inputs. Never needed in ordinary use.
+    public func limitGroupsPerDimensionForTesting(_ limit: Int) {
+        maxGroupsPerDimension = max(1, min(limit, maxGroupsPerDimension))
+    }
+
     public init(device: ComputeDevice, profileDispatches: Bool = false) throws {
         core = device.core
         self.profileDispatches = profileDispatches

@@ -20,8 +20,11 @@ public final class ComputeDevice {
     private var staging: GPUBuffer?
     private var transferStream: CommandStream?
 
-    /// Opens the device the environment asks for (see type docs).
-    public static func make() throws -> ComputeDevice {
+    /// Opens the device the environment asks for (see type docs). With
+    /// `validation`, the process's instance (if not created yet) enables the
+    /// Khronos validation layer; tests use this and fail on any message.
+    public static func make(validation: Bool? = nil) throws -> ComputeDevice {
+        if let validation { VulkanInstance.requestValidation(validation) }
         let instance = try VulkanInstance.shared()
         let devices = try instance.physicalDevices()
         if devices.isEmpty { throw ComputeError.noDevice(detail: "vkEnumeratePhysicalDevices returned none") }
@@ -61,6 +64,10 @@ public final class ComputeDevice {
     public func drainValidationMessages() -> [String] { instance.validationLog.drain() }
 
     /// Waits until the device has finished all submitted work.
+    /// Bytes held by live buffers, and the number of device memory blocks
+    /// they are carved from (sub-allocation keeps this small).
+    public var memoryUsage: (bytes: Int, blocks: Int) { (core.memory.allocatedBytes, core.memory.blockCount) }
+
     public func waitIdle() throws {
         try check(vkDeviceWaitIdle(handle), "vkDeviceWaitIdle")
     }

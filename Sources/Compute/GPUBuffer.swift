@@ -37,6 +37,10 @@ public final class GPUBuffer: BufferRange {
     /// A buffer of `length` bytes (uninitialised).
     public init(device: ComputeDevice, length: Int, placement: MemoryPlacement = .device, label: String = "buffer") throws {
         guard length >= 0 else { throw ComputeError.invalidArgument("buffer length \(length) is negative") }
+        let maxAllocation = device.info.maxMemoryAllocationSize
+        if maxAllocation > 0, length > maxAllocation {
+            throw ComputeError.limitExceeded(limit: "maxMemoryAllocationSize (buffer \(label))", requested: length, maximum: maxAllocation)
+        }
         core = device.core
         self.length = length
         self.placement = placement

@@ -1,0 +1,94 @@
+import Foundation
+import XCTest
+
+/// Runs the built `splat` the way a user does, checking the command forms
+/// and JSON of CONVENTIONS.md.
+final class CLITests: XCTestCase {
+    var splat: URL {
+        // The test bundle sits next to the products.
+        var dir = Bundle(for: CLITests.self).bundleURL
+        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("splat").path), dir.path != "/" {
+            dir.deleteLastPathComponent()
+        }
+        return dir.appendingPathComponent("splat")
+    }
+
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = splat
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    func json(_ text: String) throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: Data(text.utf8))
+        return try XCTUnwrap(object as? [String: Any], "stdout is not one JSON object: \(text)")
+    }
+
+    func testHelpExplains() throws {
+        let result = try run(["--help"])
+        XCTAssertEqual(result.status, 0)
+        XCTAssertTrue(result.stdout.contains("info"))
+        XCTAssertTrue(result.stdout.contains("bench"))
+    }
+
+    func testInfoDevices() throws {
+        let result = try run(["info", "--devices", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try json(result.stdout)
+        let devices = try XCTUnwrap(object["devices"] as? [[String: Any]])
+        XCTAssertFalse(devices.isEmpty)
+        XCTAssertNotNil(devices[0]["subgroupSize"])
+        XCTAssertNotNil(devices[0]["maxSharedMemoryBytes"])
+        let text = try run(["info", "--devices"])
+        XCTAssertTrue(text.stdout.contains("(chosen)"), text.stdout)
+    }
+
+    func testBenchSortJSON() throws {
+        let result = try run(["bench", "sort", "--count", "20000", "--bits", "40", "--runs", "2", "--warmup", "1", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try json(result.stdout)
+        for key in ["device", "count", "bits", "ms", "mkeys_per_s", "baseline", "baseline_ms", "speedup"] {
+            XCTAssertNotNil(object[key], "missing \(key)")
+        }
+        XCTAssertEqual(object["baseline"] as? String, "swift-sort")
+        XCTAssertEqual(object["count"] as? Int, 20000)
+        XCTAssertEqual(object["verified"] as? Bool, true)
+        XCTAssertTrue((object["ms"] as? Double).map { $0.isFinite && $0 >= 0 } ?? false)
+    }
+
+    func testBenchScanJSON() throws {
+        let result = try run(["bench", "scan", "--count", "50000", "--runs", "2", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try json(result.stdout)
+        XCTAssertEqual(object["verified"] as? Bool, true)
+        XCTAssertNotNil(object["speedup"])
+    }
+
+    func testUnknownDeviceListsDevices() throws {
+        let result = try run(["info", "--devices"], environment: ["SPLAT_DEVICE": "no-such-gpu"])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("no-such-gpu"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("0:"), result.stderr)
+    }
+
+    func testMissingLoaderNamesThePackage() throws {
+        let result = try run(["bench", "sort", "--count", "10"], environment: ["SPLAT_VULKAN_LIBRARY": "/nonexistent/libvulkan.so.1"])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("apt-get install libvulkan1"), result.stderr)
+    }
+
+    func testBadArgumentsAreUserErrors() throws {
+        let result = try run(["bench", "sort", "--bits", "99"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("--bits"), result.stderr)
+    }
+}
