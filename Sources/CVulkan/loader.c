@@ -5,7 +5,7 @@
 static void *splatVulkanLibrary = NULL;
 static PFN_vkGetInstanceProcAddr splatGetInstanceProcAddr = NULL;
 
-#define SPLAT_VK_DEFINE(name) PFN_##name name = NULL;
+#define SPLAT_VK_DEFINE(name) __attribute__((visibility("hidden"))) PFN_##name name = NULL;
 SPLAT_VK_GLOBAL_FUNCTIONS(SPLAT_VK_DEFINE)
 SPLAT_VK_INSTANCE_FUNCTIONS(SPLAT_VK_DEFINE)
 #undef SPLAT_VK_DEFINE

@@ -93,17 +93,23 @@ struct BenchSort: ParsableCommand {
     var count = 1 << 20
     @Option(help: "Significant key bits (1-64); keys wider than 32 bits use 64-bit keys.")
     var bits = 32
+    @Option(help: "Tile ranking: auto (the device's preferred), multisplit (GPUs) or serial (CPU drivers).")
+    var ranking = "auto"
     @OptionGroup var options: BenchOptions
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard (1...64).contains(bits) else { throw ValidationError("--bits must be within 1...64") }
+        guard ["auto", "multisplit", "serial"].contains(ranking) else {
+            throw ValidationError("--ranking must be auto, multisplit or serial")
+        }
     }
 
     func run() throws {
         try runReportingErrors {
             let device = try ComputeDevice.make()
-            let sorter = try RadixSort(device: device)
+            let choice: RadixSort.Ranking? = ranking == "multisplit" ? .subgroupMultisplit : ranking == "serial" ? .threadSerial : nil
+            let sorter = try RadixSort(device: device, ranking: choice)
             var rng = SplitMix64(state: options.seed)
             let mask: UInt64 = bits == 64 ? ~0 : (1 << UInt64(bits)) - 1
             let keys = (0..<count).map { _ in rng.next() & mask }

@@ -89,7 +89,10 @@ extern "C" {
     X(vkCreateDebugUtilsMessengerEXT) \
     X(vkDestroyDebugUtilsMessengerEXT)
 
-#define SPLAT_VK_DECLARE(name) extern PFN_##name name;
+// Hidden visibility: binaries that export their symbols (static Swift stdlib
+// builds link with --export-dynamic) must not interpose these variables on the
+// loader's own functions of the same names.
+#define SPLAT_VK_DECLARE(name) extern __attribute__((visibility("hidden"))) PFN_##name name;
 SPLAT_VK_GLOBAL_FUNCTIONS(SPLAT_VK_DECLARE)
 SPLAT_VK_INSTANCE_FUNCTIONS(SPLAT_VK_DECLARE)
 #undef SPLAT_VK_DECLARE

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Packs splat for a GPU machine and runs the benchmarks there.
+#
+#   Tools/gpu-bench.sh pack        here: release build with the static Swift
+#                                  stdlib, stripped and compressed, plus the
+#                                  Vulkan loader, into .gpu/ (git-ignored)
+#   Tools/gpu-bench.sh run OUT     there: unpack, then `splat info --devices`
+#                                  and every benchmark, one JSON file each in OUT
+#
+# The GPU machine needs no Swift toolchain and no Vulkan loader (one is
+# carried); it needs a Vulkan driver (ICD). With the device tool:
+#   run(command: "bash Tools/gpu-bench.sh run $OUT", carry: [".gpu"])
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pack=.gpu
+
+case "${1:-}" in
+pack)
+  swift build -c release --static-swift-stdlib
+  rm -rf "$pack" && mkdir -p "$pack/lib"
+  cp .build/release/splat "$pack/splat"
+  strip "$pack/splat"
+  xz -T0 -6 -f "$pack/splat"
+  # libvulkan is opened at run time (dlopen), so ldd does not list it.
+  cp -L "$(ldconfig -p | awk '/libvulkan\.so\.1 .*x86-64/ {print $NF; exit}')" "$pack/lib/libvulkan.so.1"
+  # NVIDIA's Vulkan driver lives in libGLX_nvidia.so.0, which needs glvnd's
+  # dispatch libraries; GPU images without a GL stack lack them.
+  for lib in libGLdispatch.so.0 libGLX.so.0; do
+    path="$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')"
+    if [ -n "$path" ]; then cp -L "$path" "$pack/lib/"; else echo "warning: $lib not found (apt-get install libglvnd0)" >&2; fi
+  done
+  # Every other non-glibc library the binary links.
+  ldd .build/release/splat | awk '/=>/ {print $3}' | while read -r lib; do
+    case "$(basename "$lib")" in
+      libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*) ;;
+      *) cp -L "$lib" "$pack/lib/" ;;
+    esac
+  done
+  du -sh "$pack"; ls -la "$pack" "$pack/lib"
+  ;;
+run)
+  out="${2:?usage: Tools/gpu-bench.sh run OUT_DIR}"
+  mkdir -p "$out"
+  if [ ! -x "$pack/splat" ]; then
+    if command -v xz >/dev/null; then xz -dkf "$pack/splat.xz"
+    else python3 -c "import lzma,sys; open('$pack/splat','wb').write(lzma.open('$pack/splat.xz').read())"; fi
+    chmod +x "$pack/splat"
+  fi
+  export LD_LIBRARY_PATH="$PWD/$pack/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export SPLAT_VULKAN_LIBRARY="$PWD/$pack/lib/libvulkan.so.1"
+  # Find the NVIDIA driver's manifest where the loader would not look.
+  if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] && ! ls /usr/share/vulkan/icd.d/*nvidia* /etc/vulkan/icd.d/*nvidia* >/dev/null 2>&1; then
+    for f in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/local/nvidia/etc/vulkan/icd.d/nvidia_icd.json; do
+      if [ -f "$f" ]; then export VK_DRIVER_FILES="$f"; break; fi
+    done
+  fi
+  splat="$pack/splat"
+  "$splat" info --devices | tee "$out/devices.txt"
+  "$splat" info --devices --json > "$out/devices.json"
+  bench() {
+    local name=$1; shift
+    echo "== $name: splat bench $*" >&2
+    if "$splat" bench "$@" --json > "$out/$name.json"; then cat "$out/$name.json"; else echo "FAILED: $name" >&2; fi
+  }
+  # QUICK=1 checks the script itself on small sizes (e.g. on lavapipe).
+  M=1048576; n16=$((16 * M)); n4=$((4 * M))
+  if [ -n "${QUICK:-}" ]; then n16=$((M / 16)); n4=$((M / 64)); fi
+  bench sort-16M-32bit sort --count $n16 --bits 32
+  bench sort-16M-48bit sort --count $n16 --bits 48
+  bench sort-4M-48bit sort --count $n4 --bits 48
+  bench sort-16M-32bit-serial sort --count $n16 --bits 32 --ranking serial --runs 3
+  bench scan-16M scan --count $n16
+  ;;
+*)
+  sed -n '2,14p' "$0"; exit 2 ;;
+esac
