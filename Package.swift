@@ -45,7 +45,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "ComputeTests", dependencies: ["Compute"]),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute", "CVulkan"]),
         .testTarget(name: "ComputePrimitivesTests", dependencies: ["ComputePrimitives", "Compute", "CShaderLayouts"]),
         .testTarget(name: "SystemModulesTests", dependencies: ["CPNG", "CJPEG", "CGLFW", "CShaderLayouts"]),
         .testTarget(name: "CLITests", dependencies: ["splat"]),

@@ -20,6 +20,19 @@ final class BufferTests: ComputeTestCase {
         }
     }
 
+    func testStagingPathRoundTrip() throws {
+        // The discrete-GPU path: staging buffer plus copy commands, with a
+        // staging buffer that must grow for the second, larger transfer.
+        device.stagingOnlyForTesting = true
+        defer { device.stagingOnlyForTesting = false }
+        for count in [10, 3 << 20] {
+            let values = (0..<count).map { UInt32(truncatingIfNeeded: $0 &* 40503) }
+            let buffer = try GPUBuffer(device: device, values)
+            XCTAssertEqual(try buffer.read(UInt32.self, count: count, device: device), values)
+            XCTAssertEqual(try buffer.read(UInt32.self, count: 2, at: count - 2, device: device), Array(values.suffix(2)))
+        }
+    }
+
     func testThousandsOfSmallBuffersShareFewAllocations() throws {
         let before = device.memoryUsage.blocks
         var buffers: [GPUBuffer] = []

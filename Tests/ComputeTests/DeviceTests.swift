@@ -64,3 +64,22 @@ final class DeviceTests: ComputeTestCase {
         XCTAssertThrowsError(try ComputeDevice.choose([broken], request: nil))
     }
 }
+
+import CVulkan
+
+final class ValidationTests: ComputeTestCase {
+    func testValidationMessagesAreCaught() throws {
+        // A deliberately invalid call (a zero-sized buffer) must reach the log
+        // that every test checks in tearDown.
+        guard device.instance.validationEnabled else { return }
+        var info = VkBufferCreateInfo()
+        info.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO
+        info.size = 0
+        info.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue
+        var buffer: VkBuffer?
+        _ = vkCreateBuffer(device.handle, &info, nil, &buffer)
+        if let buffer { vkDestroyBuffer(device.handle, buffer, nil) }
+        let messages = device.drainValidationMessages()
+        XCTAssertFalse(messages.isEmpty, "the validation layer reported nothing for a zero-sized buffer")
+    }
+}
