@@ -45,8 +45,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "ComputeTests", dependencies: ["Compute", "CVulkan"]),
-        .testTarget(name: "ComputePrimitivesTests", dependencies: ["ComputePrimitives", "Compute", "CShaderLayouts"]),
+        .target(name: "ComputeTestSupport", dependencies: ["Compute"], path: "Tests/ComputeTestSupport"),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute", "CVulkan", "ComputeTestSupport"]),
+        .testTarget(name: "ComputePrimitivesTests",
+                    dependencies: ["ComputePrimitives", "Compute", "CShaderLayouts", "ComputeTestSupport"]),
         .testTarget(name: "SystemModulesTests", dependencies: ["CPNG", "CJPEG", "CGLFW", "CShaderLayouts"]),
         .testTarget(name: "CLITests", dependencies: ["splat"]),
     ]

@@ -128,26 +128,20 @@ public final class RadixSort {
         }
     }
 
-    /// Uploads, sorts on the GPU, downloads.
-    public func sort(keys: [UInt32], values: [UInt32], keyBits: Int = 32) throws -> (keys: [UInt32], values: [UInt32]) {
+    /// Uploads, sorts on the GPU, downloads: 32-bit (UInt32) or 64-bit
+    /// (UInt64) keys, compared on their low `keyBits` bits (default: all).
+    public func sort<Key: FixedWidthInteger & UnsignedInteger>(keys: [Key], values: [UInt32], keyBits: Int? = nil) throws
+        -> (keys: [Key], values: [UInt32]) {
         precondition(keys.count == values.count, "keys and values differ in length")
+        guard let width = KeyWidth(rawValue: Key.bitWidth / 32), width.bitCount == Key.bitWidth else {
+            throw ComputeError.invalidArgument("radix sort takes 32- or 64-bit keys, not \(Key.bitWidth)-bit")
+        }
         let k = try GPUBuffer(device: device, keys.isEmpty ? [0] : keys, label: "sort keys")
         let v = try GPUBuffer(device: device, values.isEmpty ? [0] : values, label: "sort values")
         let stream = try CommandStream(device: device)
-        try record(stream, keys: k, values: v, count: keys.count, width: .bits32, keyBits: keyBits)
+        try record(stream, keys: k, values: v, count: keys.count, width: width, keyBits: keyBits ?? Key.bitWidth)
         try stream.run()
-        return (try k.read(UInt32.self, count: keys.count, device: device), try v.read(UInt32.self, count: keys.count, device: device))
-    }
-
-    /// Uploads, sorts on the GPU, downloads (64-bit keys).
-    public func sort(keys: [UInt64], values: [UInt32], keyBits: Int = 64) throws -> (keys: [UInt64], values: [UInt32]) {
-        precondition(keys.count == values.count, "keys and values differ in length")
-        let k = try GPUBuffer(device: device, keys.isEmpty ? [0] : keys, label: "sort keys")
-        let v = try GPUBuffer(device: device, values.isEmpty ? [0] : values, label: "sort values")
-        let stream = try CommandStream(device: device)
-        try record(stream, keys: k, values: v, count: keys.count, width: .bits64, keyBits: keyBits)
-        try stream.run()
-        return (try k.read(UInt64.self, count: keys.count, device: device), try v.read(UInt32.self, count: keys.count, device: device))
+        return (try k.read(Key.self, count: keys.count, device: device), try v.read(UInt32.self, count: keys.count, device: device))
     }
 
     /// The Swift twin: a stable sort on the low `keyBits` bits of each key.

@@ -25,18 +25,6 @@ struct BenchOptions: ParsableArguments {
     var seed: UInt64 = 1
 }
 
-/// A small, fast, seedable generator (SplitMix64), so inputs are repeatable.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     guard !sorted.isEmpty else { return 0 }
@@ -84,6 +72,17 @@ func kernelBreakdown(device: ComputeDevice, _ record: (CommandStream) throws -> 
 
 func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
 
+/// Prints a benchmark's result (JSON or one line) and fails when the GPU
+/// result differed from the Swift twin's.
+func report(_ result: [String: Any], json: Bool, text: String) throws {
+    let verified = result["verified"] as? Bool ?? false
+    if json { try printJSON(result) } else { print("\(text); verified \(verified)") }
+    if !verified {
+        printError("the GPU result of \(result["benchmark"] ?? "the benchmark") differs from the Swift reference")
+        throw ExitCode(2)
+    }
+}
+
 struct BenchSort: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sort",
@@ -110,7 +109,7 @@ struct BenchSort: ParsableCommand {
             let device = try ComputeDevice.make()
             let choice: RadixSort.Ranking? = ranking == "multisplit" ? .subgroupMultisplit : ranking == "serial" ? .threadSerial : nil
             let sorter = try RadixSort(device: device, ranking: choice)
-            var rng = SplitMix64(state: options.seed)
+            var rng = SplitMix64(seed: options.seed)
             let mask: UInt64 = bits == 64 ? ~0 : (1 << UInt64(bits)) - 1
             let keys = (0..<count).map { _ in rng.next() & mask }
             let values = (0..<count).map { UInt32(truncatingIfNeeded: $0) }
@@ -182,13 +181,8 @@ struct BenchSort: ParsableCommand {
                 "runs": options.runs,
                 "verified": verified,
             ]
-            if options.json { try printJSON(result) } else {
-                print("sort \(count) x \(bits) bits: \(round3(ms)) ms (\(round3(Double(count) / (ms / 1000) / 1e6)) Mkeys/s); swift sort \(round3(baselineMs)) ms; speedup \(round3(baselineMs / ms))x; verified \(verified)")
-            }
-            if !verified {
-                printError("GPU sort result differs from the Swift reference")
-                throw ExitCode(2)
-            }
+            try report(result, json: options.json,
+                       text: "sort \(count) x \(bits) bits: \(round3(ms)) ms (\(round3(Double(count) / (ms / 1000) / 1e6)) Mkeys/s); swift sort \(round3(baselineMs)) ms; speedup \(round3(baselineMs / ms))x")
         }
     }
 }
@@ -210,7 +204,7 @@ struct BenchScan: ParsableCommand {
         try runReportingErrors {
             let device = try ComputeDevice.make()
             let scan = try PrefixSum(device: device)
-            var rng = SplitMix64(state: options.seed)
+            var rng = SplitMix64(seed: options.seed)
             let values = (0..<count).map { _ in UInt32(truncatingIfNeeded: rng.next() & 0xff) }
             log("bench scan: \(count) uint32 on \(device.info.displayName)")
             let input = try GPUBuffer(device: device, values, label: "scan input")
@@ -247,13 +241,8 @@ struct BenchScan: ParsableCommand {
                 "runs": options.runs,
                 "verified": verified,
             ]
-            if options.json { try printJSON(result) } else {
-                print("scan \(count): \(round3(ms)) ms; swift loop \(round3(baselineMs)) ms; speedup \(round3(baselineMs / ms))x; verified \(verified)")
-            }
-            if !verified {
-                printError("GPU scan result differs from the Swift reference")
-                throw ExitCode(2)
-            }
+            try report(result, json: options.json,
+                       text: "scan \(count): \(round3(ms)) ms; swift loop \(round3(baselineMs)) ms; speedup \(round3(baselineMs / ms))x")
         }
     }
 }

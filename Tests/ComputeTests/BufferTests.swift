@@ -1,7 +1,8 @@
 @testable import Compute
+import ComputeTestSupport
 import XCTest
 
-final class BufferTests: ComputeTestCase {
+final class BufferTests: GPUTestCase {
     func testRoundTrip() throws {
         let values = (0..<10_000).map { UInt32($0 &* 2_654_435_761 & 0xffff_ffff) }
         let buffer = try GPUBuffer(device: device, values, label: "round trip")

@@ -1,7 +1,8 @@
 @testable import Compute
+import ComputeTestSupport
 import XCTest
 
-final class CommandStreamTests: ComputeTestCase {
+final class CommandStreamTests: GPUTestCase {
     func testGridSplitsAboveTheLimit() throws {
         XCTAssertTrue(try CommandStream.grid(for: 10, limit: 65535) == (10, 1))
         let (x, y) = try CommandStream.grid(for: 100_000, limit: 65535)

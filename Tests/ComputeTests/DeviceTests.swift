@@ -1,8 +1,9 @@
 @testable import Compute
 import Foundation
+import ComputeTestSupport
 import XCTest
 
-final class DeviceTests: ComputeTestCase {
+final class DeviceTests: GPUTestCase {
     func testDeviceIsUsableAndDescribed() throws {
         let info = device.info
         XCTAssertFalse(info.name.isEmpty)
@@ -67,7 +68,7 @@ final class DeviceTests: ComputeTestCase {
 
 import CVulkan
 
-final class ValidationTests: ComputeTestCase {
+final class ValidationTests: GPUTestCase {
     func testValidationMessagesAreCaught() throws {
         // A deliberately invalid call (a zero-sized buffer) must reach the log
         // that every test checks in tearDown.
