@@ -24,8 +24,9 @@ pack)
   # libvulkan is opened at run time (dlopen), so ldd does not list it.
   cp -L "$(ldconfig -p | awk '/libvulkan\.so\.1 .*x86-64/ {print $NF; exit}')" "$pack/lib/libvulkan.so.1"
   # NVIDIA's Vulkan driver lives in libGLX_nvidia.so.0, which needs glvnd's
-  # dispatch libraries; GPU images without a GL stack lack them.
-  for lib in libGLdispatch.so.0 libGLX.so.0; do
+  # dispatch libraries (libEGL among them: without it the driver offers no
+  # vkCreateInstance); GPU images without a GL stack lack them.
+  for lib in libGLdispatch.so.0 libGLX.so.0 libEGL.so.1; do
     path="$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')"
     if [ -n "$path" ]; then cp -L "$path" "$pack/lib/"; else echo "warning: $lib not found (apt-get install libglvnd0)" >&2; fi
   done

@@ -1,3 +1,6 @@
+// XCTest exists only in test builds; `swift build` of the whole package
+// compiles this module empty.
+#if canImport(XCTest)
 import Compute
 import XCTest
 
@@ -18,3 +21,4 @@ open class GPUTestCase: XCTestCase {
         XCTAssertEqual(device?.drainValidationMessages() ?? [], [], "Vulkan validation reported problems")
     }
 }
+#endif
