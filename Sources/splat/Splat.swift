@@ -14,6 +14,21 @@ struct Splat: ParsableCommand {
           SPLAT_PIPELINE_CACHE=0      do not keep compiled kernels in ~/.cache/splat
         """,
         subcommands: [Info.self, Bench.self])
+
+    /// Parses and runs, with the exit codes of CONVENTIONS.md: a bad command
+    /// line is a user error (1), not ArgumentParser's usual 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let code as ExitCode {
+            exit(withError: code)
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }  // --help, --version
+            FileHandle.standardError.write(Data("\(fullMessage(for: error))\n".utf8))
+            Foundation.exit(1)
+        }
+    }
 }
 
 /// Runs `body`, turning errors into the exit codes of CONVENTIONS.md:
