@@ -3,6 +3,7 @@
 //
 // Dependency direction (an arrow means "imports"):
 //   splat -> ComputePrimitives -> Compute -> CVulkan
+//   splat -> Datasets -> Geometry
 // The compute core (Compute, ComputePrimitives) never imports a graphics module.
 import PackageDescription
 
@@ -40,8 +41,13 @@ let package = Package(
                 dependencies: ["Compute", "CShaderLayouts"],
                 plugins: ["ShaderCompilerPlugin"]),
 
+        // Vectors, matrices, quaternions, camera models.
+        .target(name: "Geometry"),
+        // Scene formats, images, undistortion, cache, splits, camera paths, model files.
+        .target(name: "Datasets", dependencies: ["Geometry", "CPNG", "CJPEG"]),
+
         .executableTarget(name: "splat", dependencies: [
-            "Compute", "ComputePrimitives",
+            "Compute", "ComputePrimitives", "Geometry", "Datasets",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -51,5 +57,7 @@ let package = Package(
                     dependencies: ["ComputePrimitives", "Compute", "CShaderLayouts", "ComputeTestSupport"]),
         .testTarget(name: "SystemModulesTests", dependencies: ["CPNG", "CJPEG", "CGLFW", "CShaderLayouts"]),
         .testTarget(name: "CLITests", dependencies: ["splat"]),
+        .testTarget(name: "GeometryTests", dependencies: ["Geometry"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Geometry", "CJPEG"]),
     ]
 )

@@ -1,28 +1,41 @@
 import ArgumentParser
 import Compute
+import Datasets
 import Foundation
+import Geometry
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Describe the Vulkan devices splat can use.",
+        abstract: "Describe a scene, a model, or the Vulkan devices splat can use.",
         discussion: """
+        `splat info SCENE` prints a scene's format, cameras (models, resolutions,
+        distortion), split, points and bounds; `splat info MODEL` (a .ply, .splat
+        or training output folder) its Gaussian count, SH degree, bounds and size.
         `splat info --devices` lists every Vulkan device with the limits splat's
         kernels size themselves by, and marks the one splat would choose
         (a discrete GPU, else an integrated one, else the CPU driver lavapipe;
         SPLAT_DEVICE overrides).
         """)
 
+    @Argument(help: "A scene folder (COLMAP or transforms.json), a transforms.json, or a model (.ply, .splat, output folder).")
+    var path: String?
+
     @Flag(name: .long, help: "List the Vulkan devices and their limits.")
     var devices = false
+
+    @Flag(help: "Describe the split --eval would use (every 8th image is test when the scene has no test split).")
+    var eval = false
 
     @Flag(name: .long, help: "Print one JSON object on stdout.")
     var json = false
 
     func run() throws {
         try runReportingErrors {
-            guard devices else {
-                throw ValidationError("give --devices (scene and model description arrive with scene input support)")
+            if let path, !devices {
+                try describePath(path)
+                return
             }
+            guard devices else { throw ValidationError("give a PATH or --devices") }
             let instance = try VulkanInstance.shared()
             let infos = try instance.devices()
             if infos.isEmpty { throw ComputeError.noDevice(detail: "the loader lists no device") }
@@ -37,6 +50,19 @@ struct Info: ParsableCommand {
                 print(describe(info, chosen: info.index == chosen))
             }
         }
+    }
+
+    func describePath(_ path: String) throws {
+        let isModel = path.hasSuffix(".ply") || path.hasSuffix(".splat")
+            || FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("model.json"))
+        if isModel {
+            let text = try ModelInfo.describe(path: path)
+            if json { try printJSON(["path": path, "description": text]) } else { print(text) }
+            return
+        }
+        let scene = try SceneLoader.load(path, options: SceneOptions(eval: eval))
+        let summary = SceneSummary(scene)
+        if json { try printJSON(summary.json) } else { print(summary.text) }
     }
 
     func describe(_ d: DeviceInfo, chosen: Bool) -> String {

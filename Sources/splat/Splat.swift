@@ -1,5 +1,6 @@
 import ArgumentParser
 import Compute
+import Datasets
 import Foundation
 
 @main
@@ -13,7 +14,7 @@ struct Splat: ParsableCommand {
           SPLAT_VALIDATION=1          enable Vulkan validation layers (when installed)
           SPLAT_PIPELINE_CACHE=0      do not keep compiled kernels in ~/.cache/splat
         """,
-        subcommands: [Info.self, Bench.self])
+        subcommands: [Info.self, Bench.self, Convert.self])
 
     /// Parses and runs, with the exit codes of CONVENTIONS.md: a bad command
     /// line is a user error (1), not ArgumentParser's usual 64.
@@ -44,6 +45,9 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         default:
             throw ExitCode(2)
         }
+    } catch let error as DatasetError {
+        printError(error.description)
+        throw ExitCode(1)
     } catch let error as ExitCode {
         throw error
     } catch let error as ValidationError {

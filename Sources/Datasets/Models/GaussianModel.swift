@@ -1,0 +1,193 @@
+import Foundation
+
+/// 3D Gaussians exactly as 3DGS trains and stores them: a structure of arrays
+/// of the raw trainable parameters, one row per Gaussian, float32, row-major.
+///
+/// No activation is applied: opacities are logits (sigmoid gives the opacity),
+/// scales are natural logs (exp gives the standard deviations along the
+/// Gaussian's axes), rotations are unnormalised quaternions, w first. Colour is
+/// spherical harmonics of degree `shDegree` (0-3) with K = (shDegree + 1)^2
+/// coefficients per channel: `shDC` holds coefficient 0 of R, G, B and
+/// `shRest` the other K - 1.
+///
+/// `shRest` keeps the PLY's channel-major order: per Gaussian, the K - 1
+/// coefficients of red, then those of green, then those of blue, so
+/// `shRest[i * 3 * (K - 1) + c * (K - 1) + (k - 1)]` is coefficient k of
+/// channel c of Gaussian i, and the row of Gaussian i is exactly its
+/// f_rest_0 ... f_rest_{3(K-1)-1} in PLY order.
+///
+/// Normals (the PLY's nx, ny, nz) are not kept; writers write zeros.
+/// The initialiser does not check shapes: call `shapeProblem()` or
+/// `validate(path:)` where the arrays come from outside.
+public struct GaussianModel: Equatable, Sendable {
+    /// Spherical-harmonics degree, 0 to 3.
+    public var shDegree: Int
+    /// Centres in the dataset's world frame.  // [N, 3] f32
+    public var positions: [Float]
+    /// Degree-0 SH coefficient per channel (R, G, B).  // [N, 3] f32
+    public var shDC: [Float]
+    /// Higher SH coefficients, channel-major per Gaussian (see the type's
+    /// documentation).  // [N, 3, K-1] f32, K = (shDegree + 1)^2
+    public var shRest: [Float]
+    /// Opacity logits.  // [N] f32
+    public var opacities: [Float]
+    /// Natural logs of the per-axis standard deviations.  // [N, 3] f32
+    public var scales: [Float]
+    /// Unnormalised quaternions (w, x, y, z).  // [N, 4] f32
+    public var rotations: [Float]
+
+    /// The highest SH degree 3DGS (and this type) supports.
+    public static let maxSHDegree = 3
+
+    /// Memberwise; shapes are not checked (see `shapeProblem()`).
+    public init(shDegree: Int, positions: [Float], shDC: [Float], shRest: [Float],
+                opacities: [Float], scales: [Float], rotations: [Float]) {
+        self.shDegree = shDegree
+        self.positions = positions
+        self.shDC = shDC
+        self.shRest = shRest
+        self.opacities = opacities
+        self.scales = scales
+        self.rotations = rotations
+    }
+
+    /// `count` Gaussians at the origin with every parameter zero except the
+    /// rotations, which are the identity (1, 0, 0, 0).
+    public init(count: Int, shDegree: Int) {
+        precondition(count >= 0 && (0...Self.maxSHDegree).contains(shDegree))
+        self.shDegree = shDegree
+        positions = [Float](repeating: 0, count: count * 3)
+        shDC = [Float](repeating: 0, count: count * 3)
+        shRest = [Float](repeating: 0, count: count * 3 * (Self.coefficientCount(degree: shDegree) - 1))
+        opacities = [Float](repeating: 0, count: count)
+        scales = [Float](repeating: 0, count: count * 3)
+        var identity = [Float](repeating: 0, count: count * 4)
+        for i in 0..<count { identity[i * 4] = 1 }
+        rotations = identity
+    }
+
+    /// Number of Gaussians (N).
+    public var count: Int { opacities.count }
+
+    /// SH coefficients per colour channel of a degree: (degree + 1)^2.
+    public static func coefficientCount(degree: Int) -> Int { (degree + 1) * (degree + 1) }
+
+    /// The degree whose f_rest count (3 (K - 1)) is `restCount`: 0, 9, 24, 45
+    /// give 0, 1, 2, 3; anything else gives nil.
+    public static func degree(restCount: Int) -> Int? {
+        (0...maxSHDegree).first { 3 * (coefficientCount(degree: $0) - 1) == restCount }
+    }
+
+    /// f_rest values per Gaussian: 3 (K - 1), i.e. 0, 9, 24 or 45.
+    public var restPerGaussian: Int { 3 * (Self.coefficientCount(degree: shDegree) - 1) }
+
+    /// Axis-aligned box around the positions.
+    public struct Bounds: Equatable, Sendable {
+        public var min: SIMD3<Float>
+        public var max: SIMD3<Float>
+        public init(min: SIMD3<Float>, max: SIMD3<Float>) { self.min = min; self.max = max }
+        public var center: SIMD3<Float> { (min + max) * 0.5 }
+        public var size: SIMD3<Float> { max - min }
+    }
+
+    /// Min and max of the positions; nil for an empty model.
+    public var bounds: Bounds? {
+        guard count > 0, positions.count >= count * 3 else { return nil }
+        return positions.withUnsafeBufferPointer { p in
+            var lo = SIMD3<Float>(p[0], p[1], p[2]), hi = lo
+            for i in 1..<count {
+                let v = SIMD3<Float>(p[i * 3], p[i * 3 + 1], p[i * 3 + 2])
+                lo = pointwiseMin(lo, v)
+                hi = pointwiseMax(hi, v)
+            }
+            return Bounds(min: lo, max: hi)
+        }
+    }
+
+    /// What is wrong with the arrays' shapes (nil when they agree with
+    /// `count` and `shDegree`).
+    public func shapeProblem() -> String? {
+        guard (0...Self.maxSHDegree).contains(shDegree) else {
+            return "SH degree \(shDegree) is not 0, 1, 2 or 3"
+        }
+        let n = count
+        let expected: [(String, Int, Int)] = [
+            ("positions", positions.count, n * 3), ("shDC", shDC.count, n * 3),
+            ("shRest", shRest.count, n * restPerGaussian), ("scales", scales.count, n * 3),
+            ("rotations", rotations.count, n * 4),
+        ]
+        for (name, actual, wanted) in expected where actual != wanted {
+            return "\(name) holds \(actual) values; \(n) Gaussians of SH degree \(shDegree) need \(wanted)"
+        }
+        return nil
+    }
+
+    /// The first NaN or infinite parameter, as the vertex index and the name
+    /// of its PLY property (x, f_dc_1, f_rest_7, opacity, scale_2, rot_0, ...),
+    /// or nil when every value is finite. Assumes consistent shapes.
+    public func firstNonFinite() -> (index: Int, property: String, value: Float)? {
+        let fields: [([Float], Int, (Int) -> String)] = [
+            (positions, 3, { ["x", "y", "z"][$0] }),
+            (shDC, 3, { "f_dc_\($0)" }),
+            (shRest, restPerGaussian, { "f_rest_\($0)" }),
+            (opacities, 1, { _ in "opacity" }),
+            (scales, 3, { "scale_\($0)" }),
+            (rotations, 4, { "rot_\($0)" }),
+        ]
+        var best: (index: Int, property: String, value: Float)?
+        for (values, stride, name) in fields where stride > 0 && !Self.allFinite(values) {
+            guard let at = values.firstIndex(where: { !$0.isFinite }) else { continue }
+            let index = at / stride
+            if best == nil || index < best!.index {
+                best = (index, name(at % stride), values[at])
+            }
+        }
+        return best
+    }
+
+    /// Throws a `DatasetError` naming `path` when the shapes disagree or a
+    /// value is NaN or infinite.
+    public func validate(path: String) throws {
+        if let problem = shapeProblem() { throw DatasetError(path, problem) }
+        if let bad = firstNonFinite() {
+            throw DatasetError(path, "vertex \(bad.index): property \(bad.property) is \(bad.value) (NaN and infinity are not allowed)")
+        }
+    }
+
+    /// The same Gaussians with SH bands above `degree` dropped (their
+    /// coefficients removed from `shRest`). `degree` must be between 0 and
+    /// `shDegree`.
+    public func droppingSH(toDegree degree: Int) -> GaussianModel {
+        precondition(degree >= 0 && degree <= shDegree, "droppingSH: degree \(degree) outside 0...\(shDegree)")
+        if degree == shDegree { return self }
+        let oldPer = Self.coefficientCount(degree: shDegree) - 1
+        let newPer = Self.coefficientCount(degree: degree) - 1
+        var rest = [Float](repeating: 0, count: count * 3 * newPer)
+        if newPer > 0 {
+            shRest.withUnsafeBufferPointer { src in
+                rest.withUnsafeMutableBufferPointer { dst in
+                    for i in 0..<count {
+                        for c in 0..<3 {
+                            let from = (i * 3 + c) * oldPer, to = (i * 3 + c) * newPer
+                            for k in 0..<newPer { dst[to + k] = src[from + k] }
+                        }
+                    }
+                }
+            }
+        }
+        var result = self
+        result.shDegree = degree
+        result.shRest = rest
+        return result
+    }
+
+    /// True when no value is NaN or infinite (a branch-free pass: the largest
+    /// exponent field seen is all ones only for NaN and infinity).
+    static func allFinite(_ values: [Float]) -> Bool {
+        values.withUnsafeBufferPointer { p in
+            var largest: UInt32 = 0
+            for v in p { largest = Swift.max(largest, v.bitPattern & 0x7f80_0000) }
+            return largest != 0x7f80_0000
+        }
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import Geometry
+
+/// `cameras.json` of a training output (CONVENTIONS.md): one entry per image
+/// with its name, size, pinhole intrinsics, world-to-camera rotation (row-major
+/// 3x3, OpenCV axes), camera position (centre in world coordinates) and split.
+public struct CameraEntry: Codable, Equatable {
+    public var id: Int
+    public var name: String
+    public var width: Int
+    public var height: Int
+    public var fx: Double
+    public var fy: Double
+    public var cx: Double
+    public var cy: Double
+    /// World-to-camera rotation, rows.
+    public var rotation: [[Double]]
+    /// Camera centre in world coordinates.
+    public var position: [Double]
+    public var split: Split
+    public var time: Double?
+
+    public init(id: Int, name: String, intrinsics: Intrinsics, pose: Pose, split: Split, time: Double? = nil) {
+        self.id = id
+        self.name = name
+        width = intrinsics.width
+        height = intrinsics.height
+        fx = intrinsics.fx
+        fy = intrinsics.fy
+        cx = intrinsics.cx
+        cy = intrinsics.cy
+        rotation = pose.rotation.rows.map { [$0.x, $0.y, $0.z] }
+        let p = pose.position
+        position = [p.x, p.y, p.z]
+        self.split = split
+        self.time = time
+    }
+
+    public var intrinsics: Intrinsics { Intrinsics(width: width, height: height, fx: fx, fy: fy, cx: cx, cy: cy) }
+
+    public var pose: Pose {
+        let r = Matrix3(rows: rotation.map { Vector3($0[0], $0[1], $0[2]) })
+        return Pose(position: Vector3(position[0], position[1], position[2]), cameraToWorld: r.transposed)
+    }
+}
+
+public enum CamerasJSON {
+    public static func write(_ entries: [CameraEntry], to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(entries), to: path)
+    }
+
+    public static func read(_ path: String) throws -> [CameraEntry] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw DatasetError(path, "cannot read the file") }
+        do {
+            let entries = try JSONDecoder().decode([CameraEntry].self, from: data)
+            for e in entries where e.rotation.count != 3 || e.rotation.contains(where: { $0.count != 3 }) || e.position.count != 3 {
+                throw DatasetError(path, "camera \(e.id) (\(e.name)) needs a 3x3 rotation and a 3-vector position")
+            }
+            return entries
+        } catch let error as DatasetError {
+            throw error
+        } catch {
+            throw DatasetError(path, "not a cameras.json: \(error)")
+        }
+    }
+
+    /// The entries of loaded frames (after undistortion and downscaling).
+    public static func entries(_ frames: [LoadedFrame]) -> [CameraEntry] {
+        frames.enumerated().map { i, f in
+            CameraEntry(id: i, name: f.frame.name, intrinsics: f.intrinsics, pose: f.frame.pose, split: f.frame.split, time: f.frame.time)
+        }
+    }
+}
+
+/// A camera to render from: intrinsics and pose (and a time for dynamic scenes).
+public struct RenderCamera: Equatable {
+    public var name: String
+    public var intrinsics: Intrinsics
+    public var pose: Pose
+    public var time: Double?
+
+    public init(name: String, intrinsics: Intrinsics, pose: Pose, time: Double? = nil) {
+        self.name = name
+        self.intrinsics = intrinsics
+        self.pose = pose
+        self.time = time
+    }
+}
+
+/// Camera paths for render and view.
+public enum CameraPaths {
+    /// The cameras of a scene (any transforms.json variant or COLMAP) for one
+    /// split, with their undistorted pinhole intrinsics at `downscale`.
+    public static func cameras(of scene: Scene, split: Split?, downscale: Int = 1) throws -> [RenderCamera] {
+        try scene.frames.filter { split == nil || $0.split == split }.map { f in
+            RenderCamera(name: f.name, intrinsics: try SceneImages.intrinsics(of: f, downscale: downscale), pose: f.pose, time: f.time)
+        }
+    }
+
+    /// `count` cameras on a circle around `center` (CONVENTIONS.md `--orbit`):
+    /// radius and height from the training cameras when given (mean distance
+    /// in the plane normal to `up`, mean height above the centre), looking at
+    /// the centre, with the mean camera up.
+    public static func orbit(count: Int, center: Vector3, up: Vector3, radius: Double, height: Double,
+                             intrinsics: Intrinsics) -> [RenderCamera] {
+        let u = up.normalized
+        // A basis of the orbit's plane.
+        let helper = abs(u.x) < 0.9 ? Vector3(1, 0, 0) : Vector3(0, 1, 0)
+        let a = u.cross(helper).normalized, b = u.cross(a)
+        return (0..<count).map { k in
+            let angle = 2 * Double.pi * Double(k) / Double(max(count, 1))
+            let position = center + u * height + (a * cos(angle) + b * sin(angle)) * radius
+            return RenderCamera(name: String(format: "orbit_%05d", k), intrinsics: intrinsics,
+                                pose: lookAt(from: position, to: center, up: u))
+        }
+    }
+
+    /// An orbit fitted to a scene's training cameras.
+    public static func orbit(count: Int, around poses: [Pose], center: Vector3, intrinsics: Intrinsics) -> [RenderCamera] {
+        let up = poses.map(\.up).reduce(Vector3.zero, +).normalized
+        let offsets = poses.map { $0.position - center }
+        let heights = offsets.map { $0.dot(up) }
+        let height = heights.reduce(0, +) / Double(max(heights.count, 1))
+        let radius = offsets.map { ($0 - up * $0.dot(up)).length }.reduce(0, +) / Double(max(offsets.count, 1))
+        return orbit(count: count, center: center, up: up.length > 0 ? up : Vector3(0, 0, 1),
+                     radius: radius > 0 ? radius : 1, height: height, intrinsics: intrinsics)
+    }
+
+    /// A camera at `from` looking at `to`, with image "up" along `up`.
+    public static func lookAt(from: Vector3, to: Vector3, up: Vector3) -> Pose {
+        let forward = (to - from).normalized
+        // OpenCV axes: right = down x forward, with down opposite to `up`.
+        var right = forward.cross(up).normalized
+        if right.length == 0 { right = forward.cross(Vector3(1, 0, 0)).normalized }
+        let down = forward.cross(right)
+        // OpenCV axes: x right, y down, z forward.
+        return Pose(position: from, cameraToWorld: Matrix3(columns: [right, down, forward]))
+    }
+
+    /// A smooth path through `poses` in order: Catmull-Rom through the camera
+    /// centres and normalised-lerp between rotations, `perSegment` frames
+    /// between consecutive cameras.
+    public static func smooth(through cameras: [RenderCamera], perSegment: Int) -> [RenderCamera] {
+        guard cameras.count > 1, perSegment > 0 else { return cameras }
+        var out: [RenderCamera] = []
+        let n = cameras.count
+        for s in 0..<(n - 1) {
+            let p0 = cameras[max(s - 1, 0)].pose.position, p1 = cameras[s].pose.position
+            let p2 = cameras[s + 1].pose.position, p3 = cameras[min(s + 2, n - 1)].pose.position
+            var q1 = Quaternion(matrix: cameras[s].pose.rotation)
+            let q2 = Quaternion(matrix: cameras[s + 1].pose.rotation)
+            if q1.w * q2.w + q1.x * q2.x + q1.y * q2.y + q1.z * q2.z < 0 { q1 = Quaternion(w: -q1.w, x: -q1.x, y: -q1.y, z: -q1.z) }
+            for k in 0..<perSegment {
+                let t = Double(k) / Double(perSegment)
+                let t2 = t * t, t3 = t2 * t
+                // Catmull-Rom: 0.5 (2 p1 + (p2 - p0) t + (2 p0 - 5 p1 + 4 p2 - p3) t^2 + (3 p1 - p0 - 3 p2 + p3) t^3)
+                let a: Vector3 = p1 * 2
+                let b: Vector3 = (p2 - p0) * t
+                let c2: Vector3 = p0 * 2 - p1 * 5
+                let c: Vector3 = (c2 + p2 * 4 - p3) * t2
+                let d3: Vector3 = p1 * 3 - p0
+                let d: Vector3 = (d3 - p2 * 3 + p3) * t3
+                let position: Vector3 = (a + b + c + d) * 0.5
+                let q = Quaternion(w: q1.w + (q2.w - q1.w) * t, x: q1.x + (q2.x - q1.x) * t,
+                                   y: q1.y + (q2.y - q1.y) * t, z: q1.z + (q2.z - q1.z) * t).normalized
+                let rotation = q.matrix
+                out.append(RenderCamera(name: String(format: "path_%05d", out.count), intrinsics: cameras[s].intrinsics,
+                                        pose: Pose(rotation: rotation, translation: -(rotation * position))))
+            }
+        }
+        var last = cameras[n - 1]
+        last.name = String(format: "path_%05d", out.count)
+        out.append(last)
+        return out
+    }
+}

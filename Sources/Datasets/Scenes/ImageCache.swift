@@ -1,0 +1,70 @@
+import Foundation
+
+/// Processed (undistorted, downscaled) images, stored once and reused
+/// (CONVENTIONS.md, "Image cache"): in `<scene>/.splat-cache/` when the scene
+/// folder is writable, else `$XDG_CACHE_HOME/splat/` (or `~/.cache/splat/`).
+/// Entries are keyed by source path, size, modification time and operation,
+/// hold raw 8-bit pixels (fast to read back), and are written atomically.
+public struct ImageCache {
+    public let folder: String
+
+    /// The cache for a scene folder.
+    public init(sceneRoot: String) {
+        let local = ((sceneRoot as NSString).standardizingPath as NSString).appendingPathComponent(".splat-cache")
+        if Self.writable(local) {
+            folder = local
+        } else {
+            let env = ProcessInfo.processInfo.environment
+            let base = env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? ((env["HOME"] ?? NSTemporaryDirectory()) + "/.cache")
+            folder = "\(base)/splat/images"
+        }
+    }
+
+    public init(folder: String) { self.folder = folder }
+
+    static func writable(_ folder: String) -> Bool {
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: folder) {
+            guard (try? fm.createDirectory(atPath: folder, withIntermediateDirectories: false)) != nil else { return false }
+        }
+        return fm.isWritableFile(atPath: folder)
+    }
+
+    /// The entry name for `operation` applied to the file at `source`.
+    public func key(source: String, operation: String) -> String? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: source),
+              let size = attributes[.size] as? NSNumber,
+              let modified = attributes[.modificationDate] as? Date else { return nil }
+        let text = "\((source as NSString).standardizingPath)|\(size)|\(modified.timeIntervalSince1970)|\(operation)"
+        // FNV-1a, 64 bit: a stable name; collisions are caught by the header check.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let stem = ((source as NSString).lastPathComponent as NSString).deletingPathExtension
+        return "\(stem)-\(String(hash, radix: 16)).img"
+    }
+
+    static let magic: [UInt8] = Array("SPLATIM1".utf8)
+
+    public func load(_ key: String) -> Image8? {
+        guard let data = FileManager.default.contents(atPath: "\(folder)/\(key)"), data.count >= 20 else { return nil }
+        let bytes = [UInt8](data)
+        guard Array(bytes[0..<8]) == Self.magic else { return nil }
+        func u32(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24 }
+        let (w, h, c) = (u32(8), u32(12), u32(16))
+        guard [1, 3, 4].contains(c), w > 0, h > 0, bytes.count == 20 + w * h * c else { return nil }
+        return Image8(width: w, height: h, channels: c, pixels: Array(bytes[20...]))
+    }
+
+    public func store(_ image: Image8, key: String) {
+        var header = Self.magic
+        for v in [image.width, image.height, image.channels] {
+            header += [UInt8(v & 0xff), UInt8(v >> 8 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 24 & 0xff)]
+        }
+        var data = Data(header)
+        data.append(contentsOf: image.pixels)
+        // A cache that cannot be written only costs time next run.
+        do { try AtomicFile.write(data, to: "\(folder)/\(key)") } catch {
+            Diagnostics.warn("image cache: \(error)")
+        }
+    }
+}
