@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "ComputePrimitivesTests",
                     dependencies: ["ComputePrimitives", "Compute", "CShaderLayouts", "ComputeTestSupport"]),
         .testTarget(name: "SystemModulesTests", dependencies: ["CPNG", "CJPEG", "CGLFW", "CShaderLayouts"]),
-        .testTarget(name: "CLITests", dependencies: ["splat"]),
+        .testTarget(name: "CLITests", dependencies: ["splat", "Datasets"]),
         .testTarget(name: "GeometryTests", dependencies: ["Geometry"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Geometry", "CJPEG"]),
     ]

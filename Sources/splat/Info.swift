@@ -56,7 +56,11 @@ struct Info: ParsableCommand {
         let isModel = path.hasSuffix(".ply") || path.hasSuffix(".splat")
             || FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("model.json"))
         if isModel {
-            let text = try ModelInfo.describe(path: path)
+            // A training output folder holds its Gaussians in point_cloud.ply.
+            var isFolder: ObjCBool = false
+            let file = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
+                ? (path as NSString).appendingPathComponent("point_cloud.ply") : path
+            let text = try ModelInfo.describe(path: file)
             if json { try printJSON(["path": path, "description": text]) } else { print(text) }
             return
         }

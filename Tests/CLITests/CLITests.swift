@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import XCTest
 
@@ -90,5 +91,43 @@ final class CLITests: XCTestCase {
         let result = try run(["bench", "sort", "--bits", "99"])
         XCTAssertEqual(result.status, 1)
         XCTAssertTrue(result.stderr.contains("--bits"), result.stderr)
+    }
+
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    func testInfoScene() throws {
+        let result = try run(["info", "\(Self.repository)/Scenes/demo", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try json(result.stdout)
+        XCTAssertEqual(object["images"] as? Int, 32)
+        XCTAssertEqual(object["format"] as? String, "transforms.json")
+        let text = try run(["info", "\(Self.repository)/Scenes/demo"])
+        XCTAssertTrue(text.stdout.contains("train 24, test 8"), text.stdout)
+    }
+
+    func testInfoOfAMissingPathIsAUserError() throws {
+        let result = try run(["info", "/nonexistent/scene"])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("/nonexistent/scene"), result.stderr)
+    }
+
+    func testConvertAndInfoModel() throws {
+        let folder = NSTemporaryDirectory() + "splat-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var model = GaussianModel(count: 3, shDegree: 1)
+        model.positions = [0, 0, 0, 1, 2, 3, -1, -2, -3]
+        try GaussianPLY.write(model, to: "\(folder)/in.ply")
+        let converted = try run(["convert", "\(folder)/in.ply", "\(folder)/out.splat"])
+        XCTAssertEqual(converted.status, 0, converted.stderr)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: "\(folder)/out.splat")[.size] as? Int, 3 * 32)
+        let dropped = try run(["convert", "\(folder)/in.ply", "\(folder)/deg0.ply", "--sh-degree", "0"])
+        XCTAssertEqual(dropped.status, 0, dropped.stderr)
+        let info = try run(["info", "\(folder)/deg0.ply"])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        XCTAssertTrue(info.stdout.contains("3") && info.stdout.lowercased().contains("degree"), info.stdout)
+        let bad = try run(["convert", "\(folder)/in.ply", "\(folder)/out.xyz"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("out.xyz"), bad.stderr)
     }
 }

@@ -166,3 +166,24 @@ final class COLMAPTests: TemporaryFolderTestCase {
         XCTAssertTrue(text.contains("images/0.png"), text)
     }
 }
+
+final class ImageCacheTests: TemporaryFolderTestCase {
+    func testReadOnlySceneFolderIsNotWritten() throws {
+        try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: folder)
+        defer { try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder) }
+        let cache = ImageCache(sceneRoot: folder)
+        XCTAssertFalse(cache.folder.hasPrefix(folder), cache.folder)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(folder!)/.splat-cache"))
+    }
+
+    func testWritableSceneFolderHoldsTheCache() throws {
+        let cache = ImageCache(sceneRoot: folder)
+        XCTAssertEqual(cache.folder, "\(folder!)/.splat-cache")
+        let image = Image8(width: 3, height: 2, channels: 3, pixels: Array(0..<18))
+        try writeImage("a.png", width: 3, height: 2)
+        let key = try XCTUnwrap(cache.key(source: "\(folder!)/a.png", operation: "test"))
+        cache.store(image, key: key)
+        XCTAssertEqual(cache.load(key), image)
+        XCTAssertNotEqual(cache.key(source: "\(folder!)/a.png", operation: "other"), key)
+    }
+}

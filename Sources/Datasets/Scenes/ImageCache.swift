@@ -10,8 +10,9 @@ public struct ImageCache {
 
     /// The cache for a scene folder.
     public init(sceneRoot: String) {
-        let local = ((sceneRoot as NSString).standardizingPath as NSString).appendingPathComponent(".splat-cache")
-        if Self.writable(local) {
+        let root = (sceneRoot as NSString).standardizingPath
+        let local = (root as NSString).appendingPathComponent(".splat-cache")
+        if Self.writable(scene: root, cache: local) {
             folder = local
         } else {
             let env = ProcessInfo.processInfo.environment
@@ -22,8 +23,13 @@ public struct ImageCache {
 
     public init(folder: String) { self.folder = folder }
 
-    static func writable(_ folder: String) -> Bool {
+    /// Whether the cache may live in the scene folder. Permission bits are
+    /// honoured explicitly: root may write anywhere, but a scene folder without
+    /// write bits (like the shared read-only scenes) is left untouched.
+    static func writable(scene: String, cache folder: String) -> Bool {
         let fm = FileManager.default
+        guard let mode = (try? fm.attributesOfItem(atPath: scene))?[.posixPermissions] as? NSNumber,
+              mode.intValue & 0o222 != 0, fm.isWritableFile(atPath: scene) else { return false }
         if !fm.fileExists(atPath: folder) {
             guard (try? fm.createDirectory(atPath: folder, withIntermediateDirectories: false)) != nil else { return false }
         }
