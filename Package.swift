@@ -4,6 +4,7 @@
 // Dependency direction (an arrow means "imports"):
 //   splat -> ComputePrimitives -> Compute -> CVulkan
 //   splat -> Datasets -> Geometry
+//   splat -> Splatting -> {ComputePrimitives, Datasets}
 // The compute core (Compute, ComputePrimitives) never imports a graphics module.
 import PackageDescription
 
@@ -46,8 +47,13 @@ let package = Package(
         // Scene formats, images, undistortion, cache, splits, camera paths, model files.
         .target(name: "Datasets", dependencies: ["Geometry", "CPNG", "CJPEG"]),
 
+        // The tile-based Gaussian rasterizer: prepare, bin, sort, blend.
+        .target(name: "Splatting",
+                dependencies: ["Compute", "ComputePrimitives", "Geometry", "Datasets", "CShaderLayouts"],
+                plugins: ["ShaderCompilerPlugin"]),
+
         .executableTarget(name: "splat", dependencies: [
-            "Compute", "ComputePrimitives", "Geometry", "Datasets",
+            "Compute", "ComputePrimitives", "Geometry", "Datasets", "Splatting",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -59,5 +65,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["splat", "Datasets"]),
         .testTarget(name: "GeometryTests", dependencies: ["Geometry"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Geometry", "CJPEG"]),
+        .testTarget(name: "SplattingTests",
+                    dependencies: ["Splatting", "Datasets", "Geometry", "Compute", "ComputePrimitives", "ComputeTestSupport"]),
     ]
 )

@@ -71,6 +71,12 @@ run)
   bench sort-4M-48bit sort --count $n4 --bits 48
   bench sort-16M-32bit-serial sort --count $n16 --bits 32 --ranking serial --runs 3
   bench scan-16M scan --count $n16
+  # Rasterizer: 1M synthetic Gaussians at 1920x1080 (the GPU target),
+  # and the 100k scene at 1280x720 (the lavapipe target's scene).
+  nr1=1000000; nr2=100000
+  if [ -n "${QUICK:-}" ]; then nr1=20000; nr2=5000; fi
+  bench render-1M-1080p render --count $nr1 --width 1920 --height 1080 --repeat 20
+  bench render-100k-720p render --count $nr2 --width 1280 --height 720 --repeat 20
   ;;
 *)
   sed -n '2,14p' "$0"; exit 2 ;;

@@ -85,4 +85,41 @@ struct RadixSortParams {
     u32 digitMask;  // (1 << bits in this pass) - 1: bits above the significant ones are ignored
 };
 
+// ---------------------------------------------------------------------------
+// Gaussian rasterizer (Shaders/splatting/*.comp), gsplat "classic" constants
+// (CONVENTIONS.md). One pipeline: prepare -> scan -> emit keys -> radix sort
+// -> tile ranges -> blend.
+#define RASTER_TILE_SIZE 16u
+#define RASTER_BATCH 256u             // splats staged in shared memory per round
+#define RASTER_FLAG_ANTIALIAS 1u
+// Model buffers (raw trainable parameters, structure of arrays):
+//   positions [N, 3] f32, scales [N, 3] f32 (log), rotations [N, 4] f32 (w, x, y, z),
+//   opacities [N] f32 (logit), shDC [N, 3] f32, shRest [N, 3, K-1] f32 (channel-major per Gaussian).
+struct RasterParams {
+    f32 fx; f32 fy; f32 cx; f32 cy;
+    f32 r00; f32 r01; f32 r02; f32 r10;   // world-to-camera rotation, row-major
+    f32 r11; f32 r12; f32 r20; f32 r21;
+    f32 r22; f32 tx; f32 ty; f32 tz;      // world-to-camera translation
+    f32 camX; f32 camY; f32 camZ;         // camera centre in world coordinates
+    u32 width; u32 height; u32 tilesX; u32 tilesY;
+    u32 count;       // Gaussians (or intersections, for the per-intersection kernels)
+    u32 restPerChannel; // K - 1 of the model's SH degree
+    u32 shDegree;    // degree to evaluate (<= the model's)
+    u32 flags;       // RASTER_FLAG_*
+    f32 bgR; f32 bgG; f32 bgB;
+    u32 pad0;
+    u32 pad1;
+};
+
+// The prepare stage's output per Gaussian (48 bytes).
+struct ProjectedSplat {
+    f32 meanX; f32 meanY;               // pixel coordinates
+    f32 conicA; f32 conicB; f32 conicC; // inverse 2D covariance
+    f32 opacity;                        // after the antialiasing compensation
+    f32 colorR; f32 colorG; f32 colorB;
+    f32 depth;                          // view-space z
+    u32 tileMin;                        // x | y << 16
+    u32 tileMax;                        // x | y << 16, exclusive
+};
+
 #endif

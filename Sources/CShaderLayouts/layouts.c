@@ -6,3 +6,5 @@ _Static_assert(sizeof(struct ScanParams) == 16, "ScanParams must be 16 bytes");
 _Static_assert(sizeof(struct ReduceParams) == 16, "ReduceParams must be 16 bytes");
 _Static_assert(sizeof(struct CompactParams) == 16, "CompactParams must be 16 bytes");
 _Static_assert(sizeof(struct RadixSortParams) == 16, "RadixSortParams must be 16 bytes");
+_Static_assert(sizeof(struct RasterParams) == 128, "RasterParams must be 128 bytes");
+_Static_assert(sizeof(struct ProjectedSplat) == 48, "ProjectedSplat must be 48 bytes");

@@ -38,13 +38,13 @@ struct LaunchShape: Equatable {
 
 /// A scratch buffer that grows on need (to the next power of two) and is
 /// otherwise reused, so steady-state use allocates nothing.
-final class ScratchBuffer {
-    let label: String
-    private(set) var buffer: GPUBuffer?
+public final class ScratchBuffer {
+    public let label: String
+    public private(set) var buffer: GPUBuffer?
 
-    init(label: String) { self.label = label }
+    public init(label: String) { self.label = label }
 
-    func atLeast(_ bytes: Int, device: ComputeDevice) throws -> GPUBuffer {
+    public func atLeast(_ bytes: Int, device: ComputeDevice) throws -> GPUBuffer {
         if let buffer, buffer.length >= bytes { return buffer }
         var size = 256
         while size < bytes { size <<= 1 }

@@ -1,0 +1,38 @@
+// Rasterizer stage 2, per Gaussian: one (tile | depth) key per touched tile,
+// written at the Gaussian's scanned offset, tiles in row-major order. Keys are
+// 64-bit (low word: depth's float bits, which order like the floats since
+// depth > 0; high word: tile id), values the Gaussian's index, so a stable
+// sort orders each tile's list by depth, then index (3DGS, Kerbl et al. 2023).
+// Twin: RasterizerReference.renderTiled (Sources/Splatting/RasterizerReference.swift).
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common/layouts.h"
+#include "common/dispatch.glsl"
+
+layout(constant_id = SPEC_WORKGROUP_SIZE) const uint WORKGROUP_SIZE = 256;
+layout(local_size_x_id = SPEC_WORKGROUP_SIZE) in;
+
+layout(std430, binding = 0) readonly buffer Splats { ProjectedSplat splats[]; };  // [N]
+layout(std430, binding = 1) readonly buffer Touched { uint tilesTouched[]; };      // [N] u32
+layout(std430, binding = 2) readonly buffer Offsets { uint offsets[]; };           // [N] u32, exclusive scan
+layout(std430, binding = 3) writeonly buffer Keys { uint keys[]; };                // [I, 2] u32 (low, high)
+layout(std430, binding = 4) writeonly buffer Values { uint values[]; };            // [I] u32
+layout(push_constant) uniform Push { RasterParams pc; };
+
+void main() {
+    uint i = splatWorkgroupIndex() * WORKGROUP_SIZE + gl_LocalInvocationID.x;
+    if (i >= pc.count || tilesTouched[i] == 0u) return;
+    ProjectedSplat s = splats[i];
+    uint depthBits = floatBitsToUint(s.depth);
+    uint minX = s.tileMin & 0xffffu, minY = s.tileMin >> 16;
+    uint maxX = s.tileMax & 0xffffu, maxY = s.tileMax >> 16;
+    uint slot = offsets[i];
+    for (uint ty = minY; ty < maxY; ty++) {
+        for (uint tx = minX; tx < maxX; tx++) {
+            keys[2u * slot] = depthBits;
+            keys[2u * slot + 1u] = ty * pc.tilesX + tx;
+            values[slot] = i;
+            slot++;
+        }
+    }
+}

@@ -1,0 +1,245 @@
+import CShaderLayouts
+import Compute
+import ComputePrimitives
+import Datasets
+import Foundation
+
+/// The tile-based Gaussian rasterizer on the compute core (forward pass).
+///
+/// One frame: `splat_prepare` projects every Gaussian (gsplat classic: EWA
+/// with 0.3 dilation, opacity-aware extents, SH colour) and counts the 16x16
+/// tiles it touches; a prefix sum turns the counts into offsets and a total
+/// (read back to size the key buffers, which grow on need); `splat_emit`
+/// writes one (tile | depth) key per intersection; `RadixSort` sorts them on
+/// 32 + ceil(log2 tiles) bits; `splat_ranges` finds each tile's span; and
+/// `splat_blend` blends each tile front to back through shared memory.
+///
+/// The Gaussians stay on the GPU as the structure of arrays of raw trainable
+/// parameters that training uses too. Every buffer is reused across frames
+/// and only grows.
+public final class GaussianRasterizer {
+    public let device: ComputeDevice
+    let sorter: RadixSort
+    let scan: PrefixSum
+    let prepareKernel: Kernel
+    let emitKernel: Kernel
+    let rangesKernel: Kernel
+    let blendKernel: Kernel
+    let workgroupSize: Int
+
+    // The model: [N, 3], [N, 3], [N, 4], [N], [N, 3], [N, 3, K-1] f32.
+    private var positions, scales, rotations, opacities, shDC, shRest: GPUBuffer?
+    public private(set) var gaussianCount = 0
+    public private(set) var modelSHDegree = 0
+
+    // Per-frame buffers, grown on need.
+    private let splats = ScratchBuffer(label: "projected splats")
+    private let touched = ScratchBuffer(label: "tiles touched")
+    private let offsets = ScratchBuffer(label: "tile offsets")
+    private let keys = ScratchBuffer(label: "tile keys")
+    private let values = ScratchBuffer(label: "tile values")
+    private let ranges = ScratchBuffer(label: "tile ranges")
+    private let colorOut = ScratchBuffer(label: "color")
+    private let depthOut = ScratchBuffer(label: "depth")
+    private let transmittanceOut = ScratchBuffer(label: "transmittance")
+    private let countOut = ScratchBuffer(label: "contributors")
+    private let counters: GPUBuffer  // [0] intersections total, [1] non-finite Gaussians
+    private let prepareStream: CommandStream
+    private let drawStream: CommandStream
+
+    /// GPU time of the stages of the last frame, ms: prepare, bin, sort, blend, total.
+    public private(set) var lastTimings: [String: Double] = [:]
+    /// Tile intersections of the last frame.
+    public private(set) var lastIntersections = 0
+    /// Gaussians skipped in the last frame for NaN/Inf parameters.
+    public private(set) var lastInvalidCount = 0
+
+    public init(device: ComputeDevice) throws {
+        self.device = device
+        let info = device.info
+        let tileThreads = rasterTileSize * rasterTileSize
+        if info.maxWorkgroupInvocations < tileThreads || info.maxWorkgroupSize[0] < rasterTileSize || info.maxWorkgroupSize[1] < rasterTileSize {
+            throw ComputeError.limitExceeded(limit: "maxComputeWorkGroupInvocations (one thread per pixel of a 16x16 tile)",
+                                             requested: tileThreads, maximum: info.maxWorkgroupInvocations)
+        }
+        let sharedBytes = Int(RASTER_BATCH) * 48 + 4
+        if info.maxSharedMemoryBytes < sharedBytes {
+            throw ComputeError.limitExceeded(limit: "maxComputeSharedMemorySize (blend batches)", requested: sharedBytes,
+                                             maximum: info.maxSharedMemoryBytes)
+        }
+        scan = try PrefixSum(device: device)
+        sorter = try RadixSort(device: device, scan: scan)
+        workgroupSize = min(256, info.maxWorkgroupInvocations, info.maxWorkgroupSize[0])
+        let spec = [UInt32(workgroupSize)]
+        let push = MemoryLayout<RasterParams>.size
+        prepareKernel = try device.kernel(ShaderLibrary.splatPrepare,
+                                          bindings: [.read, .read, .read, .read, .read, .read, .write, .write, .readWrite],
+                                          pushConstantBytes: push, specialization: spec)
+        emitKernel = try device.kernel(ShaderLibrary.splatEmit, bindings: [.read, .read, .read, .write, .write],
+                                       pushConstantBytes: push, specialization: spec)
+        rangesKernel = try device.kernel(ShaderLibrary.splatRanges, bindings: [.read, .write],
+                                         pushConstantBytes: push, specialization: spec)
+        blendKernel = try device.kernel(ShaderLibrary.splatBlend,
+                                        bindings: [.read, .read, .read, .write, .write, .write, .write],
+                                        pushConstantBytes: push)
+        counters = try GPUBuffer(device: device, length: 16, label: "raster counters")
+        prepareStream = try CommandStream(device: device)
+        drawStream = try CommandStream(device: device)
+    }
+
+    /// Uploads a model; it stays on the GPU until the next call.
+    public func setModel(_ model: GaussianModel) throws {
+        if let problem = model.shapeProblem() { throw ComputeError.invalidArgument("model: \(problem)") }
+        let n = model.count
+        func upload(_ values: [Float], _ label: String) throws -> GPUBuffer {
+            try GPUBuffer(device: device, values.isEmpty ? [0] : values, label: label)
+        }
+        positions = try upload(model.positions, "positions")
+        scales = try upload(model.scales, "scales")
+        rotations = try upload(model.rotations, "rotations")
+        opacities = try upload(model.opacities, "opacities")
+        shDC = try upload(model.shDC, "sh dc")
+        shRest = try upload(model.shRest, "sh rest")
+        gaussianCount = n
+        modelSHDegree = model.shDegree
+    }
+
+    func params(_ camera: RasterCamera, _ settings: RasterSettings, count: Int) -> RasterParams {
+        let r = camera.rotation, t = camera.translation, c = camera.position
+        let degree = min(settings.shDegree ?? modelSHDegree, modelSHDegree)
+        var p = RasterParams()
+        (p.fx, p.fy, p.cx, p.cy) = (camera.fx, camera.fy, camera.cx, camera.cy)
+        (p.r00, p.r01, p.r02) = (r[0], r[1], r[2])
+        (p.r10, p.r11, p.r12) = (r[3], r[4], r[5])
+        (p.r20, p.r21, p.r22) = (r[6], r[7], r[8])
+        (p.tx, p.ty, p.tz) = (t[0], t[1], t[2])
+        (p.camX, p.camY, p.camZ) = (c.x, c.y, c.z)
+        (p.width, p.height) = (UInt32(camera.width), UInt32(camera.height))
+        (p.tilesX, p.tilesY) = (UInt32(camera.tilesX), UInt32(camera.tilesY))
+        p.count = UInt32(count)
+        p.restPerChannel = UInt32((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
+        p.shDegree = UInt32(max(0, degree))
+        p.flags = settings.antialias ? RASTER_FLAG_ANTIALIAS : 0
+        (p.bgR, p.bgG, p.bgB) = (settings.background.x, settings.background.y, settings.background.z)
+        return p
+    }
+
+    /// Renders one frame and downloads it.
+    public func render(camera: RasterCamera, settings: RasterSettings) throws -> RasterImage {
+        try renderOnDevice(camera: camera, settings: settings)
+        return try download(camera: camera)
+    }
+
+    /// Renders one frame into the output buffers without downloading.
+    public func renderOnDevice(camera: RasterCamera, settings: RasterSettings) throws {
+        guard camera.width > 0, camera.height > 0 else {
+            throw ComputeError.invalidArgument("camera resolution \(camera.width)x\(camera.height) is empty")
+        }
+        let maxSide = 65535 * rasterTileSize
+        guard camera.width <= maxSide, camera.height <= maxSide, camera.width * camera.height <= 1 << 28 else {
+            throw ComputeError.limitExceeded(limit: "image size (pixels)", requested: camera.width * camera.height, maximum: 1 << 28)
+        }
+        guard [camera.fx, camera.fy, camera.cx, camera.cy].allSatisfy(\.isFinite), camera.fx > 0, camera.fy > 0,
+              (camera.rotation + camera.translation).allSatisfy(\.isFinite) else {
+            throw ComputeError.invalidArgument("camera has non-finite or non-positive intrinsics or pose")
+        }
+        let n = gaussianCount
+        let pixels = camera.width * camera.height
+        let tiles = camera.tilesX * camera.tilesY
+        let colorB = try colorOut.atLeast(pixels * 16, device: device)
+        let depthB = try depthOut.atLeast(pixels * 4, device: device)
+        let tB = try transmittanceOut.atLeast(pixels * 4, device: device)
+        let countB = try countOut.atLeast(pixels * 8, device: device)
+        let rangesB = try ranges.atLeast(tiles * 8, device: device)
+        let p = params(camera, settings, count: n)
+
+        // Phase 1: prepare and count intersections.
+        prepareStream.reset()
+        try prepareStream.mark("begin")
+        prepareStream.fill(counters, value: 0)
+        var splatsB: GPUBuffer? = nil, touchedB: GPUBuffer? = nil, offsetsB: GPUBuffer? = nil
+        if n > 0 {
+            splatsB = try splats.atLeast(n * 48, device: device)
+            touchedB = try touched.atLeast(n * 4, device: device)
+            offsetsB = try offsets.atLeast(n * 4, device: device)
+            try prepareStream.dispatch(prepareKernel,
+                                       [positions!, scales!, rotations!, opacities!, shDC!, shRest!,
+                                        splatsB!.slice(offset: 0, length: n * 48), touchedB!.slice(offset: 0, length: n * 4),
+                                        counters],
+                                       push: p, groups: (n + workgroupSize - 1) / workgroupSize, label: "prepare")
+            try prepareStream.mark("prepare")
+            try scan.record(prepareStream, input: touchedB!.slice(offset: 0, length: n * 4),
+                            output: offsetsB!.slice(offset: 0, length: n * 4), count: n,
+                            total: counters.slice(offset: 0, length: 4))
+            try prepareStream.mark("scan")
+        }
+        try prepareStream.run()
+        let counts = try counters.read(UInt32.self, count: 2, device: device)
+        let intersections = Int(counts[0])
+        lastIntersections = intersections
+        lastInvalidCount = Int(counts[1])
+        var timings: [String: Double] = [:]
+        for t in try prepareStream.timings() { timings[t.label, default: 0] += t.milliseconds }
+
+        // Phase 2: keys, sort, ranges, blend.
+        drawStream.reset()
+        try drawStream.mark("begin")
+        drawStream.fill(rangesB, value: 0, offset: 0, bytes: tiles * 8)
+        var valuesSlice: BufferRange = rangesB  // placeholder when there is nothing to blend
+        if intersections > 0, let splatsB, let touchedB, let offsetsB {
+            let keysB = try keys.atLeast(intersections * 8, device: device)
+            let valuesB = try values.atLeast(intersections * 4, device: device)
+            try drawStream.dispatch(emitKernel, [splatsB.slice(offset: 0, length: n * 48), touchedB.slice(offset: 0, length: n * 4),
+                                                 offsetsB.slice(offset: 0, length: n * 4),
+                                                 keysB.slice(offset: 0, length: intersections * 8),
+                                                 valuesB.slice(offset: 0, length: intersections * 4)],
+                                    push: p, groups: (n + workgroupSize - 1) / workgroupSize, label: "emit")
+            try drawStream.mark("bin")
+            let tileBits = tiles <= 1 ? 0 : Int(ceil(log2(Double(tiles))))
+            try sorter.record(drawStream, keys: keysB, values: valuesB, count: intersections, width: .bits64, keyBits: 32 + tileBits)
+            try drawStream.mark("sort")
+            var rp = p
+            rp.count = UInt32(intersections)
+            try drawStream.dispatch(rangesKernel, [keysB.slice(offset: 0, length: intersections * 8), rangesB.slice(offset: 0, length: tiles * 8)],
+                                    push: rp, groups: (intersections + workgroupSize - 1) / workgroupSize, label: "ranges")
+            valuesSlice = valuesB.slice(offset: 0, length: intersections * 4)
+        } else {
+            try drawStream.mark("bin")
+            try drawStream.mark("sort")
+        }
+        let splatBinding: BufferRange = splatsB.map { $0.slice(offset: 0, length: n * 48) } ?? rangesB
+        try drawStream.dispatch(blendKernel, [splatBinding, valuesSlice, rangesB.slice(offset: 0, length: tiles * 8),
+                                              colorB.slice(offset: 0, length: pixels * 16), depthB.slice(offset: 0, length: pixels * 4),
+                                              tB.slice(offset: 0, length: pixels * 4), countB.slice(offset: 0, length: pixels * 8)],
+                                push: p, grid: (camera.tilesX, camera.tilesY, 1), label: "blend")
+        try drawStream.mark("blend")
+        try drawStream.run()
+        for t in try drawStream.timings() { timings[t.label, default: 0] += t.milliseconds }
+        let prepare = (timings["prepare"] ?? 0)
+        let bin = (timings["scan"] ?? 0) + (timings["bin"] ?? 0)
+        let sort = timings["sort"] ?? 0
+        let blend = timings["blend"] ?? 0
+        lastTimings = ["prepare": prepare, "bin": bin, "sort": sort, "blend": blend, "total": prepare + bin + sort + blend]
+    }
+
+    /// Downloads the last frame rendered with `camera`.
+    public func download(camera: RasterCamera) throws -> RasterImage {
+        let pixels = camera.width * camera.height
+        let rgba = try colorOut.buffer!.read(Float.self, count: pixels * 4, device: device)
+        let counts = try countOut.buffer!.read(UInt32.self, count: pixels * 2, device: device)
+        var color = [Float](repeating: 0, count: pixels * 3)
+        var alpha = [Float](repeating: 0, count: pixels)
+        var contributors = [UInt32](repeating: 0, count: pixels)
+        for i in 0..<pixels {
+            color[3 * i] = rgba[4 * i]
+            color[3 * i + 1] = rgba[4 * i + 1]
+            color[3 * i + 2] = rgba[4 * i + 2]
+            alpha[i] = rgba[4 * i + 3]
+            contributors[i] = counts[2 * i]
+        }
+        return RasterImage(width: camera.width, height: camera.height, color: color, alpha: alpha,
+                           depth: try depthOut.buffer!.read(Float.self, count: pixels, device: device),
+                           transmittance: try transmittanceOut.buffer!.read(Float.self, count: pixels, device: device),
+                           contributors: contributors)
+    }
+}
