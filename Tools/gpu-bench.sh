@@ -58,8 +58,10 @@ run)
   splat="$pack/splat"
   "$splat" info --devices | tee "$out/devices.txt"
   "$splat" info --devices --json > "$out/devices.json"
+  # ONLY=PATTERN runs just the benchmarks whose name contains PATTERN.
   bench() {
     local name=$1; shift
+    case "$name" in *"${ONLY:-}"*) ;; *) return 0 ;; esac
     echo "== $name: splat bench $*" >&2
     if "$splat" bench "$@" --json > "$out/$name.json"; then cat "$out/$name.json"; else echo "FAILED: $name" >&2; fi
   }

@@ -111,7 +111,7 @@ struct RasterParams {
     u32 pad1;
 };
 
-// The prepare stage's output per Gaussian (48 bytes).
+// The prepare stage's output per Gaussian (64 bytes).
 struct ProjectedSplat {
     f32 meanX; f32 meanY;               // pixel coordinates
     f32 conicA; f32 conicB; f32 conicC; // inverse 2D covariance
@@ -120,6 +120,8 @@ struct ProjectedSplat {
     f32 depth;                          // view-space z
     u32 tileMin;                        // x | y << 16
     u32 tileMax;                        // x | y << 16, exclusive
+    f32 radiusX; f32 radiusY;           // per-axis extent in pixels
+    f32 pad0; f32 pad1;
 };
 
 #endif

@@ -3,12 +3,22 @@
 // batches, stopping once every pixel's transmittance is spent (3DGS, Kerbl et
 // al. 2023; constants of gsplat's classic mode, CONVENTIONS.md).
 // Outputs what the backward pass needs: final T and the last contributor.
+//
+// Each thread blends PIXELS_PER_THREAD consecutive pixels of a column (1 on
+// GPUs; more on CPU drivers, where each splat read from shared memory is then
+// reused for several pixels). A splat whose per-axis extent misses a thread's
+// pixels is skipped without evaluating it: outside the extent its alpha is
+// below 1/255, so the result is the same (the extent is opacity-aware:
+// e = sqrt(2 ln(255 o)) standard deviations of the marginal).
 // Twin: RasterizerReference.renderTiled (Sources/Splatting/RasterizerReference.swift).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common/layouts.h"
 
-layout(local_size_x = 16, local_size_y = 16) in;  // RASTER_TILE_SIZE^2 threads, one per pixel
+layout(constant_id = SPEC_VARIANT) const uint PIXELS_PER_THREAD = 1;
+const uint ROWS = RASTER_TILE_SIZE / PIXELS_PER_THREAD;    // thread rows per tile
+const uint THREADS = RASTER_TILE_SIZE * ROWS;
+layout(local_size_x = 16, local_size_y_id = SPEC_ITEMS_PER_THREAD) in;  // y = ROWS, set by the host
 
 layout(std430, binding = 0) readonly buffer Splats { ProjectedSplat splats[]; };  // [N]
 layout(std430, binding = 1) readonly buffer Values { uint values[]; };            // [I] u32, sorted
@@ -20,69 +30,87 @@ layout(std430, binding = 6) writeonly buffer Count { uint contributors[]; };    
 layout(push_constant) uniform Push { RasterParams pc; };
 
 shared vec4 batchMeanOpacity[RASTER_BATCH];   // mean.x, mean.y, opacity, depth
-shared vec4 batchConic[RASTER_BATCH];         // a, b, c, -
-shared vec4 batchColor[RASTER_BATCH];         // r, g, b, -
+shared vec4 batchConic[RASTER_BATCH];         // a, b, c, radius x
+shared vec4 batchColor[RASTER_BATCH];         // r, g, b, radius y
 shared uint doneCount;
 
 void main() {
     uint tile = gl_WorkGroupID.y * pc.tilesX + gl_WorkGroupID.x;
-    uvec2 pixel = gl_WorkGroupID.xy * RASTER_TILE_SIZE + gl_LocalInvocationID.xy;
-    bool inside = pixel.x < pc.width && pixel.y < pc.height;
-    vec2 centre = vec2(pixel) + 0.5;
-    uint start = ranges[2u * tile], end = ranges[2u * tile + 1u];
     uint t = gl_LocalInvocationIndex;
+    uint start = ranges[2u * tile], end = ranges[2u * tile + 1u];
 
-    float T = 1.0;
-    vec3 C = vec3(0.0);
-    float D = 0.0;
-    uint blended = 0u, last = 0u;
-    bool done = !inside;
+    uvec2 pixel[PIXELS_PER_THREAD];
+    float T[PIXELS_PER_THREAD];
+    vec3 C[PIXELS_PER_THREAD];
+    float D[PIXELS_PER_THREAD];
+    uint blended[PIXELS_PER_THREAD];
+    uint last[PIXELS_PER_THREAD];
+    bool done[PIXELS_PER_THREAD];
     if (t == 0u) doneCount = 0u;
     barrier();
-    if (done) atomicAdd(doneCount, 1u);
+    for (uint k = 0; k < PIXELS_PER_THREAD; k++) {
+        pixel[k] = gl_WorkGroupID.xy * RASTER_TILE_SIZE + uvec2(gl_LocalInvocationID.x, gl_LocalInvocationID.y * PIXELS_PER_THREAD + k);
+        T[k] = 1.0;
+        C[k] = vec3(0.0);
+        D[k] = 0.0;
+        blended[k] = 0u;
+        last[k] = 0u;
+        done[k] = pixel[k].x >= pc.width || pixel[k].y >= pc.height;
+        if (done[k]) atomicAdd(doneCount, 1u);
+    }
 
     for (uint batchStart = start; batchStart < end; batchStart += RASTER_BATCH) {
         barrier();  // the previous batch is consumed and doneCount is final
         if (doneCount == RASTER_TILE_SIZE * RASTER_TILE_SIZE) break;
-        uint k = batchStart + t;
-        if (k < end) {
-            ProjectedSplat s = splats[values[k]];
-            batchMeanOpacity[t] = vec4(s.meanX, s.meanY, s.opacity, s.depth);
-            batchConic[t] = vec4(s.conicA, s.conicB, s.conicC, 0.0);
-            batchColor[t] = vec4(s.colorR, s.colorG, s.colorB, 0.0);
+        for (uint s = t; s < RASTER_BATCH; s += THREADS) {
+            uint k = batchStart + s;
+            if (k < end) {
+                ProjectedSplat g = splats[values[k]];
+                batchMeanOpacity[s] = vec4(g.meanX, g.meanY, g.opacity, g.depth);
+                batchConic[s] = vec4(g.conicA, g.conicB, g.conicC, g.radiusX);
+                batchColor[s] = vec4(g.colorR, g.colorG, g.colorB, g.radiusY);
+            }
         }
         barrier();
         uint n = min(RASTER_BATCH, end - batchStart);
-        for (uint j = 0; j < n && !done; j++) {
+        float columnX = float(pixel[0].x) + 0.5;
+        float firstY = float(pixel[0].y) + 0.5, lastY = firstY + float(PIXELS_PER_THREAD - 1u);
+        for (uint j = 0; j < n; j++) {
             vec4 mo = batchMeanOpacity[j];
             vec4 conic = batchConic[j];
-            vec2 d = mo.xy - centre;
-            float power = -0.5 * (conic.x * d.x * d.x + conic.z * d.y * d.y) - conic.y * d.x * d.y;
-            if (power > 0.0) continue;
-            float alpha = min(0.99, mo.z * exp(power));
-            if (alpha < 1.0 / 255.0) continue;
-            float nextT = T * (1.0 - alpha);
-            if (nextT < 1e-4) {
-                done = true;
-                atomicAdd(doneCount, 1u);
-                break;
+            float radiusY = batchColor[j].w;
+            if (abs(mo.x - columnX) > conic.w || mo.y + radiusY < firstY || mo.y - radiusY > lastY) continue;
+            for (uint k = 0; k < PIXELS_PER_THREAD; k++) {
+                vec2 d = mo.xy - (vec2(pixel[k]) + 0.5);
+                float power = -0.5 * (conic.x * d.x * d.x + conic.z * d.y * d.y) - conic.y * d.x * d.y;
+                if (done[k] || power > 0.0) continue;
+                float alpha = min(0.99, mo.z * exp(power));
+                if (alpha < 1.0 / 255.0) continue;
+                float nextT = T[k] * (1.0 - alpha);
+                if (nextT < 1e-4) {
+                    done[k] = true;
+                    atomicAdd(doneCount, 1u);
+                    continue;
+                }
+                C[k] += batchColor[j].rgb * (alpha * T[k]);
+                D[k] += mo.w * (alpha * T[k]);
+                blended[k]++;
+                last[k] = batchStart + j - start + 1u;
+                T[k] = nextT;
             }
-            C += batchColor[j].rgb * (alpha * T);
-            D += mo.w * (alpha * T);
-            blended++;
-            last = batchStart + j - start + 1u;
-            T = nextT;
         }
     }
-    if (!inside) return;
-    uint p = pixel.y * pc.width + pixel.x;
     vec3 bg = vec3(pc.bgR, pc.bgG, pc.bgB);
-    color[4u * p] = C.r + T * bg.r;
-    color[4u * p + 1u] = C.g + T * bg.g;
-    color[4u * p + 2u] = C.b + T * bg.b;
-    color[4u * p + 3u] = 1.0 - T;
-    depth[p] = D;
-    transmittance[p] = T;
-    contributors[2u * p] = blended;
-    contributors[2u * p + 1u] = last;
+    for (uint k = 0; k < PIXELS_PER_THREAD; k++) {
+        if (pixel[k].x >= pc.width || pixel[k].y >= pc.height) continue;
+        uint p = pixel[k].y * pc.width + pixel[k].x;
+        color[4u * p] = C[k].r + T[k] * bg.r;
+        color[4u * p + 1u] = C[k].g + T[k] * bg.g;
+        color[4u * p + 2u] = C[k].b + T[k] * bg.b;
+        color[4u * p + 3u] = 1.0 - T[k];
+        depth[p] = D[k];
+        transmittance[p] = T[k];
+        contributors[2u * p] = blended[k];
+        contributors[2u * p + 1u] = last[k];
+    }
 }

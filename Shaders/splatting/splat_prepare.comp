@@ -136,6 +136,10 @@ void main() {
     o.depth = v.z;
     o.tileMin = uint(minX) | (uint(minY) << 16);
     o.tileMax = uint(maxX) | (uint(maxY) << 16);
+    o.radiusX = radiusX;
+    o.radiusY = radiusY;
+    o.pad0 = 0.0;
+    o.pad1 = 0.0;
     splats[i] = o;
     tilesTouched[i] = touched;
 }

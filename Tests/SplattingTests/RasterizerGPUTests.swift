@@ -60,7 +60,9 @@ final class RasterizerGPUTests: GPUTestCase {
     }
 
     func testMatchesTheSwiftTwins() throws {
-        let rasterizer = try GaussianRasterizer(device: device)
+      // Both blend layouts (one pixel per thread: GPUs; eight: CPU drivers) on every device.
+      for pixelsPerThread in [1, 8] {
+        let rasterizer = try GaussianRasterizer(device: device, pixelsPerThread: pixelsPerThread)
         for (w, h) in [(64, 48), (100, 70)] {
             for degree in 0...3 {
                 for antialias in [false, true] {
@@ -71,12 +73,13 @@ final class RasterizerGPUTests: GPUTestCase {
                     let gpu = try rasterizer.render(camera: cam, settings: settings)
                     let brute = RasterizerReference.render(model, camera: cam, settings: settings)
                     let tiled = RasterizerReference.renderTiled(model, camera: cam, settings: settings)
-                    let what = "\(w)x\(h) degree \(degree) antialias \(antialias)"
+                    let what = "\(w)x\(h) degree \(degree) antialias \(antialias) ppt \(pixelsPerThread)"
                     assertClose(gpu, brute, what + " vs brute force")
                     assertClose(gpu, tiled, what + " vs tiled twin")
                 }
             }
         }
+      }
     }
 
     func testEmptyModelRendersTheBackground() throws {
