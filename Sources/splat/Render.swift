@@ -35,10 +35,9 @@ struct Render: ParsableCommand {
         --alpha RGBA with straight alpha, colour = (C - T * background) / alpha
         where alpha > 0, else 0), with --depth also 00000_depth.npy (float32
         NPY, shape (H, W), alpha-normalised expected depth, 0 where nothing was
-        blended) and 00000_depth.png (8-bit grey, the frame's min..max depth
-        over the covered pixels mapped to 0..255, uncovered pixels 0; 8 bits
-        because splat has no 16-bit PNG writer; the .npy holds the full
-        precision), and cameras.json of the rendered cameras. --video FILE.mp4
+        blended) and 00000_depth.png (16-bit grey, the frame's min..max depth
+        over the covered pixels mapped to 0..65535, uncovered pixels 0; for
+        looking at: the .npy holds the values), and cameras.json of the rendered cameras. --video FILE.mp4
         pipes the frames to ffmpeg (H.264, yuv420p, 30 frames/s); every frame
         must have the same size, and ffmpeg must be on PATH. Every file is
         written to a temporary name and renamed when complete.
@@ -68,7 +67,7 @@ struct Render: ParsableCommand {
     @Flag(help: "Write RGBA PNGs with straight alpha.")
     var alpha = false
 
-    @Flag(help: "Also write each frame's expected depth as .npy (float32) and an 8-bit grey .png.")
+    @Flag(help: "Also write each frame's expected depth as .npy (float32) and a 16-bit grey .png.")
     var depth = false
 
     @Option(help: "Also encode the frames into this video with ffmpeg (30 frames/s).")
@@ -140,6 +139,10 @@ struct Render: ParsableCommand {
             let device = try ComputeDevice.make()
             let rasterizer = try GaussianRasterizer(device: device)
             try rasterizer.setModel(input.gaussians)
+            let nonFinite = RasterizerReference.nonFiniteCount(input.gaussians)
+            if nonFinite > 0 {
+                Diagnostics.warn("\(input.path): \(nonFinite) Gaussians with NaN/Inf parameters are skipped")
+            }
             log("splat render: \(input.gaussians.count) Gaussians from \(input.path), \(views.count) frames to \(out) on \(device.info.displayName)")
 
             let writer = FrameWriter()
@@ -158,8 +161,8 @@ struct Render: ParsableCommand {
                         if depth {
                             let expected = image.expectedDepth
                             try NPY.write(expected, shape: [image.height, image.width], to: stem + "_depth.npy")
-                            try ImageIO.writePNG(RenderOutput.depthImage(expected, alpha: image.alpha, width: image.width, height: image.height),
-                                                 to: stem + "_depth.png")
+                            try ImageIO.writePNG16(gray: RenderOutput.depthImage(expected, alpha: image.alpha),
+                                                   width: image.width, height: image.height, to: stem + "_depth.png")
                         }
                         try videoSink?.write(rgb.pixels)
                     }
@@ -390,16 +393,15 @@ enum RenderOutput {
         return Image8(width: image.width, height: image.height, channels: 4, pixels: pixels)
     }
 
-    /// 8-bit grey: the covered pixels' depth range mapped to 0...255, uncovered 0.
-    static func depthImage(_ depth: [Float], alpha: [Float], width: Int, height: Int) -> Image8 {
+    /// 16-bit grey: the covered pixels' depth range mapped to 0...65535, uncovered 0.
+    static func depthImage(_ depth: [Float], alpha: [Float]) -> [UInt16] {
         var lo = Float.infinity, hi = -Float.infinity
         for i in depth.indices where alpha[i] > 0 { lo = min(lo, depth[i]); hi = max(hi, depth[i]) }
         let range = hi - lo
-        let pixels = depth.indices.map { i -> UInt8 in
+        return depth.indices.map { i -> UInt16 in
             guard alpha[i] > 0 else { return 0 }
-            return range > 0 ? byte((depth[i] - lo) / range) : 255
+            return range > 0 ? UInt16((max(0, min(1, (depth[i] - lo) / range)) * 65535).rounded()) : 65535
         }
-        return Image8(width: width, height: height, channels: 1, pixels: pixels)
     }
 }
 

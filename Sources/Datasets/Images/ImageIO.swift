@@ -56,6 +56,11 @@ public enum ImageIO {
     /// marked sRGB), atomically: encoded in memory, then written with
     /// `AtomicFile`. Compression favours speed (PNG_IMAGE_FLAG_FAST: about 4x
     /// faster than the default, files somewhat larger).
+    /// Writes 16-bit grey samples as a PNG (depth maps for looking at), atomically.
+    public static func writePNG16(gray samples: [UInt16], width: Int, height: Int, to path: String) throws {
+        try AtomicFile.write(try encodePNG16(gray: samples, width: width, height: height, path: path), to: path)
+    }
+
     public static func writePNG(_ image: Image8, to path: String) throws {
         try AtomicFile.write(encodePNG(image, path: path), to: path)
     }

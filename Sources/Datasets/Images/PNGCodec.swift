@@ -55,11 +55,30 @@ extension ImageIO {
 
     /// `image` as an 8-bit PNG file's bytes, marked sRGB.
     static func encodePNG(_ image: Image8, path: String) throws -> Data {
-        guard image.width > 0, image.height > 0 else {
-            throw DatasetError(path, "cannot write an empty \(image.width)x\(image.height) image as PNG")
+        try image.pixels.withUnsafeBytes {
+            try encode($0, width: image.width, height: image.height, channels: image.channels,
+                       format: pngFormat(channels: image.channels), path: path)
         }
-        guard image.width <= Int(Int32.max) / image.channels, image.height <= Int(Int32.max) else {
-            throw DatasetError(path, "cannot write a \(image.width)x\(image.height) image as PNG: too large")
+    }
+
+    /// 16-bit grey samples (row-major) as a PNG file's bytes. libpng's
+    /// simplified API stores "linear" 16-bit data unchanged (with gAMA 1.0).
+    static func encodePNG16(gray samples: [UInt16], width: Int, height: Int, path: String) throws -> Data {
+        guard samples.count == width * height else {
+            throw DatasetError(path, "16-bit image of \(width)x\(height) needs \(width * height) samples, got \(samples.count)")
+        }
+        return try samples.withUnsafeBytes {
+            try encode($0, width: width, height: height, channels: 1, format: PNG_FORMAT_FLAG_LINEAR, path: path)
+        }
+    }
+
+    static func encode(_ pixels: UnsafeRawBufferPointer, width: Int, height: Int, channels: Int, format: UInt32,
+                       path: String) throws -> Data {
+        guard width > 0, height > 0 else {
+            throw DatasetError(path, "cannot write an empty \(width)x\(height) image as PNG")
+        }
+        guard width <= Int(Int32.max) / channels, height <= Int(Int32.max) else {
+            throw DatasetError(path, "cannot write a \(width)x\(height) image as PNG: too large")
         }
         let control = UnsafeMutablePointer<png_image>.allocate(capacity: 1)
         control.initialize(to: png_image())
@@ -68,24 +87,21 @@ extension ImageIO {
             control.deinitialize(count: 1)
             control.deallocate()
         }
-        let format = pngFormat(channels: image.channels)
         // Enough for zlib's worst case (stored blocks) and the chunk framing;
         // if libpng needs more it says how much and we try again.
-        let raw = image.height * (1 + image.width * image.channels)
+        let raw = height * (1 + pixels.count / height)
         var capacity = raw + raw / 64 + 4096
         for _ in 0 ..< 2 {
             control.pointee = png_image()
             control.pointee.version = UInt32(PNG_IMAGE_VERSION)
-            control.pointee.width = UInt32(image.width)
-            control.pointee.height = UInt32(image.height)
+            control.pointee.width = UInt32(width)
+            control.pointee.height = UInt32(height)
             control.pointee.format = format
             control.pointee.flags = UInt32(PNG_IMAGE_FLAG_FAST)
             var out = [UInt8](repeating: 0, count: capacity)
             var size = capacity
-            let ok = image.pixels.withUnsafeBytes { pixels in
-                out.withUnsafeMutableBytes { memory in
-                    png_image_write_to_memory(control, memory.baseAddress, &size, 0, pixels.baseAddress, 0, nil)
-                }
+            let ok = out.withUnsafeMutableBytes { memory in
+                png_image_write_to_memory(control, memory.baseAddress, &size, 0, pixels.baseAddress, 0, nil)
             }
             if ok != 0 { return Data(out[0 ..< size]) }
             // Too small a buffer is a failure without warning_or_error set; retry once.
