@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "ComputeTestSupport", dependencies: ["Compute"], path: "Tests/ComputeTestSupport"),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "CVulkan", "ComputeTestSupport"]),
         .testTarget(name: "ComputePrimitivesTests",
-                    dependencies: ["ComputePrimitives", "Compute", "CShaderLayouts", "ComputeTestSupport"]),
+                    dependencies: ["ComputePrimitives", "Compute", "CShaderLayouts", "ComputeTestSupport", "Geometry"]),
         .testTarget(name: "SystemModulesTests", dependencies: ["CPNG", "CJPEG", "CGLFW", "CShaderLayouts"]),
         .testTarget(name: "CLITests", dependencies: ["splat", "Datasets"]),
         .testTarget(name: "GeometryTests", dependencies: ["Geometry"]),

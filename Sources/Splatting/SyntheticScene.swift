@@ -1,4 +1,5 @@
 import Foundation
+import Geometry
 import Datasets
 
 /// A deterministic random Gaussian scene for tests and benchmarks.
@@ -31,7 +32,7 @@ public enum SyntheticScene {
 
     public static func make(count: Int, seed: UInt64) -> GaussianModel {
         precondition(count >= 0, "SyntheticScene.make: negative count")
-        var rng = SceneRNG(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var model = GaussianModel(count: count, shDegree: 3)
         let rest = model.restPerGaussian
         let span = boxMax - boxMin
@@ -59,27 +60,3 @@ public enum SyntheticScene {
     }
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014), private to this file so that the scene does not
-/// change when ComputePrimitives' generator does.
-fileprivate struct SceneRNG {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 24 random bits.
-    mutating func uniform() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
-
-    /// Standard normal (Box-Muller in Double, rounded to Float).
-    mutating func normal() -> Float {
-        let u1 = (Double(next() >> 11) + 0.5) * (1.0 / 9_007_199_254_740_992.0)
-        let u2 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
-        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
-    }
-}

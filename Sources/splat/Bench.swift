@@ -2,6 +2,7 @@ import ArgumentParser
 import Compute
 import ComputePrimitives
 import Foundation
+import Geometry
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(

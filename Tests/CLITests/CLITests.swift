@@ -5,34 +5,11 @@ import XCTest
 /// Runs the built `splat` the way a user does, checking the command forms
 /// and JSON of CONVENTIONS.md.
 final class CLITests: XCTestCase {
-    var splat: URL {
-        // The test bundle sits next to the products.
-        var dir = Bundle(for: CLITests.self).bundleURL
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("splat").path), dir.path != "/" {
-            dir.deleteLastPathComponent()
-        }
-        return dir.appendingPathComponent("splat")
-    }
-
     func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = splat
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try SplatProcess.run(arguments, environment: environment)
     }
 
-    func json(_ text: String) throws -> [String: Any] {
-        let object = try JSONSerialization.jsonObject(with: Data(text.utf8))
-        return try XCTUnwrap(object as? [String: Any], "stdout is not one JSON object: \(text)")
-    }
+    func json(_ text: String) throws -> [String: Any] { try SplatProcess.json(text) }
 
     func testHelpExplains() throws {
         let result = try run(["--help"])

@@ -19,34 +19,11 @@ final class RenderCLITests: XCTestCase {
         .deletingLastPathComponent().deletingLastPathComponent().path
     private var demo: String { "\(Self.repository)/Scenes/demo" }
 
-    private var splatBinary: URL {
-        // The test bundle sits next to the products.
-        var dir = Bundle(for: RenderCLITests.self).bundleURL
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("splat").path), dir.path != "/" {
-            dir.deleteLastPathComponent()
-        }
-        return dir.appendingPathComponent("splat")
-    }
-
     private func runSplat(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = splatBinary
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try SplatProcess.run(arguments, environment: environment)
     }
 
-    private func parseJSON(_ text: String) throws -> [String: Any] {
-        let object = try JSONSerialization.jsonObject(with: Data(text.utf8))
-        return try XCTUnwrap(object as? [String: Any], "stdout is not one JSON object: \(text)")
-    }
+    private func parseJSON(_ text: String) throws -> [String: Any] { try SplatProcess.json(text) }
 
     /// `count` small opaque Gaussians around the origin, where the demo scene's cameras look.
     private func tinyModel(count: Int = 50) -> GaussianModel {

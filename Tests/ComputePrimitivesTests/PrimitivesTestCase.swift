@@ -1,5 +1,6 @@
 import Compute
 import ComputePrimitives
+import Geometry
 import ComputeTestSupport
 import XCTest
 

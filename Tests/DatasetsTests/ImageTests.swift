@@ -1,5 +1,6 @@
 import CJPEG
 import Foundation
+import Geometry
 import XCTest
 @testable import Datasets
 
@@ -28,7 +29,7 @@ final class ImageTests: XCTestCase {
 
     /// Deterministic pseudo-random bytes.
     private func noise(_ count: Int, seed: UInt64) -> [UInt8] {
-        var g = SeededNoise(seed: seed)
+        var g = SplitMix64(seed: seed)
         return (0 ..< count).map { _ in UInt8(truncatingIfNeeded: g.next()) }
     }
 

@@ -1,30 +1,10 @@
 import Foundation
+import Geometry
 import XCTest
 import Datasets
 @testable import Splatting
 
 // MARK: - Fixtures
-
-/// SplitMix64 for the fixtures (independent of the library's generators).
-private struct FixtureRNG {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform(_ lo: Float = 0, _ hi: Float = 1) -> Float {
-        lo + (hi - lo) * Float(next() >> 40) / 16_777_216
-    }
-    mutating func normal() -> Float {
-        let u1 = (Double(next() >> 11) + 0.5) / 9_007_199_254_740_992
-        let u2 = Double(next() >> 11) / 9_007_199_254_740_992
-        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
-    }
-}
 
 private func normalize(_ v: SIMD3<Float>) -> SIMD3<Float> { v / (v * v).sum().squareRoot() }
 private func cross(_ a: SIMD3<Float>, _ b: SIMD3<Float>) -> SIMD3<Float> {
@@ -69,7 +49,7 @@ private struct ModelBuilder {
 /// the near plane, sub-pixel tiny ones, huge ones covering the screen, flat discs at
 /// grazing angles, needles along the view direction, faint and opaque ones, off-screen ones.
 private func fixtureScene(count: Int, seed: UInt64, degree: Int, camera: RasterCamera, eye: SIMD3<Float>) -> GaussianModel {
-    var rng = FixtureRNG(seed)
+    var rng = SplitMix64(seed: seed)
     var b = ModelBuilder(degree: degree)
     let forward = SIMD3<Float>(camera.rotation[6], camera.rotation[7], camera.rotation[8])
     let rest = b.model.restPerGaussian
@@ -224,7 +204,7 @@ final class ReferenceTiledTests: XCTestCase {
         // Many opaque Gaussians: the transmittance stop is exercised in most pixels.
         let eye = SIMD3<Float>(0, 0, -3)
         let cam = camera(100, 70, eye: eye)
-        var rng = FixtureRNG(99)
+        var rng = SplitMix64(seed: 99)
         var b = ModelBuilder(degree: 1)
         for _ in 0..<600 {
             b.add(position: SIMD3(rng.uniform(-1, 1), rng.uniform(-0.8, 0.8), rng.uniform(-1, 1)),
@@ -390,7 +370,7 @@ final class ReferenceAnalyticTests: XCTestCase {
             -0.4570457994644658 * x * (4 * zz - xx - yy), 1.445305721320277 * z * (xx - yy),
             -0.5900435899266435 * x * (xx - 3 * yy),
         ]
-        var rng = FixtureRNG(11)
+        var rng = SplitMix64(seed: 11)
         let coefficients = (0..<3).map { _ in (0..<16).map { _ in rng.uniform(-0.5, 0.5) } }
         var rest = [Float]()
         for c in 0..<3 { rest += coefficients[c][1...] }

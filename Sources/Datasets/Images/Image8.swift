@@ -1,3 +1,4 @@
+import Geometry
 /// An 8-bit image held in memory: row-major, channels interleaved.
 ///
 /// Values are the file's sRGB-encoded values (no linearisation); alpha is
@@ -97,7 +98,7 @@ public struct Image8: Equatable, Sendable {
         guard hasAlpha else { return rgb() }
         let count = width * height
         var out = [UInt8](repeating: 0, count: count * 3)  // [height * width * 3] u8
-        var generator = SeededNoise(seed: seed)
+        var generator = SplitMix64(seed: seed)
         pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for i in 0 ..< count {
@@ -131,19 +132,3 @@ public enum Background: String, Sendable, CaseIterable {
     case random
 }
 
-/// SplitMix64 (Steele, Lea and Flood 2014): a small seeded generator whose
-/// sequence is the same on every platform. (Named apart from ComputePrimitives'
-/// public `SplitMix64`, which the splat executable also imports.)
-struct SeededNoise: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
