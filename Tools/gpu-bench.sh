@@ -79,6 +79,8 @@ run)
   if [ -n "${QUICK:-}" ]; then nr1=20000; nr2=5000; fi
   bench render-1M-1080p render --count $nr1 --width 1920 --height 1080 --repeat 20
   bench render-100k-720p render --count $nr2 --width 1280 --height 720 --repeat 20
+  nr3=10000000; [ -n "${QUICK:-}" ] && nr3=50000
+  bench render-10M-1080p render --count $nr3 --width 1920 --height 1080 --repeat 5 --skip-baseline
   ;;
 *)
   sed -n '2,14p' "$0"; exit 2 ;;

@@ -92,6 +92,7 @@ struct RadixSortParams {
 #define RASTER_TILE_SIZE 16u
 #define RASTER_BATCH 256u             // splats staged in shared memory per round
 #define RASTER_FLAG_ANTIALIAS 1u
+#define RASTER_CHUNKS 4u              // bindings per chunked per-Gaussian buffer
 // Model buffers (raw trainable parameters, structure of arrays):
 //   positions [N, 3] f32, scales [N, 3] f32 (log), rotations [N, 4] f32 (w, x, y, z),
 //   opacities [N] f32 (logit), shDC [N, 3] f32, shRest [N, 3, K-1] f32 (channel-major per Gaussian).
@@ -107,7 +108,7 @@ struct RasterParams {
     u32 shDegree;    // degree to evaluate (<= the model's)
     u32 flags;       // RASTER_FLAG_*
     f32 bgR; f32 bgG; f32 bgB;
-    u32 pad0;
+    u32 chunk;       // Gaussians per binding of the chunked buffers (see splatting/chunks.glsl)
     u32 pad1;
 };
 

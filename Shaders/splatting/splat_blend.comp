@@ -20,14 +20,20 @@ const uint ROWS = RASTER_TILE_SIZE / PIXELS_PER_THREAD;    // thread rows per ti
 const uint THREADS = RASTER_TILE_SIZE * ROWS;
 layout(local_size_x = 16, local_size_y_id = SPEC_ITEMS_PER_THREAD) in;  // y = ROWS, set by the host
 
-layout(std430, binding = 0) readonly buffer Splats { ProjectedSplat splats[]; };  // [N]
-layout(std430, binding = 1) readonly buffer Values { uint values[]; };            // [I] u32, sorted
-layout(std430, binding = 2) readonly buffer Ranges { uint ranges[]; };            // [tiles, 2] u32
-layout(std430, binding = 3) writeonly buffer Color { float color[]; };            // [H, W, 4] f32 (rgb over bg, alpha)
-layout(std430, binding = 4) writeonly buffer Depth { float depth[]; };            // [H, W] f32, sum T alpha z
-layout(std430, binding = 5) writeonly buffer Final { float transmittance[]; };    // [H, W] f32
-layout(std430, binding = 6) writeonly buffer Count { uint contributors[]; };      // [H, W, 2] u32: blended, last index + 1
+// [N] projected splats in RASTER_CHUNKS slices (splatting/chunks.glsl)
+layout(std430, binding = 0) readonly buffer Splats0 { ProjectedSplat v[]; } splats0;
+layout(std430, binding = 1) readonly buffer Splats1 { ProjectedSplat v[]; } splats1;
+layout(std430, binding = 2) readonly buffer Splats2 { ProjectedSplat v[]; } splats2;
+layout(std430, binding = 3) readonly buffer Splats3 { ProjectedSplat v[]; } splats3;
+layout(std430, binding = 4) readonly buffer Values { uint values[]; };            // [I] u32, sorted
+layout(std430, binding = 5) readonly buffer Ranges { uint ranges[]; };            // [tiles, 2] u32
+layout(std430, binding = 6) writeonly buffer Color { float color[]; };            // [H, W, 4] f32 (rgb over bg, alpha)
+layout(std430, binding = 7) writeonly buffer Depth { float depth[]; };            // [H, W] f32, sum T alpha z
+layout(std430, binding = 8) writeonly buffer Final { float transmittance[]; };    // [H, W] f32
+layout(std430, binding = 9) writeonly buffer Count { uint contributors[]; };      // [H, W, 2] u32: blended, last index + 1
 layout(push_constant) uniform Push { RasterParams pc; };
+#define SPLAT_CHUNKED_SPLATS_READ
+#include "splatting/chunks.glsl"
 
 shared vec4 batchMeanOpacity[RASTER_BATCH];   // mean.x, mean.y, opacity, depth
 shared vec4 batchConic[RASTER_BATCH];         // a, b, c, radius x
@@ -65,7 +71,7 @@ void main() {
         for (uint s = t; s < RASTER_BATCH; s += THREADS) {
             uint k = batchStart + s;
             if (k < end) {
-                ProjectedSplat g = splats[values[k]];
+                ProjectedSplat g = loadSplat(values[k]);
                 batchMeanOpacity[s] = vec4(g.meanX, g.meanY, g.opacity, g.depth);
                 batchConic[s] = vec4(g.conicA, g.conicB, g.conicC, g.radiusX);
                 batchColor[s] = vec4(g.colorR, g.colorG, g.colorB, g.radiusY);

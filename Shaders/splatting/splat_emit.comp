@@ -12,17 +12,23 @@
 layout(constant_id = SPEC_WORKGROUP_SIZE) const uint WORKGROUP_SIZE = 256;
 layout(local_size_x_id = SPEC_WORKGROUP_SIZE) in;
 
-layout(std430, binding = 0) readonly buffer Splats { ProjectedSplat splats[]; };  // [N]
-layout(std430, binding = 1) readonly buffer Touched { uint tilesTouched[]; };      // [N] u32
-layout(std430, binding = 2) readonly buffer Offsets { uint offsets[]; };           // [N] u32, exclusive scan
-layout(std430, binding = 3) writeonly buffer Keys { uint keys[]; };                // [I, 2] u32 (low, high)
-layout(std430, binding = 4) writeonly buffer Values { uint values[]; };            // [I] u32
+// [N] projected splats in RASTER_CHUNKS slices (splatting/chunks.glsl)
+layout(std430, binding = 0) readonly buffer Splats0 { ProjectedSplat v[]; } splats0;
+layout(std430, binding = 1) readonly buffer Splats1 { ProjectedSplat v[]; } splats1;
+layout(std430, binding = 2) readonly buffer Splats2 { ProjectedSplat v[]; } splats2;
+layout(std430, binding = 3) readonly buffer Splats3 { ProjectedSplat v[]; } splats3;
+layout(std430, binding = 4) readonly buffer Touched { uint tilesTouched[]; };      // [N] u32
+layout(std430, binding = 5) readonly buffer Offsets { uint offsets[]; };           // [N] u32, exclusive scan
+layout(std430, binding = 6) writeonly buffer Keys { uint keys[]; };                // [I, 2] u32 (low, high)
+layout(std430, binding = 7) writeonly buffer Values { uint values[]; };            // [I] u32
 layout(push_constant) uniform Push { RasterParams pc; };
+#define SPLAT_CHUNKED_SPLATS_READ
+#include "splatting/chunks.glsl"
 
 void main() {
     uint i = splatWorkgroupIndex() * WORKGROUP_SIZE + gl_LocalInvocationID.x;
     if (i >= pc.count || tilesTouched[i] == 0u) return;
-    ProjectedSplat s = splats[i];
+    ProjectedSplat s = loadSplat(i);
     uint depthBits = floatBitsToUint(s.depth);
     uint minX = s.tileMin & 0xffffu, minY = s.tileMin >> 16;
     uint maxX = s.tileMax & 0xffffu, maxY = s.tileMax >> 16;

@@ -17,11 +17,22 @@ layout(std430, binding = 1) readonly buffer Scales { float scales[]; };        /
 layout(std430, binding = 2) readonly buffer Rotations { float rotations[]; };  // [N, 4] f32, w x y z
 layout(std430, binding = 3) readonly buffer Opacities { float opacities[]; };  // [N] f32, logit
 layout(std430, binding = 4) readonly buffer SHDC { float shDC[]; };            // [N, 3] f32
-layout(std430, binding = 5) readonly buffer SHRest { float shRest[]; };        // [N, 3, K-1] f32
-layout(std430, binding = 6) writeonly buffer Splats { ProjectedSplat splats[]; }; // [N]
-layout(std430, binding = 7) writeonly buffer Touched { uint tilesTouched[]; };    // [N] u32
-layout(std430, binding = 8) buffer Counters { uint counters[]; };  // [2] u32: [0] intersections (the scan writes it), [1] non-finite Gaussians
+// [N, 3, K-1] f32 in RASTER_CHUNKS slices of pc.chunk Gaussians (splatting/chunks.glsl)
+layout(std430, binding = 5) readonly buffer SHRest0 { float v[]; } shRest0;
+layout(std430, binding = 6) readonly buffer SHRest1 { float v[]; } shRest1;
+layout(std430, binding = 7) readonly buffer SHRest2 { float v[]; } shRest2;
+layout(std430, binding = 8) readonly buffer SHRest3 { float v[]; } shRest3;
+// [N] projected splats, in slices likewise
+layout(std430, binding = 9) writeonly buffer Splats0 { ProjectedSplat v[]; } splats0;
+layout(std430, binding = 10) writeonly buffer Splats1 { ProjectedSplat v[]; } splats1;
+layout(std430, binding = 11) writeonly buffer Splats2 { ProjectedSplat v[]; } splats2;
+layout(std430, binding = 12) writeonly buffer Splats3 { ProjectedSplat v[]; } splats3;
+layout(std430, binding = 13) writeonly buffer Touched { uint tilesTouched[]; };    // [N] u32
+layout(std430, binding = 14) buffer Counters { uint counters[]; };  // [2] u32: [0] intersections (the scan writes it), [1] non-finite Gaussians
 layout(push_constant) uniform Push { RasterParams pc; };
+#define SPLAT_CHUNKED_REST
+#define SPLAT_CHUNKED_SPLATS_WRITE
+#include "splatting/chunks.glsl"
 
 bool finite3(vec3 v) { return !any(isnan(v)) && !any(isinf(v)); }
 
@@ -37,9 +48,8 @@ void main() {
     vec3 dc = vec3(shDC[3 * i], shDC[3 * i + 1], shDC[3 * i + 2]);
     bool finite = finite3(p) && finite3(s) && finite3(q.xyz) && !isnan(q.w) && !isinf(q.w)
         && !isnan(logit) && !isinf(logit) && finite3(dc);
-    uint restBase = 3u * pc.restPerChannel * i;
     for (uint k = 0; k < 3u * pc.restPerChannel; k++) {
-        float v = shRest[restBase + k];
+        float v = restAt(i, k);
         finite = finite && !isnan(v) && !isinf(v);
     }
     float qn = length(q);
@@ -118,8 +128,7 @@ void main() {
     vec3 color = SH_C0 * dc;
     uint terms = (pc.shDegree + 1u) * (pc.shDegree + 1u) - 1u;
     for (uint k = 0; k < terms; k++) {
-        color += basis[k] * vec3(shRest[restBase + k], shRest[restBase + pc.restPerChannel + k],
-                                 shRest[restBase + 2u * pc.restPerChannel + k]);
+        color += basis[k] * vec3(restAt(i, k), restAt(i, pc.restPerChannel + k), restAt(i, 2u * pc.restPerChannel + k));
     }
     color = max(color + 0.5, vec3(0.0));
 
@@ -140,6 +149,6 @@ void main() {
     o.radiusY = radiusY;
     o.pad0 = 0.0;
     o.pad1 = 0.0;
-    splats[i] = o;
+    storeSplat(i, o);
     tilesTouched[i] = touched;
 }

@@ -33,6 +33,10 @@ public final class GaussianRasterizer {
     // The model: [N, 3], [N, 3], [N, 4], [N], [N, 3], [N, 3, K-1] f32.
     private var positions, scales, rotations, opacities, shDC, shRest: GPUBuffer?
     public private(set) var gaussianCount = 0
+    /// Gaussians per binding of the chunked per-Gaussian buffers.
+    public private(set) var chunkGaussians = 1
+    /// Forces small chunks so tests cover the multi-binding path on any device.
+    var chunkGaussiansForTesting: Int?
     public private(set) var modelSHDegree = 0
 
     // Per-frame buffers, grown on need.
@@ -82,10 +86,13 @@ public final class GaussianRasterizer {
         workgroupSize = min(256, info.maxWorkgroupInvocations, info.maxWorkgroupSize[0])
         let spec = [UInt32(workgroupSize)]
         let push = MemoryLayout<RasterParams>.size
+        let chunks = Int(RASTER_CHUNKS)
+        let chunkedReads = [BufferAccess](repeating: .read, count: chunks)
+        let chunkedWrites = [BufferAccess](repeating: .write, count: chunks)
         prepareKernel = try device.kernel(ShaderLibrary.splatPrepare,
-                                          bindings: [.read, .read, .read, .read, .read, .read, .write, .write, .readWrite],
+                                          bindings: [.read, .read, .read, .read, .read] + chunkedReads + chunkedWrites + [.write, .readWrite],
                                           pushConstantBytes: push, specialization: spec)
-        emitKernel = try device.kernel(ShaderLibrary.splatEmit, bindings: [.read, .read, .read, .write, .write],
+        emitKernel = try device.kernel(ShaderLibrary.splatEmit, bindings: chunkedReads + [.read, .read, .write, .write],
                                        pushConstantBytes: push, specialization: spec)
         rangesKernel = try device.kernel(ShaderLibrary.splatRanges, bindings: [.read, .write],
                                          pushConstantBytes: push, specialization: spec)
@@ -97,7 +104,7 @@ public final class GaussianRasterizer {
         }
         self.pixelsPerThread = ppt
         blendKernel = try device.kernel(ShaderLibrary.splatBlend,
-                                        bindings: [.read, .read, .read, .write, .write, .write, .write],
+                                        bindings: chunkedReads + [.read, .read, .write, .write, .write, .write],
                                         pushConstantBytes: push,
                                         specialization: [0, 0, UInt32(rasterTileSize / ppt), UInt32(ppt)])
         counters = try GPUBuffer(device: device, length: 16, label: "raster counters")
@@ -120,6 +127,47 @@ public final class GaussianRasterizer {
         shRest = try upload(model.shRest, "sh rest")
         gaussianCount = n
         modelSHDegree = model.shDegree
+        chunkGaussians = try Self.chunkSize(count: n, restBytes: restBytesPerGaussian, info: device.info,
+                                            override: chunkGaussiansForTesting)
+    }
+
+    /// Bytes of SH rest coefficients per Gaussian of the current model.
+    var restBytesPerGaussian: Int { 12 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1) }
+
+    /// Gaussians per binding of the chunked buffers (SH rest, projected splats):
+    /// as many as one binding's range holds, a multiple of 64 so that every
+    /// slice offset meets minStorageBufferOffsetAlignment; up to RASTER_CHUNKS
+    /// bindings, beyond which the model does not fit and the error says why.
+    static func chunkSize(count n: Int, restBytes: Int, info: DeviceInfo, override: Int?) throws -> Int {
+        let range = info.maxStorageBufferRange
+        var limit = range / MemoryLayout<ProjectedSplat>.stride
+        if restBytes > 0 { limit = min(limit, range / restBytes) }
+        limit = limit / 64 * 64
+        if let override { limit = min(limit, override) }
+        let chunks = Int(RASTER_CHUNKS)
+        guard limit > 0, n <= limit * chunks else {
+            throw ComputeError.limitExceeded(
+                limit: "maxStorageBufferRange (\(formatBytes(range)) per binding, \(chunks) bindings of per-Gaussian data)",
+                requested: n, maximum: limit * chunks)
+        }
+        return max(1, limit)
+    }
+
+    /// `chunks` slices of `itemBytes`-sized items (the last may be short); slices
+    /// past the data repeat the first, since every binding must hold a buffer.
+    func chunked(_ buffer: GPUBuffer, itemBytes: Int, count: Int) -> [BufferRange] {
+        let chunks = Int(RASTER_CHUNKS)
+        var out: [BufferRange] = []
+        for c in 0..<chunks {
+            let first = c * chunkGaussians
+            if first < count || c == 0 {
+                let items = max(1, min(chunkGaussians, count - first))
+                out.append(buffer.slice(offset: first * itemBytes, length: items * itemBytes))
+            } else {
+                out.append(out[0])
+            }
+        }
+        return out
     }
 
     func params(_ camera: RasterCamera, _ settings: RasterSettings, count: Int) -> RasterParams {
@@ -138,6 +186,7 @@ public final class GaussianRasterizer {
         p.restPerChannel = UInt32((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
         p.shDegree = UInt32(max(0, degree))
         p.flags = settings.antialias ? RASTER_FLAG_ANTIALIAS : 0
+        p.chunk = UInt32(chunkGaussians)
         (p.bgR, p.bgG, p.bgB) = (settings.background.x, settings.background.y, settings.background.z)
         return p
     }
@@ -180,10 +229,12 @@ public final class GaussianRasterizer {
             splatsB = try splats.atLeast(n * splatBytes, device: device)
             touchedB = try touched.atLeast(n * 4, device: device)
             offsetsB = try offsets.atLeast(n * 4, device: device)
+            let restBytes = max(4, restBytesPerGaussian)
+            let rest = chunked(shRest!, itemBytes: restBytes, count: restBytesPerGaussian > 0 ? n : 1)
             try prepareStream.dispatch(prepareKernel,
-                                       [positions!, scales!, rotations!, opacities!, shDC!, shRest!,
-                                        splatsB!.slice(offset: 0, length: n * splatBytes), touchedB!.slice(offset: 0, length: n * 4),
-                                        counters],
+                                       [positions!, scales!, rotations!, opacities!, shDC!] + rest
+                                        + chunked(splatsB!, itemBytes: splatBytes, count: n)
+                                        + [touchedB!.slice(offset: 0, length: n * 4), counters],
                                        push: p, groups: (n + workgroupSize - 1) / workgroupSize, label: "prepare")
             try prepareStream.mark("prepare")
             try scan.record(prepareStream, input: touchedB!.slice(offset: 0, length: n * 4),
@@ -207,7 +258,7 @@ public final class GaussianRasterizer {
         if intersections > 0, let splatsB, let touchedB, let offsetsB {
             let keysB = try keys.atLeast(intersections * 8, device: device)
             let valuesB = try values.atLeast(intersections * 4, device: device)
-            try drawStream.dispatch(emitKernel, [splatsB.slice(offset: 0, length: n * splatBytes), touchedB.slice(offset: 0, length: n * 4),
+            try drawStream.dispatch(emitKernel, chunked(splatsB, itemBytes: splatBytes, count: n) + [touchedB.slice(offset: 0, length: n * 4),
                                                  offsetsB.slice(offset: 0, length: n * 4),
                                                  keysB.slice(offset: 0, length: intersections * 8),
                                                  valuesB.slice(offset: 0, length: intersections * 4)],
@@ -225,8 +276,9 @@ public final class GaussianRasterizer {
             try drawStream.mark("bin")
             try drawStream.mark("sort")
         }
-        let splatBinding: BufferRange = splatsB.map { $0.slice(offset: 0, length: n * splatBytes) } ?? rangesB
-        try drawStream.dispatch(blendKernel, [splatBinding, valuesSlice, rangesB.slice(offset: 0, length: tiles * 8),
+        let splatBindings: [BufferRange] = splatsB.map { chunked($0, itemBytes: splatBytes, count: n) }
+            ?? [BufferRange](repeating: rangesB, count: Int(RASTER_CHUNKS))
+        try drawStream.dispatch(blendKernel, splatBindings + [valuesSlice, rangesB.slice(offset: 0, length: tiles * 8),
                                               colorB.slice(offset: 0, length: pixels * 16), depthB.slice(offset: 0, length: pixels * 4),
                                               tB.slice(offset: 0, length: pixels * 4), countB.slice(offset: 0, length: pixels * 8)],
                                 push: p, grid: (camera.tilesX, camera.tilesY, 1), label: "blend")

@@ -41,6 +41,8 @@ struct BenchRender: ParsableCommand {
     var height = 720
     @Option(name: .customLong("repeat"), help: "Timed frames; the median is reported.")
     var repeatCount = 10
+    @Flag(help: "Skip the Swift baseline (it takes minutes at 10M Gaussians); speedup and error are then not measured.")
+    var skipBaseline = false
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
     @Option(name: .customLong("write-model"),
@@ -100,13 +102,15 @@ struct BenchRender: ParsableCommand {
             // Baseline: the Swift tiled reference on the same frame.
             var reference = image
             var baselineSamples: [Double] = []
-            for _ in 0..<3 {
+            for _ in 0..<(skipBaseline ? 0 : 3) {
                 baselineSamples.append(milliseconds { reference = RasterizerReference.renderTiled(gaussians, camera: camera, settings: settings) })
                 if baselineSamples[0] > 5000 { break }
             }
             let baselineMs = median(baselineSamples)
             var maxError: Float = 0
-            if reference.color.count == image.color.count {
+            if skipBaseline {
+                maxError = 0  // not checked: --skip-baseline
+            } else if reference.color.count == image.color.count {
                 for (a, b) in zip(image.color, reference.color) { maxError = max(maxError, abs(a - b)) }
             } else {
                 maxError = .infinity
@@ -129,7 +133,7 @@ struct BenchRender: ParsableCommand {
                 "tiles_per_gaussian": round3(Double(intersections) / Double(max(1, gaussians.count))),
                 "gaussians_per_pixel": round3(Double(contributors) / Double(pixels)),
                 "tile_gaussians_per_pixel": round3(Double(intersections * rasterTileSize * rasterTileSize) / Double(pixels)),
-                "baseline": "swift-tiled-reference",
+                "baseline": skipBaseline ? "none (--skip-baseline: not compared)" : "swift-tiled-reference",
                 "baseline_ms": round3(baselineMs),
                 "baseline_runs": baselineSamples.count,
                 "speedup": round3(ms > 0 ? baselineMs / ms : 0),

@@ -82,6 +82,26 @@ final class RasterizerGPUTests: GPUTestCase {
       }
     }
 
+    func testPerGaussianBuffersSplitAcrossBindings() throws {
+        // Small chunks force the multi-binding path that large models take on
+        // devices with a small maxStorageBufferRange (lavapipe: 128 MiB).
+        let rasterizer = try GaussianRasterizer(device: device)
+        rasterizer.chunkGaussiansForTesting = 64
+        for degree in [0, 3] {
+            let model = fixture(count: 230, degree: degree, extras: true)
+            try rasterizer.setModel(model)
+            XCTAssertEqual(rasterizer.chunkGaussians, 64)
+            let cam = camera(width: 64, height: 48)
+            let settings = RasterSettings(background: SIMD3(0.1, 0.2, 0.3))
+            let gpu = try rasterizer.render(camera: cam, settings: settings)
+            assertClose(gpu, RasterizerReference.renderTiled(model, camera: cam, settings: settings), "4 chunks, degree \(degree)")
+        }
+        // Beyond RASTER_CHUNKS bindings: an error naming the limit.
+        XCTAssertThrowsError(try rasterizer.setModel(fixture(count: 257, degree: 1, extras: false))) { error in
+            XCTAssertTrue("\(error)".contains("maxStorageBufferRange"), "\(error)")
+        }
+    }
+
     func testEmptyModelRendersTheBackground() throws {
         let rasterizer = try GaussianRasterizer(device: device)
         try rasterizer.setModel(GaussianModel(count: 0, shDegree: 0))
