@@ -7,13 +7,18 @@
 #define SPLAT_CHUNKS_GLSL
 
 #ifdef SPLAT_CHUNKED_REST
-// Coefficient k (0 ..< 3 (K-1)) of Gaussian g, channel-major as in the PLY.
-float restAt(uint g, uint k) {
+// Where Gaussian g's SH rest coefficients live: (slice, first index in it).
+uvec2 restLocation(uint g) {
     uint c = min(g / pc.chunk, RASTER_CHUNKS - 1u);
-    uint l = (g - c * pc.chunk) * 3u * pc.restPerChannel + k;
-    if (c == 0u) return shRest0.v[l];
-    if (c == 1u) return shRest1.v[l];
-    if (c == 2u) return shRest2.v[l];
+    return uvec2(c, (g - c * pc.chunk) * 3u * pc.restPerChannel);
+}
+
+// Coefficient k (0 ..< 3 (K-1), channel-major as in the PLY) at `at`.
+float restAt(uvec2 at, uint k) {
+    uint l = at.y + k;
+    if (at.x == 0u) return shRest0.v[l];
+    if (at.x == 1u) return shRest1.v[l];
+    if (at.x == 2u) return shRest2.v[l];
     return shRest3.v[l];
 }
 #endif

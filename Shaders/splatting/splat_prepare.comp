@@ -48,8 +48,9 @@ void main() {
     vec3 dc = vec3(shDC[3 * i], shDC[3 * i + 1], shDC[3 * i + 2]);
     bool finite = finite3(p) && finite3(s) && finite3(q.xyz) && !isnan(q.w) && !isinf(q.w)
         && !isnan(logit) && !isinf(logit) && finite3(dc);
+    uvec2 rest = restLocation(i);
     for (uint k = 0; k < 3u * pc.restPerChannel; k++) {
-        float v = restAt(i, k);
+        float v = restAt(rest, k);
         finite = finite && !isnan(v) && !isinf(v);
     }
     float qn = length(q);
@@ -128,7 +129,7 @@ void main() {
     vec3 color = SH_C0 * dc;
     uint terms = (pc.shDegree + 1u) * (pc.shDegree + 1u) - 1u;
     for (uint k = 0; k < terms; k++) {
-        color += basis[k] * vec3(restAt(i, k), restAt(i, pc.restPerChannel + k), restAt(i, 2u * pc.restPerChannel + k));
+        color += basis[k] * vec3(restAt(rest, k), restAt(rest, pc.restPerChannel + k), restAt(rest, 2u * pc.restPerChannel + k));
     }
     color = max(color + 0.5, vec3(0.0));
 
