@@ -125,4 +125,15 @@ struct ProjectedSplat {
     f32 pad0; f32 pad1;
 };
 
+// Gradients of one Gaussian's projected quantities (48 bytes), summed over
+// pixels by splat_blend_backward.
+struct SplatGradient {
+    f32 meanX; f32 meanY;
+    f32 conicA; f32 conicB; f32 conicC;
+    f32 opacity;                        // w.r.t. the effective opacity (after compensation)
+    f32 colorR; f32 colorG; f32 colorB;
+    f32 depth;
+    f32 pad0; f32 pad1;
+};
+
 #endif

@@ -25,6 +25,8 @@ public final class GaussianRasterizer {
     let emitKernel: Kernel
     let rangesKernel: Kernel
     let blendKernel: Kernel
+    /// The blend's backward pass; nil where the device lacks float atomics.
+    let blendBackwardKernel: Kernel?
     let workgroupSize: Int
     let splatBytes = MemoryLayout<ProjectedSplat>.stride
     /// Pixels each thread of the blend kernel handles (a divisor of the tile size).
@@ -50,7 +52,12 @@ public final class GaussianRasterizer {
     private let depthOut = ScratchBuffer(label: "depth")
     private let transmittanceOut = ScratchBuffer(label: "transmittance")
     private let countOut = ScratchBuffer(label: "contributors")
-    private let counters: GPUBuffer  // [0] intersections total, [1] non-finite Gaussians
+    private let counters: GPUBuffer
+    private let gradColorIn = ScratchBuffer(label: "grad colour")
+    private let gradAlphaIn = ScratchBuffer(label: "grad alpha")
+    private let gradDepthIn = ScratchBuffer(label: "grad depth")
+    private let splatGradients = ScratchBuffer(label: "splat gradients")
+    private var lastFrame: (camera: RasterCamera, settings: RasterSettings, intersections: Int)?  // [0] intersections total, [1] non-finite Gaussians
     private let prepareStream: CommandStream
     private let drawStream: CommandStream
 
@@ -107,6 +114,11 @@ public final class GaussianRasterizer {
                                         bindings: chunkedReads + [.read, .read, .write, .write, .write, .write],
                                         pushConstantBytes: push,
                                         specialization: [0, 0, UInt32(rasterTileSize / ppt), UInt32(ppt)])
+        blendBackwardKernel = info.float32AtomicAdd
+            ? try device.kernel(ShaderLibrary.splatBlendBackward,
+                                bindings: chunkedReads + [.read, .read, .read, .read, .read, .read, .read, .readWrite],
+                                pushConstantBytes: push)
+            : nil
         counters = try GPUBuffer(device: device, length: 16, label: "raster counters")
         prepareStream = try CommandStream(device: device)
         drawStream = try CommandStream(device: device)
@@ -284,12 +296,53 @@ public final class GaussianRasterizer {
                                 push: p, grid: (camera.tilesX, camera.tilesY, 1), label: "blend")
         try drawStream.mark("blend")
         try drawStream.run()
+        lastFrame = (camera, settings, intersections)
         for t in try drawStream.timings() { timings[t.label, default: 0] += t.milliseconds }
         let prepare = (timings["prepare"] ?? 0)
         let bin = (timings["scan"] ?? 0) + (timings["bin"] ?? 0)
         let sort = timings["sort"] ?? 0
         let blend = timings["blend"] ?? 0
         lastTimings = ["prepare": prepare, "bin": bin, "sort": sort, "blend": blend, "total": prepare + bin + sort + blend]
+    }
+
+    /// The backward pass of the last frame's blending: gradients of every
+    /// Gaussian's projected quantities (2D mean, conic, effective opacity,
+    /// colour, depth) given dL/d(colour) [H, W, 3], dL/d(alpha) and
+    /// dL/d(depth) [H, W] of that frame. Needs float atomics (the error says so).
+    public func backwardBlend(gradColor: [Float], gradAlpha: [Float], gradDepth: [Float]) throws -> [SplatGradient] {
+        guard let kernel = blendBackwardKernel else {
+            throw ComputeError.invalidArgument("\(device.info.name) lacks float atomic add on buffers (VK_EXT_shader_atomic_float), which the backward pass uses")
+        }
+        guard let (camera, settings, intersections) = lastFrame else {
+            throw ComputeError.invalidArgument("backwardBlend needs a rendered frame")
+        }
+        let pixels = camera.width * camera.height
+        guard gradColor.count == pixels * 3, gradAlpha.count == pixels, gradDepth.count == pixels else {
+            throw ComputeError.invalidArgument("gradients must be [H, W, 3], [H, W] and [H, W] for \(camera.width)x\(camera.height)")
+        }
+        let n = gaussianCount
+        guard n > 0 else { return [] }
+        let gC = try gradColorIn.atLeast(pixels * 12, device: device)
+        let gA = try gradAlphaIn.atLeast(pixels * 4, device: device)
+        let gD = try gradDepthIn.atLeast(pixels * 4, device: device)
+        let grads = try splatGradients.atLeast(n * MemoryLayout<SplatGradient>.stride, device: device)
+        try gC.write(gradColor, device: device)
+        try gA.write(gradAlpha, device: device)
+        try gD.write(gradDepth, device: device)
+        let stream = drawStream
+        stream.reset()
+        stream.fill(grads, value: 0, offset: 0, bytes: n * MemoryLayout<SplatGradient>.stride)
+        if intersections > 0 {
+            let tiles = camera.tilesX * camera.tilesY
+            try stream.dispatch(kernel, chunked(splats.buffer!, itemBytes: splatBytes, count: n) + [
+                values.buffer!.slice(offset: 0, length: intersections * 4), ranges.buffer!.slice(offset: 0, length: tiles * 8),
+                transmittanceOut.buffer!.slice(offset: 0, length: pixels * 4), countOut.buffer!.slice(offset: 0, length: pixels * 8),
+                gC.slice(offset: 0, length: pixels * 12), gA.slice(offset: 0, length: pixels * 4), gD.slice(offset: 0, length: pixels * 4),
+                grads.slice(offset: 0, length: n * MemoryLayout<SplatGradient>.stride)],
+                push: params(camera, settings, count: n), grid: (camera.tilesX, camera.tilesY, 1), label: "blend backward")
+        }
+        try stream.run()
+        return try grads.read(SplatGradient.self, count: n, device: device)
     }
 
     /// Downloads the last frame rendered with `camera`.

@@ -1,0 +1,98 @@
+import Compute
+import ComputeTestSupport
+import Datasets
+import Geometry
+@testable import Splatting
+import XCTest
+
+/// The blend backward pass, checked two ways: the Double twin against central
+/// finite differences, and the GPU kernel against the twin.
+final class BlendBackwardTests: GPUTestCase {
+    /// A scene without discontinuities: three large, half-transparent
+    /// Gaussians covering the whole 24x20 image, so at every pixel each one's
+    /// alpha is far above the 1/255 cut, below the 0.99 clamp, the power is
+    /// never positive and T never falls under 1e-4; depths are far apart, so
+    /// small steps never reorder them. Only then is the image a smooth
+    /// function of the parameters, which central differences need.
+    func smoothScene() -> [ProjectedGaussianD] {
+        let tiles = SIMD2(2, 2)
+        return [
+            ProjectedGaussianD(index: 0, mean: SIMD2(9.3, 8.1), conic: SIMD3(1.0 / 180, 0.0012, 1.0 / 150), opacity: 0.55,
+                               color: SIMD3(0.9, 0.2, 0.1), depth: 2.0, tileMin: .zero, tileMax: tiles),
+            ProjectedGaussianD(index: 1, mean: SIMD2(15.7, 11.4), conic: SIMD3(1.0 / 120, -0.002, 1.0 / 200), opacity: 0.45,
+                               color: SIMD3(0.1, 0.7, 0.3), depth: 3.5, tileMin: .zero, tileMax: tiles),
+            ProjectedGaussianD(index: 2, mean: SIMD2(12.2, 6.6), conic: SIMD3(1.0 / 250, 0.0, 1.0 / 250), opacity: 0.6,
+                               color: SIMD3(0.2, 0.3, 0.95), depth: 5.0, tileMin: .zero, tileMax: tiles),
+        ]
+    }
+
+    func testTwinMatchesFiniteDifferences() {
+        let (w, h) = (24, 20)
+        let bg = SIMD3(0.3, 0.5, 0.7)
+        var rng = SplitMix64(seed: 3)
+        let wC = (0..<w * h * 3).map { _ in Double(rng.uniform(-1, 1)) }
+        let wA = (0..<w * h).map { _ in Double(rng.uniform(-1, 1)) }
+        let wD = (0..<w * h).map { _ in Double(rng.uniform(-1, 1)) * 0.1 }
+        func loss(_ s: [ProjectedGaussianD]) -> Double {
+            let o = RasterizerBackward.forward(s, width: w, height: h, background: bg)
+            return zip(o.color, wC).map(*).reduce(0, +) + zip(o.alpha, wA).map(*).reduce(0, +) + zip(o.depth, wD).map(*).reduce(0, +)
+        }
+        let scene = smoothScene()
+        let grads = RasterizerBackward.blend(scene, width: w, height: h, background: bg, gradColor: wC, gradAlpha: wA, gradDepth: wD)
+        // Every parameter, perturbed by +-h.
+        let params: [(String, WritableKeyPath<ProjectedGaussianD, Double>, KeyPath<SplatGradientD, Double>, Double)] = [
+            ("mean.x", \.mean.x, \.mean.x, 1e-4), ("mean.y", \.mean.y, \.mean.y, 1e-4),
+            ("conic.a", \.conic.x, \.conic.x, 1e-7), ("conic.b", \.conic.y, \.conic.y, 1e-7), ("conic.c", \.conic.z, \.conic.z, 1e-7),
+            ("opacity", \.opacity, \.opacity, 1e-6),
+            ("color.r", \.color.x, \.color.x, 1e-6), ("color.g", \.color.y, \.color.y, 1e-6), ("color.b", \.color.z, \.color.z, 1e-6),
+            ("depth", \.depth, \.depth, 1e-6),
+        ]
+        for i in scene.indices {
+            for (name, key, gradKey, step) in params {
+                var plus = scene, minus = scene
+                plus[i][keyPath: key] += step
+                minus[i][keyPath: key] -= step
+                let numeric = (loss(plus) - loss(minus)) / (2 * step)
+                let analytic = grads[i][keyPath: gradKey]
+                XCTAssertEqual(analytic, numeric, accuracy: 1e-5 * max(1, abs(numeric)), "Gaussian \(i) \(name)")
+            }
+        }
+    }
+
+    func testGPUMatchesTheTwin() throws {
+        guard device.info.float32AtomicAdd else { return }  // the kernel needs float atomics; the error is tested below
+        let fixtures = RasterizerGPUTests(name: "fixture", testClosure: { _ in })
+        let model = fixtures.fixture(count: 200, degree: 1, extras: false)
+        let camera = fixtures.camera(width: 64, height: 48)
+        let settings = RasterSettings(background: SIMD3(0.2, 0.4, 0.6))
+        let rasterizer = try GaussianRasterizer(device: device)
+        try rasterizer.setModel(model)
+        _ = try rasterizer.render(camera: camera, settings: settings)
+        var rng = SplitMix64(seed: 5)
+        let pixels = 64 * 48
+        let gC = (0..<pixels * 3).map { _ in rng.uniform(-1, 1) }
+        let gA = (0..<pixels).map { _ in rng.uniform(-1, 1) }
+        let gD = (0..<pixels).map { _ in rng.uniform(-0.1, 0.1) }
+        let gpu = try rasterizer.backwardBlend(gradColor: gC, gradAlpha: gA, gradDepth: gD)
+
+        let projected = RasterizerReference.project(model, camera: camera, settings: settings).compactMap { $0 }.map(ProjectedGaussianD.init)
+        let twin = RasterizerBackward.blend(projected, width: 64, height: 48, background: SIMD3(0.2, 0.4, 0.6),
+                                            gradColor: gC.map(Double.init), gradAlpha: gA.map(Double.init), gradDepth: gD.map(Double.init))
+        var checked = 0
+        for (k, g) in projected.enumerated() {
+            let t = twin[k], q = gpu[g.index]
+            let pairs: [(Double, Float, String)] = [
+                (t.mean.x, q.meanX, "mean.x"), (t.mean.y, q.meanY, "mean.y"), (t.conic.x, q.conicA, "conic.a"),
+                (t.conic.y, q.conicB, "conic.b"), (t.conic.z, q.conicC, "conic.c"), (t.opacity, q.opacity, "opacity"),
+                (t.color.x, q.colorR, "color.r"), (t.color.y, q.colorG, "color.g"), (t.color.z, q.colorB, "color.b"),
+                (t.depth, q.depth, "depth"),
+            ]
+            for (expected, actual, name) in pairs {
+                XCTAssertTrue(actual.isFinite, "Gaussian \(g.index) \(name) is not finite")
+                XCTAssertEqual(Double(actual), expected, accuracy: 2e-3 * max(1, abs(expected)), "Gaussian \(g.index) \(name)")
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThan(checked, 100)
+    }
+}
