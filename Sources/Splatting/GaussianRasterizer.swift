@@ -27,6 +27,7 @@ public final class GaussianRasterizer {
     let blendKernel: Kernel
     /// The blend's backward pass; nil where the device lacks float atomics.
     let blendBackwardKernel: Kernel?
+    let prepareBackwardKernel: Kernel
     let workgroupSize: Int
     let splatBytes = MemoryLayout<ProjectedSplat>.stride
     /// Pixels each thread of the blend kernel handles (a divisor of the tile size).
@@ -57,6 +58,7 @@ public final class GaussianRasterizer {
     private let gradAlphaIn = ScratchBuffer(label: "grad alpha")
     private let gradDepthIn = ScratchBuffer(label: "grad depth")
     private let splatGradients = ScratchBuffer(label: "splat gradients")
+    private let gradientBuffers = ["positions", "scales", "rotations", "opacities", "sh dc", "sh rest"].map { ScratchBuffer(label: "grad \($0)") }
     private var lastFrame: (camera: RasterCamera, settings: RasterSettings, intersections: Int)?  // [0] intersections total, [1] non-finite Gaussians
     private let prepareStream: CommandStream
     private let drawStream: CommandStream
@@ -119,6 +121,11 @@ public final class GaussianRasterizer {
                                 bindings: chunkedReads + [.read, .read, .read, .read, .read, .read, .read, .readWrite],
                                 pushConstantBytes: push)
             : nil
+        prepareBackwardKernel = try device.kernel(
+            ShaderLibrary.splatPrepareBackward,
+            bindings: [.read, .read, .read, .read, .read] + chunkedReads + [.read, .read]
+                + [.write, .write, .write, .write, .write] + chunkedWrites,
+            pushConstantBytes: push, specialization: spec)
         counters = try GPUBuffer(device: device, length: 16, label: "raster counters")
         prepareStream = try CommandStream(device: device)
         drawStream = try CommandStream(device: device)
@@ -343,6 +350,39 @@ public final class GaussianRasterizer {
         }
         try stream.run()
         return try grads.read(SplatGradient.self, count: n, device: device)
+    }
+
+    /// The whole backward pass of the last frame: blending, then projection,
+    /// giving dL/d(raw parameters) in the model's own layout (a GaussianModel
+    /// used as a container of gradients; SH up to the evaluated degree, zero
+    /// above it and for culled Gaussians).
+    public func backward(gradColor: [Float], gradAlpha: [Float], gradDepth: [Float]) throws -> GaussianModel {
+        _ = try backwardBlend(gradColor: gradColor, gradAlpha: gradAlpha, gradDepth: gradDepth)
+        let n = gaussianCount
+        guard n > 0, let (camera, settings, _) = lastFrame else { return GaussianModel(count: 0, shDegree: modelSHDegree) }
+        let restFloats = 3 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
+        let sizes = [n * 12, n * 12, n * 16, n * 4, n * 12, max(4, n * restFloats * 4)]
+        let out = try zip(gradientBuffers, sizes).map { try $0.atLeast($1, device: device) }
+        let restBytes = max(4, restBytesPerGaussian)
+        let restCount = restBytesPerGaussian > 0 ? n : 1
+        let stream = drawStream
+        stream.reset()
+        try stream.dispatch(prepareBackwardKernel,
+                            [positions!, scales!, rotations!, opacities!, shDC!] + chunked(shRest!, itemBytes: restBytes, count: restCount)
+                            + [touched.buffer!.slice(offset: 0, length: n * 4),
+                               splatGradients.buffer!.slice(offset: 0, length: n * MemoryLayout<SplatGradient>.stride)]
+                            + (0..<5).map { out[$0].slice(offset: 0, length: sizes[$0]) }
+                            + chunked(out[5], itemBytes: restBytes, count: restCount),
+                            push: params(camera, settings, count: n), groups: (n + workgroupSize - 1) / workgroupSize,
+                            label: "prepare backward")
+        try stream.run()
+        return GaussianModel(shDegree: modelSHDegree,
+                             positions: try out[0].read(Float.self, count: n * 3, device: device),
+                             shDC: try out[4].read(Float.self, count: n * 3, device: device),
+                             shRest: try out[5].read(Float.self, count: n * restFloats, device: device),
+                             opacities: try out[3].read(Float.self, count: n, device: device),
+                             scales: try out[1].read(Float.self, count: n * 3, device: device),
+                             rotations: try out[2].read(Float.self, count: n * 4, device: device))
     }
 
     /// Downloads the last frame rendered with `camera`.

@@ -95,4 +95,48 @@ final class BlendBackwardTests: GPUTestCase {
         }
         XCTAssertGreaterThan(checked, 100)
     }
+
+    func testWholeBackwardMatchesTheTwins() throws {
+        guard device.info.float32AtomicAdd else { return }
+        let fixtures = RasterizerGPUTests(name: "fixture", testClosure: { _ in })
+        for (degree, antialias) in [(0, false), (2, true), (3, false)] {
+            let model = fixtures.fixture(count: 120, degree: degree, extras: false)
+            let camera = fixtures.camera(width: 48, height: 40)
+            let settings = RasterSettings(background: SIMD3(0.3, 0.3, 0.3), antialias: antialias)
+            let rasterizer = try GaussianRasterizer(device: device)
+            try rasterizer.setModel(model)
+            _ = try rasterizer.render(camera: camera, settings: settings)
+            var rng = SplitMix64(seed: 9)
+            let pixels = 48 * 40
+            let gC = (0..<pixels * 3).map { _ in rng.uniform(-1, 1) }
+            let gA = (0..<pixels).map { _ in rng.uniform(-1, 1) }
+            let gD = (0..<pixels).map { _ in rng.uniform(-0.1, 0.1) }
+            let gpu = try rasterizer.backward(gradColor: gC, gradAlpha: gA, gradDepth: gD)
+
+            let projected = RasterizerReference.project(model, camera: camera, settings: settings).compactMap { $0 }
+            let splatGrads = RasterizerBackward.blend(projected.map(ProjectedGaussianD.init), width: 48, height: 40,
+                                                      background: SIMD3(0.3, 0.3, 0.3), gradColor: gC.map(Double.init),
+                                                      gradAlpha: gA.map(Double.init), gradDepth: gD.map(Double.init))
+            let cam = ProjectionBackward.Camera(camera)
+            let k = (degree + 1) * (degree + 1)
+            for (j, g) in projected.enumerated() {
+                let i = g.index
+                let twin = ProjectionBackward.backward(GaussianParametersD(model, i), camera: cam, degree: degree,
+                                                       antialias: antialias, gradient: splatGrads[j])
+                func close(_ actual: Float, _ expected: Double, _ what: String) {
+                    XCTAssertTrue(actual.isFinite, "\(what) not finite")
+                    XCTAssertEqual(Double(actual), expected, accuracy: 5e-3 * max(1, abs(expected)),
+                                   "Gaussian \(i) \(what), degree \(degree), antialias \(antialias)")
+                }
+                for c in 0..<3 {
+                    close(gpu.positions[3 * i + c], twin.position[c], "position[\(c)]")
+                    close(gpu.scales[3 * i + c], twin.logScale[c], "logScale[\(c)]")
+                    close(gpu.shDC[3 * i + c], twin.sh[0][c], "sh dc[\(c)]")
+                    for r in 1..<k { close(gpu.shRest[i * 3 * (k - 1) + c * (k - 1) + r - 1], twin.sh[r][c], "sh rest[\(c)][\(r)]") }
+                }
+                for c in 0..<4 { close(gpu.rotations[4 * i + c], twin.rotation[c], "rotation[\(c)]") }
+                close(gpu.opacities[i], twin.logit, "logit")
+            }
+        }
+    }
 }
