@@ -47,6 +47,9 @@ let package = Package(
         // Scene formats, images, undistortion, cache, splits, camera paths, model files.
         .target(name: "Datasets", dependencies: ["Geometry", "CPNG", "CJPEG"]),
 
+        // What the engines share: Adam, losses, metrics.
+        .target(name: "Training", dependencies: ["Compute", "ComputePrimitives", "CShaderLayouts"],
+                plugins: ["ShaderCompilerPlugin"]),
         // The tile-based Gaussian rasterizer: prepare, bin, sort, blend.
         .target(name: "Splatting",
                 dependencies: ["Compute", "ComputePrimitives", "Geometry", "Datasets", "CShaderLayouts"],
@@ -65,6 +68,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["splat", "Datasets"]),
         .testTarget(name: "GeometryTests", dependencies: ["Geometry"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Geometry", "CJPEG"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Compute", "ComputeTestSupport", "Geometry"]),
         .testTarget(name: "SplattingTests",
                     dependencies: ["Splatting", "Datasets", "Geometry", "Compute", "ComputePrimitives", "ComputeTestSupport"]),
     ]

@@ -136,4 +136,19 @@ struct SplatGradient {
     f32 pad0; f32 pad1;
 };
 
+// ---------------------------------------------------------------------------
+// Adam (Kingma & Ba 2015) on one parameter group (Shaders/training/adam.comp).
+// Buffers: params [count] f32, grads [count] f32, m [count] f32, v [count] f32.
+#define ADAM_FLAG_SPARSE 1u   // skip elements whose gradient is exactly 0 (moments and value untouched)
+struct AdamParams {
+    u32 count;
+    u32 flags;          // ADAM_FLAG_*
+    f32 learningRate;
+    f32 beta1;
+    f32 beta2;
+    f32 epsilon;
+    f32 biasCorrection1; // 1 - beta1^t
+    f32 biasCorrection2; // 1 - beta2^t
+};
+
 #endif

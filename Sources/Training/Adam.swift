@@ -1,0 +1,87 @@
+import CShaderLayouts
+import Compute
+import ComputePrimitives
+import Foundation
+
+/// Adam on the GPU (Kingma & Ba 2015), for parameter groups that live in GPU
+/// buffers. Each group has its own moments and learning rate; the step count
+/// (for bias correction) is shared. `sparse` skips elements whose gradient is
+/// exactly zero, as gsplat's sparse Adam does for Gaussians no pixel saw.
+public final class Adam {
+    public struct Hyperparameters: Equatable, Codable {
+        public var beta1: Float = 0.9
+        public var beta2: Float = 0.999
+        /// 3DGS uses 1e-15.
+        public var epsilon: Float = 1e-15
+        public var sparse: Bool = false
+        public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-15, sparse: Bool = false) {
+            self.beta1 = beta1
+            self.beta2 = beta2
+            self.epsilon = epsilon
+            self.sparse = sparse
+        }
+    }
+
+    /// One group's moments (grown on need, kept across steps).
+    final class Moments {
+        let m = ScratchBuffer(label: "adam m")
+        let v = ScratchBuffer(label: "adam v")
+        var count = 0
+    }
+
+    public let device: ComputeDevice
+    public var hyperparameters: Hyperparameters
+    public private(set) var step = 0
+    let kernel: Kernel
+    let workgroupSize: Int
+    private var moments: [String: Moments] = [:]
+
+    public init(device: ComputeDevice, hyperparameters: Hyperparameters = Hyperparameters()) throws {
+        self.device = device
+        self.hyperparameters = hyperparameters
+        workgroupSize = min(256, device.info.maxWorkgroupInvocations, device.info.maxWorkgroupSize[0])
+        kernel = try device.kernel(ShaderLibrary.adam, bindings: [.readWrite, .read, .readWrite, .readWrite],
+                                   pushConstantBytes: MemoryLayout<AdamParams>.size, specialization: [UInt32(workgroupSize)])
+    }
+
+    /// Starts the next step: the bias corrections use the new step count.
+    public func beginStep() { step += 1 }
+
+    /// Records the update of group `name` (`count` floats of `parameters`
+    /// with `gradients`) at `learningRate`. Moments start at zero the first
+    /// time a group is seen, and are zeroed again when its size changes
+    /// (densification rebuilds them through `resize` instead).
+    public func record(_ stream: CommandStream, group name: String, parameters: BufferRange, gradients: BufferRange,
+                       count: Int, learningRate: Float) throws {
+        precondition(step > 0, "call beginStep() first")
+        guard count > 0 else { return }
+        let group = moments[name] ?? Moments()
+        moments[name] = group
+        let m = try group.m.atLeast(count * 4, device: device)
+        let v = try group.v.atLeast(count * 4, device: device)
+        if group.count != count {
+            stream.fill(m, value: 0, offset: 0, bytes: count * 4)
+            stream.fill(v, value: 0, offset: 0, bytes: count * 4)
+            group.count = count
+        }
+        let h = hyperparameters
+        let params = AdamParams(count: UInt32(count), flags: h.sparse ? ADAM_FLAG_SPARSE : 0, learningRate: learningRate,
+                                beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon,
+                                biasCorrection1: 1 - pow(h.beta1, Float(step)), biasCorrection2: 1 - pow(h.beta2, Float(step)))
+        try stream.dispatch(kernel, [parameters, gradients, m.slice(offset: 0, length: count * 4), v.slice(offset: 0, length: count * 4)],
+                            push: params, groups: (count + workgroupSize - 1) / workgroupSize, label: "adam \(name)")
+    }
+
+    /// The Swift twin: one Adam step on arrays (moments updated in place).
+    public static func reference(parameters: inout [Float], gradients: [Float], m: inout [Float], v: inout [Float],
+                                 step: Int, learningRate: Float, hyperparameters h: Hyperparameters) {
+        let c1 = 1 - pow(h.beta1, Float(step)), c2 = 1 - pow(h.beta2, Float(step))
+        for i in parameters.indices {
+            let g = gradients[i]
+            if h.sparse && g == 0 { continue }
+            m[i] = h.beta1 * m[i] + (1 - h.beta1) * g
+            v[i] = h.beta2 * v[i] + (1 - h.beta2) * g * g
+            parameters[i] -= learningRate * (m[i] / c1) / ((v[i] / c2).squareRoot() + h.epsilon)
+        }
+    }
+}

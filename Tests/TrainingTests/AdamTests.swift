@@ -1,0 +1,36 @@
+import Compute
+import ComputeTestSupport
+import Geometry
+@testable import Training
+import XCTest
+
+final class AdamTests: GPUTestCase {
+    func run(sparse: Bool) throws {
+        var rng = SplitMix64(seed: 4)
+        let count = 10_000
+        var params = (0..<count).map { _ in rng.uniform(-1, 1) }
+        let h = Adam.Hyperparameters(epsilon: 1e-15, sparse: sparse)
+        let adam = try Adam(device: device, hyperparameters: h)
+        let p = try GPUBuffer(device: device, params)
+        let g = try GPUBuffer(device: device, length: count * 4)
+        var m = [Float](repeating: 0, count: count), v = [Float](repeating: 0, count: count)
+        for step in 1...5 {
+            // Every third gradient is exactly zero: sparse Adam leaves those alone.
+            let grads = (0..<count).map { i in i % 3 == 0 ? 0 : rng.uniform(-2, 2) }
+            try g.write(grads, device: device)
+            adam.beginStep()
+            let stream = try CommandStream(device: device)
+            try adam.record(stream, group: "x", parameters: p, gradients: g, count: count, learningRate: 0.01)
+            try stream.run()
+            Adam.reference(parameters: &params, gradients: grads, m: &m, v: &v, step: step, learningRate: 0.01, hyperparameters: h)
+            let gpu = try p.read(Float.self, count: count, device: device)
+            for i in stride(from: 0, to: count, by: 97) {
+                XCTAssertEqual(gpu[i], params[i], accuracy: 1e-5, "element \(i) step \(step) sparse \(sparse)")
+            }
+            XCTAssertTrue(gpu.allSatisfy(\.isFinite))
+        }
+    }
+
+    func testDenseMatchesTheTwin() throws { try run(sparse: false) }
+    func testSparseMatchesTheTwin() throws { try run(sparse: true) }
+}
