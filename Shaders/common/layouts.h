@@ -151,4 +151,18 @@ struct AdamParams {
     f32 biasCorrection2; // 1 - beta2^t
 };
 
+// ---------------------------------------------------------------------------
+// Image loss (Shaders/training/loss_*.comp): (1 - lambda) L1 + lambda (1 - SSIM),
+// SSIM with an 11x11 Gaussian window (sigma 1.5) and zero padding (3DGS).
+// Buffers: rendered [H, W, 4] f32 (rgb, alpha), target [H, W] u32 (RGBA8),
+//   stats [H, W, 15] f32 (x, y, x^2, y^2, xy per channel), partials [H, W, 9] f32,
+//   grad [H, W, 3] f32, l1Pixel and ssimPixel [H, W] f32 (sums over channels).
+#define SSIM_RADIUS 5
+struct LossParams {
+    u32 width;
+    u32 height;
+    f32 lambda;       // D-SSIM weight (0.2)
+    f32 invCount;     // 1 / (3 H W)
+};
+
 #endif
