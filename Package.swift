@@ -52,11 +52,11 @@ let package = Package(
                 plugins: ["ShaderCompilerPlugin"]),
         // The tile-based Gaussian rasterizer: prepare, bin, sort, blend.
         .target(name: "Splatting",
-                dependencies: ["Compute", "ComputePrimitives", "Geometry", "Datasets", "CShaderLayouts"],
+                dependencies: ["Compute", "ComputePrimitives", "Geometry", "Datasets", "Training", "CShaderLayouts"],
                 plugins: ["ShaderCompilerPlugin"]),
 
         .executableTarget(name: "splat", dependencies: [
-            "Compute", "ComputePrimitives", "Geometry", "Datasets", "Splatting",
+            "Compute", "ComputePrimitives", "Geometry", "Datasets", "Splatting", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -317,39 +317,12 @@ public final class GaussianRasterizer {
     /// colour, depth) given dL/d(colour) [H, W, 3], dL/d(alpha) and
     /// dL/d(depth) [H, W] of that frame. Needs float atomics (the error says so).
     public func backwardBlend(gradColor: [Float], gradAlpha: [Float], gradDepth: [Float]) throws -> [SplatGradient] {
-        guard let kernel = blendBackwardKernel else {
-            throw ComputeError.invalidArgument("\(device.info.name) lacks float atomic add on buffers (VK_EXT_shader_atomic_float), which the backward pass uses")
-        }
-        guard let (camera, settings, intersections) = lastFrame else {
-            throw ComputeError.invalidArgument("backwardBlend needs a rendered frame")
-        }
-        let pixels = camera.width * camera.height
-        guard gradColor.count == pixels * 3, gradAlpha.count == pixels, gradDepth.count == pixels else {
-            throw ComputeError.invalidArgument("gradients must be [H, W, 3], [H, W] and [H, W] for \(camera.width)x\(camera.height)")
-        }
-        let n = gaussianCount
-        guard n > 0 else { return [] }
-        let gC = try gradColorIn.atLeast(pixels * 12, device: device)
-        let gA = try gradAlphaIn.atLeast(pixels * 4, device: device)
-        let gD = try gradDepthIn.atLeast(pixels * 4, device: device)
-        let grads = try splatGradients.atLeast(n * MemoryLayout<SplatGradient>.stride, device: device)
-        try gC.write(gradColor, device: device)
-        try gA.write(gradAlpha, device: device)
-        try gD.write(gradDepth, device: device)
+        let (gC, gA, gD) = try uploadUpstream(gradColor, gradAlpha, gradDepth)
         let stream = drawStream
         stream.reset()
-        stream.fill(grads, value: 0, offset: 0, bytes: n * MemoryLayout<SplatGradient>.stride)
-        if intersections > 0 {
-            let tiles = camera.tilesX * camera.tilesY
-            try stream.dispatch(kernel, chunked(splats.buffer!, itemBytes: splatBytes, count: n) + [
-                values.buffer!.slice(offset: 0, length: intersections * 4), ranges.buffer!.slice(offset: 0, length: tiles * 8),
-                transmittanceOut.buffer!.slice(offset: 0, length: pixels * 4), countOut.buffer!.slice(offset: 0, length: pixels * 8),
-                gC.slice(offset: 0, length: pixels * 12), gA.slice(offset: 0, length: pixels * 4), gD.slice(offset: 0, length: pixels * 4),
-                grads.slice(offset: 0, length: n * MemoryLayout<SplatGradient>.stride)],
-                push: params(camera, settings, count: n), grid: (camera.tilesX, camera.tilesY, 1), label: "blend backward")
-        }
+        try recordBlendBackward(stream, gradColor: gC, gradAlpha: gA, gradDepth: gD)
         try stream.run()
-        return try grads.read(SplatGradient.self, count: n, device: device)
+        return try splatGradients.buffer.map { try $0.read(SplatGradient.self, count: gaussianCount, device: device) } ?? []
     }
 
     /// The whole backward pass of the last frame: blending, then projection,
@@ -357,16 +330,81 @@ public final class GaussianRasterizer {
     /// used as a container of gradients; SH up to the evaluated degree, zero
     /// above it and for culled Gaussians).
     public func backward(gradColor: [Float], gradAlpha: [Float], gradDepth: [Float]) throws -> GaussianModel {
-        _ = try backwardBlend(gradColor: gradColor, gradAlpha: gradAlpha, gradDepth: gradDepth)
+        let (gC, gA, gD) = try uploadUpstream(gradColor, gradAlpha, gradDepth)
+        try backwardOnDevice(gradColor: gC, gradAlpha: gA, gradDepth: gD)
         let n = gaussianCount
-        guard n > 0, let (camera, settings, _) = lastFrame else { return GaussianModel(count: 0, shDegree: modelSHDegree) }
+        guard n > 0 else { return GaussianModel(count: 0, shDegree: modelSHDegree) }
+        let restFloats = 3 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
+        let out = gradientBuffers.map { $0.buffer! }
+        return GaussianModel(shDegree: modelSHDegree,
+                             positions: try out[0].read(Float.self, count: n * 3, device: device),
+                             shDC: try out[4].read(Float.self, count: n * 3, device: device),
+                             shRest: try out[5].read(Float.self, count: n * restFloats, device: device),
+                             opacities: try out[3].read(Float.self, count: n, device: device),
+                             scales: try out[1].read(Float.self, count: n * 3, device: device),
+                             rotations: try out[2].read(Float.self, count: n * 4, device: device))
+    }
+
+    private func uploadUpstream(_ gradColor: [Float], _ gradAlpha: [Float], _ gradDepth: [Float]) throws -> (BufferRange, BufferRange, BufferRange) {
+        guard let (camera, _, _) = lastFrame else { throw ComputeError.invalidArgument("the backward pass needs a rendered frame") }
+        let pixels = camera.width * camera.height
+        guard gradColor.count == pixels * 3, gradAlpha.count == pixels, gradDepth.count == pixels else {
+            throw ComputeError.invalidArgument("gradients must be [H, W, 3], [H, W] and [H, W] for \(camera.width)x\(camera.height)")
+        }
+        let gC = try gradColorIn.atLeast(pixels * 12, device: device)
+        let gA = try gradAlphaIn.atLeast(pixels * 4, device: device)
+        let gD = try gradDepthIn.atLeast(pixels * 4, device: device)
+        try gC.write(gradColor, device: device)
+        try gA.write(gradAlpha, device: device)
+        try gD.write(gradDepth, device: device)
+        return (gC.slice(offset: 0, length: pixels * 12), gA.slice(offset: 0, length: pixels * 4), gD.slice(offset: 0, length: pixels * 4))
+    }
+
+    /// Records the blend backward into `splatGradients` ([N] SplatGradient).
+    func recordBlendBackward(_ stream: CommandStream, gradColor gC: BufferRange, gradAlpha gA: BufferRange, gradDepth gD: BufferRange) throws {
+        guard let kernel = blendBackwardKernel else {
+            throw ComputeError.invalidArgument("\(device.info.name) lacks float atomic add on buffers (VK_EXT_shader_atomic_float), which the backward pass uses")
+        }
+        guard let (camera, settings, intersections) = lastFrame else {
+            throw ComputeError.invalidArgument("the backward pass needs a rendered frame")
+        }
+        let n = gaussianCount
+        guard n > 0 else { return }
+        let pixels = camera.width * camera.height
+        let grads = try splatGradients.atLeast(n * MemoryLayout<SplatGradient>.stride, device: device)
+        stream.fill(grads, value: 0, offset: 0, bytes: n * MemoryLayout<SplatGradient>.stride)
+        guard intersections > 0 else { return }
+        let tiles = camera.tilesX * camera.tilesY
+        try stream.dispatch(kernel, chunked(splats.buffer!, itemBytes: splatBytes, count: n) + [
+            values.buffer!.slice(offset: 0, length: intersections * 4), ranges.buffer!.slice(offset: 0, length: tiles * 8),
+            transmittanceOut.buffer!.slice(offset: 0, length: pixels * 4), countOut.buffer!.slice(offset: 0, length: pixels * 8),
+            gC, gA, gD, grads.slice(offset: 0, length: n * MemoryLayout<SplatGradient>.stride)],
+            push: params(camera, settings, count: n), grid: (camera.tilesX, camera.tilesY, 1), label: "blend backward")
+    }
+
+    /// The backward pass of the last frame on the GPU: the raw-parameter
+    /// gradients stay in GPU buffers (`trainableGroups()`), for the optimiser.
+    /// `gradAlpha` and `gradDepth` may be nil (zero).
+    public func backwardOnDevice(gradColor: BufferRange, gradAlpha: BufferRange? = nil, gradDepth: BufferRange? = nil) throws {
+        guard let (camera, settings, _) = lastFrame else { throw ComputeError.invalidArgument("the backward pass needs a rendered frame") }
+        let n = gaussianCount
+        guard n > 0 else { return }
+        let pixels = camera.width * camera.height
+        let stream = drawStream
+        stream.reset()
+        var gA = gradAlpha, gD = gradDepth
+        if gA == nil || gD == nil {
+            let zeros = try gradDepthIn.atLeast(pixels * 4, device: device)
+            stream.fill(zeros, value: 0, offset: 0, bytes: pixels * 4)
+            gA = gA ?? zeros.slice(offset: 0, length: pixels * 4)
+            gD = gD ?? zeros.slice(offset: 0, length: pixels * 4)
+        }
+        try recordBlendBackward(stream, gradColor: gradColor, gradAlpha: gA!, gradDepth: gD!)
         let restFloats = 3 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
         let sizes = [n * 12, n * 12, n * 16, n * 4, n * 12, max(4, n * restFloats * 4)]
         let out = try zip(gradientBuffers, sizes).map { try $0.atLeast($1, device: device) }
         let restBytes = max(4, restBytesPerGaussian)
         let restCount = restBytesPerGaussian > 0 ? n : 1
-        let stream = drawStream
-        stream.reset()
         try stream.dispatch(prepareBackwardKernel,
                             [positions!, scales!, rotations!, opacities!, shDC!] + chunked(shRest!, itemBytes: restBytes, count: restCount)
                             + [touched.buffer!.slice(offset: 0, length: n * 4),
@@ -376,13 +414,40 @@ public final class GaussianRasterizer {
                             push: params(camera, settings, count: n), groups: (n + workgroupSize - 1) / workgroupSize,
                             label: "prepare backward")
         try stream.run()
+    }
+
+    /// The model's parameter groups with their gradient buffers (after
+    /// `backwardOnDevice`), in the order positions, scales, rotations,
+    /// opacities, SH DC, SH rest: (name, parameters, gradients, float count).
+    public func trainableGroups() -> [(name: String, parameters: GPUBuffer, gradients: BufferRange, count: Int)] {
+        let n = gaussianCount
+        let restFloats = 3 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
+        let counts = [n * 3, n * 3, n * 4, n, n * 3, n * restFloats]
+        let names = ["positions", "scales", "rotations", "opacities", "sh_dc", "sh_rest"]
+        let params = [positions, scales, rotations, opacities, shDC, shRest]
+        return (0..<6).compactMap { k in
+            guard counts[k] > 0, let p = params[k], let g = gradientBuffers[k].buffer else { return nil }
+            return (names[k], p, g.slice(offset: 0, length: counts[k] * 4), counts[k])
+        }
+    }
+
+    /// The current model, downloaded (after training steps).
+    public func currentModel() throws -> GaussianModel {
+        let n = gaussianCount
+        let restFloats = 3 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
         return GaussianModel(shDegree: modelSHDegree,
-                             positions: try out[0].read(Float.self, count: n * 3, device: device),
-                             shDC: try out[4].read(Float.self, count: n * 3, device: device),
-                             shRest: try out[5].read(Float.self, count: n * restFloats, device: device),
-                             opacities: try out[3].read(Float.self, count: n, device: device),
-                             scales: try out[1].read(Float.self, count: n * 3, device: device),
-                             rotations: try out[2].read(Float.self, count: n * 4, device: device))
+                             positions: try positions!.read(Float.self, count: n * 3, device: device),
+                             shDC: try shDC!.read(Float.self, count: n * 3, device: device),
+                             shRest: try shRest!.read(Float.self, count: n * restFloats, device: device),
+                             opacities: try opacities!.read(Float.self, count: n, device: device),
+                             scales: try scales!.read(Float.self, count: n * 3, device: device),
+                             rotations: try rotations!.read(Float.self, count: n * 4, device: device))
+    }
+
+    /// The colour output of the last frame: [H, W, 4] f32 (rgb over the background, alpha).
+    public var colorBuffer: BufferRange? {
+        guard let (camera, _, _) = lastFrame, let b = colorOut.buffer else { return nil }
+        return b.slice(offset: 0, length: camera.width * camera.height * 16)
     }
 
     /// Downloads the last frame rendered with `camera`.

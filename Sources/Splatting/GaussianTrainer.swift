@@ -1,0 +1,219 @@
+import CShaderLayouts
+import Compute
+import ComputePrimitives
+import Datasets
+import Foundation
+import Geometry
+import Training
+
+/// The 3DGS training recipe's settings (Kerbl et al. 2023; REFERENCE.md),
+/// with the original defaults (opacity lr 0.025 as in the newer release).
+public struct GaussianTrainingConfig: Codable, Equatable {
+    public var iterations = 7000
+    public var positionLR = 1.6e-4
+    public var positionLRFinal = 1.6e-6
+    public var featureLR = 2.5e-3
+    public var opacityLR = 0.025
+    public var scalingLR = 5e-3
+    public var rotationLR = 1e-3
+    public var lambdaDSSIM = 0.2
+    public var shDegreeInterval = 1000
+    public var maxSHDegree = 3
+    public var initialOpacity = 0.1
+    public var randomPoints = 100_000
+    public var seed: UInt64 = 0
+    public init() {}
+}
+
+/// Initial Gaussians (3DGS): from points with colours, or random points in a
+/// box; scales from the mean squared distance to the 3 nearest neighbours,
+/// identity rotations, opacity 0.1.
+public enum GaussianInitialization {
+    public static func fromPoints(_ cloud: PointCloud, config: GaussianTrainingConfig) -> GaussianModel {
+        let n = cloud.count
+        var m = GaussianModel(count: n, shDegree: config.maxSHDegree)
+        m.positions = cloud.positions
+        for i in 0..<(n * 3) { m.shDC[i] = (Float(cloud.colors[i]) / 255 - 0.5) / RasterConstants.shC0 }
+        finish(&m, config: config)
+        return m
+    }
+
+    public static func random(in box: Box, config: GaussianTrainingConfig) -> GaussianModel {
+        var rng = SplitMix64(seed: config.seed &+ 0x5eed)
+        let n = config.randomPoints
+        var m = GaussianModel(count: n, shDegree: config.maxSHDegree)
+        for i in 0..<n {
+            for k in 0..<3 {
+                m.positions[3 * i + k] = Float(box.min[k] + (box.max[k] - box.min[k]) * Double(rng.uniform()))
+                m.shDC[3 * i + k] = (rng.uniform() - 0.5) / RasterConstants.shC0
+            }
+        }
+        finish(&m, config: config)
+        return m
+    }
+
+    static func finish(_ m: inout GaussianModel, config: GaussianTrainingConfig) {
+        let logit = Float(log(config.initialOpacity / (1 - config.initialOpacity)))
+        let d2 = meanSquaredNeighbourDistance(m.positions)
+        for i in 0..<m.count {
+            m.opacities[i] = logit
+            let s = Float(0.5 * log(max(d2[i], 1e-7)))
+            m.scales[3 * i] = s
+            m.scales[3 * i + 1] = s
+            m.scales[3 * i + 2] = s
+        }
+    }
+
+    /// Mean squared distance of each point to its 3 nearest neighbours, with a
+    /// uniform grid (cells of about 2 points) searched ring by ring.
+    public static func meanSquaredNeighbourDistance(_ positions: [Float]) -> [Double] {
+        let n = positions.count / 3
+        guard n > 1 else { return [Double](repeating: 0.01, count: n) }
+        let points = (0..<n).map { SIMD3(Double(positions[3 * $0]), Double(positions[3 * $0 + 1]), Double(positions[3 * $0 + 2])) }
+        let box = Box.bounding(points)!
+        let size = box.size
+        let volume = max(size.x, 1e-9) * max(size.y, 1e-9) * max(size.z, 1e-9)
+        let cell = max(1e-9, cbrt(volume * 2 / Double(n)))
+        let dims = SIMD3<Int>(Int(size.x / cell) + 1, Int(size.y / cell) + 1, Int(size.z / cell) + 1)
+        func key(_ c: SIMD3<Int>) -> Int { (c.z * dims.y + c.y) * dims.x + c.x }
+        func cellOf(_ p: Vector3) -> SIMD3<Int> {
+            let r = (p - box.min) / cell
+            return SIMD3(min(dims.x - 1, Int(r.x)), min(dims.y - 1, Int(r.y)), min(dims.z - 1, Int(r.z)))
+        }
+        var grid: [Int: [Int]] = [:]
+        for (i, p) in points.enumerated() { grid[key(cellOf(p)), default: []].append(i) }
+        var out = [Double](repeating: 0, count: n)
+        for (i, p) in points.enumerated() {
+            let c = cellOf(p)
+            var best: [Double] = []
+            var ring = 1
+            while true {
+                best.removeAll(keepingCapacity: true)
+                for dz in -ring...ring {
+                    for dy in -ring...ring {
+                        for dx in -ring...ring {
+                            let q = c &+ SIMD3(dx, dy, dz)
+                            guard q.x >= 0, q.y >= 0, q.z >= 0, q.x < dims.x, q.y < dims.y, q.z < dims.z, let list = grid[key(q)] else { continue }
+                            for j in list where j != i {
+                                let d = points[j] - p
+                                best.append(d.dot(d))
+                            }
+                        }
+                    }
+                }
+                // Three neighbours inside the searched cube's inscribed sphere are the true nearest.
+                best.sort()
+                let reach = Double(ring) * cell
+                if best.count >= 3 && best[2] <= reach * reach { break }
+                if ring > max(dims.x, dims.y, dims.z) { break }
+                ring += 1
+            }
+            let k = min(3, best.count)
+            out[i] = k > 0 ? best.prefix(k).reduce(0, +) / Double(k) : 0.01
+        }
+        return out
+    }
+}
+
+/// One training frame on the GPU: its camera and its target image.
+struct TrainingView {
+    var camera: RasterCamera
+    var target: GPUBuffer  // [H, W] u32 RGBA8, composited over the background
+}
+
+/// The 3DGS optimisation loop on the GPU: render a training view, the
+/// L1 + D-SSIM loss and its gradient, the backward pass, and Adam with the
+/// recipe's per-group learning rates (position lr decays exponentially and
+/// scales with the scene extent). Densification is not part of this loop yet.
+public final class GaussianTrainer {
+    public let device: ComputeDevice
+    public let config: GaussianTrainingConfig
+    public let rasterizer: GaussianRasterizer
+    let loss: ImageLoss
+    let adam: Adam
+    let extent: Double
+    let background: SIMD3<Float>
+    var views: [TrainingView] = []
+    var order: [Int] = []
+    var rng: SplitMix64
+    let gradient = ScratchBuffer(label: "loss gradient")
+    let stream: CommandStream
+    public private(set) var iteration = 0
+
+    public init(device: ComputeDevice, frames: [LoadedFrame], initial: GaussianModel, extent: Double,
+                background: SIMD3<Float>, config: GaussianTrainingConfig) throws {
+        guard !frames.isEmpty else { throw DatasetError("scene", "no training images") }
+        self.device = device
+        self.config = config
+        self.extent = extent
+        self.background = background
+        rasterizer = try GaussianRasterizer(device: device)
+        try rasterizer.setModel(initial)
+        loss = try ImageLoss(device: device)
+        loss.lambda = Float(config.lambdaDSSIM)
+        adam = try Adam(device: device, hyperparameters: Adam.Hyperparameters(epsilon: 1e-15))
+        stream = try CommandStream(device: device)
+        rng = SplitMix64(seed: config.seed)
+        let bg = SIMD3<Double>(Double(background.x), Double(background.y), Double(background.z))
+        for f in frames {
+            let image = f.image.hasAlpha ? Self.composite(f.image, over: bg) : f.image.rgb()
+            var packed = [UInt32](repeating: 0, count: image.width * image.height)
+            for p in packed.indices {
+                packed[p] = UInt32(image.pixels[3 * p]) | UInt32(image.pixels[3 * p + 1]) << 8 | UInt32(image.pixels[3 * p + 2]) << 16 | 0xff00_0000
+            }
+            views.append(TrainingView(camera: RasterCamera(intrinsics: f.intrinsics, pose: f.frame.pose),
+                                      target: try GPUBuffer(device: device, packed, label: "target")))
+        }
+    }
+
+    static func composite(_ image: Image8, over bg: SIMD3<Double>) -> Image8 {
+        var out = [UInt8](repeating: 0, count: image.width * image.height * 3)
+        for p in 0..<(image.width * image.height) {
+            let a = Double(image.pixels[4 * p + 3]) / 255
+            for c in 0..<3 {
+                out[3 * p + c] = UInt8((Double(image.pixels[4 * p + c]) * a + bg[c] * 255 * (1 - a)).rounded())
+            }
+        }
+        return Image8(width: image.width, height: image.height, channels: 3, pixels: out)
+    }
+
+    /// The position learning rate at `iteration` (log-linear decay, x extent).
+    public func positionLearningRate(_ step: Int) -> Float {
+        let t = min(1, Double(step) / Double(max(1, config.iterations)))
+        return Float(exp(log(config.positionLR) * (1 - t) + log(config.positionLRFinal) * t) * extent)
+    }
+
+    /// One optimisation step; returns the loss values of the view it used.
+    @discardableResult
+    public func step() throws -> (loss: Float, l1: Float, ssim: Float) {
+        iteration += 1
+        if order.isEmpty { order = (0..<views.count).shuffled(using: &rng) }
+        let view = views[order.removeLast()]
+        let degree = min(config.maxSHDegree, (iteration - 1) / max(1, config.shDegreeInterval))
+        let settings = RasterSettings(background: background, antialias: false, shDegree: degree)
+        try rasterizer.renderOnDevice(camera: view.camera, settings: settings)
+        let pixels = view.camera.width * view.camera.height
+        let grad = try gradient.atLeast(pixels * 12, device: device).slice(offset: 0, length: pixels * 12)
+        stream.reset()
+        try loss.record(stream, rendered: rasterizer.colorBuffer!, target: view.target, gradient: grad,
+                        width: view.camera.width, height: view.camera.height)
+        try stream.run()
+        let values = try loss.values()
+        guard values.loss.isFinite else {
+            throw ComputeError.invalidArgument("the loss became \(values.loss) at iteration \(iteration)")
+        }
+        try rasterizer.backwardOnDevice(gradColor: grad)
+        adam.beginStep()
+        stream.reset()
+        let rates: [String: Float] = [
+            "positions": positionLearningRate(iteration), "scales": Float(config.scalingLR), "rotations": Float(config.rotationLR),
+            "opacities": Float(config.opacityLR), "sh_dc": Float(config.featureLR), "sh_rest": Float(config.featureLR / 20),
+        ]
+        for group in rasterizer.trainableGroups() {
+            try adam.record(stream, group: group.name, parameters: group.parameters, gradients: group.gradients,
+                            count: group.count, learningRate: rates[group.name] ?? 0)
+        }
+        try stream.run()
+        return (values.loss, values.l1, values.ssim)
+    }
+}
