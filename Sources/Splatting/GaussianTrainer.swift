@@ -166,7 +166,8 @@ public final class GaussianTrainer {
         }
     }
 
-    static func composite(_ image: Image8, over bg: SIMD3<Double>) -> Image8 {
+    /// RGBA composited over `bg` (straight alpha), as RGB.
+    public static func composite(_ image: Image8, over bg: SIMD3<Double>) -> Image8 {
         var out = [UInt8](repeating: 0, count: image.width * image.height * 3)
         for p in 0..<(image.width * image.height) {
             let a = Double(image.pixels[4 * p + 3]) / 255

@@ -107,4 +107,25 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(bad.status, 1)
         XCTAssertTrue(bad.stderr.contains("out.xyz"), bad.stderr)
     }
+
+    func testTrainWritesTheOutputFolder() throws {
+        let out = NSTemporaryDirectory() + "splat-train-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let result = try run(["train", "\(Self.repository)/Scenes/demo", "--out", out, "--iterations", "30", "--random-points", "500"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        for file in ["point_cloud.ply", "cameras.json", "model.json", "config.json", "metrics.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(file)"), "missing \(file)")
+        }
+        let metrics = try json(String(decoding: try Data(contentsOf: URL(fileURLWithPath: "\(out)/metrics.json")), as: UTF8.self))
+        XCTAssertEqual(metrics["iterations"] as? Int, 30)
+        XCTAssertNotNil(metrics["test_psnr"])
+        let model = try GaussianPLY.read(path: "\(out)/point_cloud.ply")
+        XCTAssertEqual(model.count, 500)
+    }
+
+    func testTrainRejectsAnUnwritableOutput() throws {
+        let result = try run(["train", "\(Self.repository)/Scenes/demo", "--out", "/proc/no-such-place/out", "--iterations", "1"])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("/proc/no-such-place/out"), result.stderr)
+    }
 }
