@@ -148,7 +148,7 @@ struct Train: ParsableCommand {
             let configJSON = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config))
             try writeJSON(["training": configJSON, "scene": loaded.root, "downscale": downscale, "eval": eval], to: outDir + "/config.json")
             try writeJSON(metrics, to: outDir + "/metrics.json")
-            log(String(format: "splat train: %d iterations in %.1f s; wrote %@", trainer.iteration, seconds, outDir))
+            log("splat train: \(trainer.iteration) iterations in \(String(format: "%.1f", seconds)) s; wrote \(outDir)")
         }
     }
 

@@ -121,6 +121,15 @@ final class CLITests: XCTestCase {
         XCTAssertNotNil(metrics["test_psnr"])
         let model = try GaussianPLY.read(path: "\(out)/point_cloud.ply")
         XCTAssertEqual(model.count, 500)
+
+        // splat eval scores the same held-out images and prints the JSON of CONVENTIONS.md.
+        let eval = try run(["eval", out, "\(Self.repository)/Scenes/demo", "--json"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        let scores = try json(eval.stdout)
+        XCTAssertEqual(scores["images"] as? Int, 8)
+        XCTAssertEqual((scores["per_image"] as? [[String: Any]])?.count, 8)
+        let psnr = try XCTUnwrap(scores["psnr"] as? Double)
+        XCTAssertEqual(psnr, try XCTUnwrap(metrics["test_psnr"] as? Double), accuracy: 1e-6)
     }
 
     func testTrainRejectsAnUnwritableOutput() throws {

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Compute
+import Datasets
+import Foundation
+import Splatting
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score a Gaussian model on a scene's held-out images (PSNR, SSIM).",
+        discussion: """
+        The split is the one training recorded in the model folder's
+        cameras.json (by image name); without it, the scene's test split file,
+        else every 8th image by name. PSNR is per image on renders clamped to
+        [0, 1], SSIM uses an 11x11 Gaussian window (sigma 1.5) with zero
+        padding; both are means over images (CONVENTIONS.md). Renders and
+        targets use the model's background.
+        """)
+
+    @Argument(help: "A training output folder or a .ply / .splat.")
+    var model: String
+    @Argument(help: "The scene folder or transforms.json.")
+    var scene: String
+    @Option(help: "Which images: test, train or all.")
+    var split = "test"
+    @Option(help: "Downscale images by this integer factor (as in training).")
+    var downscale = 1
+    @Flag(help: "Print one JSON object on stdout.")
+    var json = false
+    @Option(help: "Also write each render as PNG into this folder.")
+    var saveRenders: String?
+
+    func validate() throws {
+        guard ["test", "train", "all"].contains(split) else { throw ValidationError("--split must be test, train or all") }
+        guard downscale >= 1 else { throw ValidationError("--downscale must be an integer >= 1") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let input = try RenderModel.load(model)
+            var loaded = try SceneLoader.load(scene, options: SceneOptions(eval: true))
+            if let recorded = input.trainingCameras {
+                let splits = Dictionary(recorded.map { ($0.name, $0.split) }, uniquingKeysWith: { a, _ in a })
+                for i in loaded.frames.indices {
+                    if let s = splits[loaded.frames[i].name] { loaded.frames[i].split = s }
+                }
+            }
+            let chosen = loaded.frames.filter { split == "all" || $0.split.rawValue == split }
+            if chosen.isEmpty { throw DatasetError(scene, "no \(split) images to evaluate") }
+            if let saveRenders { try checkWritable(saveRenders) }
+            let (frames, _) = try SceneImages.load(chosen, root: loaded.root, downscale: downscale)
+            let device = try ComputeDevice.make()
+            let rasterizer = try GaussianRasterizer(device: device)
+            try rasterizer.setModel(input.gaussians)
+            let (psnr, ssim, perImage) = try Evaluate.metrics(rasterizer: rasterizer, frames: frames,
+                                                              background: input.settings.background)
+            if let saveRenders {
+                for (k, f) in frames.enumerated() {
+                    let image = try rasterizer.render(camera: RasterCamera(intrinsics: f.intrinsics, pose: f.frame.pose),
+                                                      settings: input.settings)
+                    try ImageIO.writePNG(RenderOutput.rgb(image), to: "\(saveRenders)/\(String(format: "%05d", k)).png")
+                }
+            }
+            if json {
+                try printJSON(["psnr": psnr, "ssim": ssim, "images": perImage.count,
+                               "per_image": perImage.map { ["name": $0.name, "psnr": $0.psnr, "ssim": $0.ssim] }])
+            } else {
+                for r in perImage { print("\(r.name)  PSNR \(String(format: "%.2f", r.psnr)) dB  SSIM \(String(format: "%.4f", r.ssim))") }
+                print(String(format: "mean over %d images: PSNR %.2f dB, SSIM %.4f", perImage.count, psnr, ssim))
+            }
+        }
+    }
+}
