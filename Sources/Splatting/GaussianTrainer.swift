@@ -139,6 +139,9 @@ public final class GaussianTrainer {
     let gradient = ScratchBuffer(label: "loss gradient")
     let stream: CommandStream
     public private(set) var iteration = 0
+    /// Wall-clock milliseconds of the last step's stages: forward, loss,
+    /// backward, optimiser (each includes its GPU work and synchronisation).
+    public private(set) var lastStageMilliseconds: [String: Double] = [:]
 
     public init(device: ComputeDevice, frames: [LoadedFrame], initial: GaussianModel, extent: Double,
                 background: SIMD3<Float>, config: GaussianTrainingConfig) throws {
@@ -192,7 +195,14 @@ public final class GaussianTrainer {
         let view = views[order.removeLast()]
         let degree = min(config.maxSHDegree, (iteration - 1) / max(1, config.shDegreeInterval))
         let settings = RasterSettings(background: background, antialias: false, shDegree: degree)
+        var clock = DispatchTime.now().uptimeNanoseconds
+        func lap(_ stage: String) {
+            let now = DispatchTime.now().uptimeNanoseconds
+            lastStageMilliseconds[stage] = Double(now - clock) / 1e6
+            clock = now
+        }
         try rasterizer.renderOnDevice(camera: view.camera, settings: settings)
+        lap("forward")
         let pixels = view.camera.width * view.camera.height
         let grad = try gradient.atLeast(pixels * 12, device: device).slice(offset: 0, length: pixels * 12)
         stream.reset()
@@ -200,10 +210,12 @@ public final class GaussianTrainer {
                         width: view.camera.width, height: view.camera.height)
         try stream.run()
         let values = try loss.values()
+        lap("loss")
         guard values.loss.isFinite else {
             throw ComputeError.invalidArgument("the loss became \(values.loss) at iteration \(iteration)")
         }
         try rasterizer.backwardOnDevice(gradColor: grad)
+        lap("backward")
         adam.beginStep()
         stream.reset()
         let rates: [String: Float] = [
@@ -215,6 +227,7 @@ public final class GaussianTrainer {
                             count: group.count, learningRate: rates[group.name] ?? 0)
         }
         try stream.run()
+        lap("optimiser")
         return (values.loss, values.l1, values.ssim)
     }
 }
