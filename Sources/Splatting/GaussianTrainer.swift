@@ -159,7 +159,7 @@ public final class GaussianTrainer {
         rng = SplitMix64(seed: config.seed)
         let bg = SIMD3<Double>(Double(background.x), Double(background.y), Double(background.z))
         for f in frames {
-            let image = f.image.hasAlpha ? Self.composite(f.image, over: bg) : f.image.rgb()
+            let image = Self.composite(f.image, over: bg)
             var packed = [UInt32](repeating: 0, count: image.width * image.height)
             for p in packed.indices {
                 packed[p] = UInt32(image.pixels[3 * p]) | UInt32(image.pixels[3 * p + 1]) << 8 | UInt32(image.pixels[3 * p + 2]) << 16 | 0xff00_0000
@@ -169,16 +169,10 @@ public final class GaussianTrainer {
         }
     }
 
-    /// RGBA composited over `bg` (straight alpha), as RGB.
+    /// RGBA composited over `bg` (in [0, 1]; straight alpha), as RGB.
     public static func composite(_ image: Image8, over bg: SIMD3<Double>) -> Image8 {
-        var out = [UInt8](repeating: 0, count: image.width * image.height * 3)
-        for p in 0..<(image.width * image.height) {
-            let a = Double(image.pixels[4 * p + 3]) / 255
-            for c in 0..<3 {
-                out[3 * p + c] = UInt8((Double(image.pixels[4 * p + c]) * a + bg[c] * 255 * (1 - a)).rounded())
-            }
-        }
-        return Image8(width: image.width, height: image.height, channels: 3, pixels: out)
+        let byte = { (v: Double) in UInt8(max(0, min(255, (v * 255).rounded()))) }
+        return image.composited(overRGB: byte(bg.x), byte(bg.y), byte(bg.z))
     }
 
     /// The position learning rate at `iteration` (log-linear decay, x extent).

@@ -209,7 +209,7 @@ enum Evaluate {
             let camera = RasterCamera(intrinsics: f.intrinsics, pose: f.frame.pose)
             let image = try rasterizer.render(camera: camera, settings: RasterSettings(background: background))
             let bg = SIMD3<Double>(Double(background.x), Double(background.y), Double(background.z))
-            let target = f.image.hasAlpha ? GaussianTrainer.composite(f.image, over: bg) : f.image.rgb()
+            let target = GaussianTrainer.composite(f.image, over: bg)
             var mse = 0.0
             for i in image.color.indices {
                 let d: Double = Double(min(1, max(0, image.color[i]))) - Double(target.pixels[i]) / 255

@@ -95,23 +95,35 @@ public struct Image8: Equatable, Sendable {
     /// three bytes. The same seed gives the same background on every machine.
     /// `seed` is unused for `.white` and `.black`.
     public func composited(over background: Background, seed: UInt64 = 0) -> Image8 {
+        var generator = SplitMix64(seed: seed)
+        return composited { () -> (UInt32, UInt32, UInt32) in
+            switch background {
+            case .white: return (255, 255, 255)
+            case .black: return (0, 0, 0)
+            case .random:
+                let r = generator.next()
+                return (UInt32(r & 0xFF), UInt32((r >> 8) & 0xFF), UInt32((r >> 16) & 0xFF))
+            }
+        }
+    }
+
+    /// This image composited over one 8-bit colour, as RGB (same rounding).
+    public func composited(overRGB r: UInt8, _ g: UInt8, _ b: UInt8) -> Image8 {
+        composited { (UInt32(r), UInt32(g), UInt32(b)) }
+    }
+
+    /// Straight-alpha compositing with the background colour of each pixel
+    /// from `next`, called once per pixel in row-major order.
+    private func composited(_ next: () -> (UInt32, UInt32, UInt32)) -> Image8 {
         guard hasAlpha else { return rgb() }
         let count = width * height
         var out = [UInt8](repeating: 0, count: count * 3)  // [height * width * 3] u8
-        var generator = SplitMix64(seed: seed)
         pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for i in 0 ..< count {
                     let a = UInt32(src[4 * i + 3])
                     let inverse = 255 - a
-                    var bg: (UInt32, UInt32, UInt32)
-                    switch background {
-                    case .white: bg = (255, 255, 255)
-                    case .black: bg = (0, 0, 0)
-                    case .random:
-                        let r = generator.next()
-                        bg = (UInt32(r & 0xFF), UInt32((r >> 8) & 0xFF), UInt32((r >> 16) & 0xFF))
-                    }
+                    let bg = next()
                     // (x + 127) / 255 rounds x / 255 to nearest (255 is odd: no ties).
                     dst[3 * i] = UInt8((UInt32(src[4 * i]) * a + bg.0 * inverse + 127) / 255)
                     dst[3 * i + 1] = UInt8((UInt32(src[4 * i + 1]) * a + bg.1 * inverse + 127) / 255)
