@@ -34,6 +34,7 @@ public struct DeviceInfo: Codable, Equatable {
     public var timestampPeriodNs: Double
     public var timestampsSupported: Bool
     public var float32AtomicAdd: Bool
+    public var float32SharedAtomicAdd: Bool
     public var float32AtomicMinMax: Bool
     public var shaderInt64: Bool
     public var pushDescriptors: Bool
@@ -180,6 +181,7 @@ func queryDeviceInfo(_ physical: VkPhysicalDevice, index: Int) -> DeviceInfo {
         timestampPeriodNs: Double(limits.timestampPeriod),
         timestampsSupported: (computeFamily?.timestampValidBits ?? 0) > 0,
         float32AtomicAdd: hasAtomicFloat && atomics.shaderBufferFloat32AtomicAdd != 0,
+        float32SharedAtomicAdd: hasAtomicFloat && atomics.shaderSharedFloat32AtomicAdd != 0,
         float32AtomicMinMax: hasAtomicFloat2 && atomics2.shaderBufferFloat32AtomicMinMax != 0,
         shaderInt64: features2.features.shaderInt64 != 0,
         pushDescriptors: extensions.contains("VK_KHR_push_descriptor"),

@@ -79,7 +79,7 @@ struct Info: ParsableCommand {
             max workgroups \(d.maxWorkgroupCount.map(String.init).joined(separator: " x ")), push constants \(d.maxPushConstantsBytes) B
             storage buffer range \(formatBytes(d.maxStorageBufferRange)), allocation \(formatBytes(d.maxMemoryAllocationSize))
             memory heaps: \(heaps)
-            float atomics: add \(yes(d.float32AtomicAdd)), min/max \(yes(d.float32AtomicMinMax)); int64 \(yes(d.shaderInt64)); timestamps \(yes(d.timestampsSupported)) (\(d.timestampPeriodNs) ns/tick)
+            float atomics: add \(yes(d.float32AtomicAdd)) (shared \(yes(d.float32SharedAtomicAdd))), min/max \(yes(d.float32AtomicMinMax)); int64 \(yes(d.shaderInt64)); timestamps \(yes(d.timestampsSupported)) (\(d.timestampPeriodNs) ns/tick)
             \(d.unsupportedReason.map { "unusable: \($0)" } ?? "usable by splat")
         """
     }
