@@ -70,6 +70,6 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Geometry", "CJPEG"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Compute", "ComputeTestSupport", "Geometry"]),
         .testTarget(name: "SplattingTests",
-                    dependencies: ["Splatting", "Datasets", "Geometry", "Compute", "ComputePrimitives", "ComputeTestSupport"]),
+                    dependencies: ["Splatting", "Training", "Datasets", "Geometry", "Compute", "ComputePrimitives", "ComputeTestSupport"]),
     ]
 )

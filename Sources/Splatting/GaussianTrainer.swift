@@ -29,6 +29,39 @@ public struct GaussianTrainingConfig: Codable, Equatable {
 /// box; scales from the mean squared distance to the 3 nearest neighbours,
 /// identity rotations, opacity 0.1.
 public enum GaussianInitialization {
+    /// The scene's points when it has any, else random points in the box
+    /// around where the training cameras look (`lookAtBox`).
+    public static func forScene(points: PointCloud?, poses: [Pose], config: GaussianTrainingConfig) -> GaussianModel {
+        if let points, points.count > 0 { return fromPoints(points, config: config) }
+        return random(in: lookAtBox(poses), config: config)
+    }
+
+    /// A box around the point the cameras look at (least squares over their
+    /// optical axes), half-size 0.3 x the mean camera distance to it: where
+    /// object-centric captures keep their subject.
+    public static func lookAtBox(_ poses: [Pose]) -> Box {
+        var a = Matrix3(rows: [.zero, .zero, .zero]), b = Vector3.zero
+        for p in poses {
+            let d = p.forward.normalized
+            // (I - d d^T) x = (I - d d^T) c, summed.
+            let m = Matrix3(rows: [Vector3(1, 0, 0) - d * d.x, Vector3(0, 1, 0) - d * d.y, Vector3(0, 0, 1) - d * d.z])
+            a = Matrix3(rows: (0..<3).map { a.rows[$0] + m.rows[$0] })
+            b += m * p.position
+        }
+        let det = a.determinant
+        let centre: Vector3
+        if abs(det) > 1e-9 {
+            // Cramer's rule.
+            func replaced(_ k: Int) -> Matrix3 { Matrix3(columns: (0..<3).map { $0 == k ? b : a.column($0) }) }
+            centre = Vector3(replaced(0).determinant / det, replaced(1).determinant / det, replaced(2).determinant / det)
+        } else {
+            centre = poses.map(\.position).reduce(.zero, +) / Double(max(poses.count, 1))
+        }
+        let distance = poses.map { ($0.position - centre).length }.reduce(0, +) / Double(max(poses.count, 1))
+        let half = max(0.3 * distance, 1e-3)
+        return Box(min: centre - Vector3(repeating: half), max: centre + Vector3(repeating: half))
+    }
+
     public static func fromPoints(_ cloud: PointCloud, config: GaussianTrainingConfig) -> GaussianModel {
         let n = cloud.count
         var m = GaussianModel(count: n, shDegree: config.maxSHDegree)

@@ -35,8 +35,7 @@ struct BenchTrain: ParsableCommand {
             var config = GaussianTrainingConfig()
             config.iterations = warmup + iterations
             config.randomPoints = randomPoints
-            let initial = loaded.points.map { GaussianInitialization.fromPoints($0, config: config) }
-                ?? GaussianInitialization.random(in: Train.lookAtBox(frames.map(\.frame.pose)), config: config)
+            let initial = GaussianInitialization.forScene(points: loaded.points, poses: frames.map(\.frame.pose), config: config)
             let device = try ComputeDevice.make()
             let bg: SIMD3<Float> = frames.contains { $0.image.hasAlpha } ? SIMD3(1, 1, 1) : .zero
             let trainer = try GaussianTrainer(device: device, frames: frames, initial: initial,

@@ -96,12 +96,7 @@ struct Train: ParsableCommand {
             config.rotationLR = rotationLR
             config.lambdaDSSIM = lambdaDSSIM
             config.maxSHDegree = shDegree
-            let initial: GaussianModel
-            if let points = loaded.points, points.count > 0 {
-                initial = GaussianInitialization.fromPoints(points, config: config)
-            } else {
-                initial = GaussianInitialization.random(in: Self.lookAtBox(train.map(\.frame.pose)), config: config)
-            }
+            let initial = GaussianInitialization.forScene(points: loaded.points, poses: train.map(\.frame.pose), config: config)
             let device = try ComputeDevice.make()
             log("splat train: \(initial.count) initial Gaussians on \(device.info.displayName)")
             let trainer = try GaussianTrainer(device: device, frames: train, initial: initial,
@@ -151,32 +146,6 @@ struct Train: ParsableCommand {
             log("splat train: \(trainer.iteration) iterations in \(String(format: "%.1f", seconds)) s; wrote \(outDir)")
         }
     }
-
-    /// A box around the point the cameras look at (least squares over their
-    /// optical axes), half-size 0.3 x the mean camera distance to it: where
-    /// object-centric captures keep their subject.
-    static func lookAtBox(_ poses: [Pose]) -> Box {
-        var a = Matrix3(rows: [.zero, .zero, .zero]), b = Vector3.zero
-        for p in poses {
-            let d = p.forward.normalized
-            // (I - d d^T) x = (I - d d^T) c, summed.
-            let m = Matrix3(rows: [Vector3(1, 0, 0) - d * d.x, Vector3(0, 1, 0) - d * d.y, Vector3(0, 0, 1) - d * d.z])
-            a = Matrix3(rows: (0..<3).map { a.rows[$0] + m.rows[$0] })
-            b += m * p.position
-        }
-        let det = a.determinant
-        let centre: Vector3
-        if abs(det) > 1e-9 {
-            // Cramer's rule.
-            func replaced(_ k: Int) -> Matrix3 { Matrix3(columns: (0..<3).map { $0 == k ? b : a.column($0) }) }
-            centre = Vector3(replaced(0).determinant / det, replaced(1).determinant / det, replaced(2).determinant / det)
-        } else {
-            centre = poses.map(\.position).reduce(.zero, +) / Double(max(poses.count, 1))
-        }
-        let distance = poses.map { ($0.position - centre).length }.reduce(0, +) / Double(max(poses.count, 1))
-        let half = max(0.3 * distance, 1e-3)
-        return Box(min: centre - Vector3(repeating: half), max: centre + Vector3(repeating: half))
-    }
 }
 
 func checkWritable(_ folder: String) throws {
@@ -210,13 +179,7 @@ enum Evaluate {
             let image = try rasterizer.render(camera: camera, settings: RasterSettings(background: background))
             let bg = SIMD3<Double>(Double(background.x), Double(background.y), Double(background.z))
             let target = GaussianTrainer.composite(f.image, over: bg)
-            var mse = 0.0
-            for i in image.color.indices {
-                let d: Double = Double(min(1, max(0, image.color[i]))) - Double(target.pixels[i]) / 255
-                mse += d * d
-            }
-            mse /= Double(image.color.count)
-            let psnr = 10 * log10(1 / max(mse, 1e-12))
+            let psnr = ImageMetrics.psnr(rendered: image.color, target: target.pixels)
             // SSIM on the GPU through the loss's SSIM map.
             var packed = [UInt32](repeating: 0, count: image.width * image.height)
             for p in packed.indices {

@@ -3,6 +3,7 @@ import ComputeTestSupport
 import Datasets
 import Geometry
 @testable import Splatting
+import Training
 import XCTest
 
 /// A short training on the project's demo scene (64x64, 24 views): the loss
@@ -17,13 +18,7 @@ final class GaussianTrainingTests: GPUTestCase {
             let image = try trainer.rasterizer.render(camera: RasterCamera(intrinsics: f.intrinsics, pose: f.frame.pose),
                                                       settings: RasterSettings(background: SIMD3(Float(background.x), Float(background.y), Float(background.z))))
             let target = GaussianTrainer.composite(f.image, over: background)
-            var mse = 0.0
-            for i in image.color.indices {
-                let d = Double(min(1, max(0, image.color[i]))) - Double(target.pixels[i]) / 255
-                mse += d * d
-            }
-            mse /= Double(image.color.count)
-            total += 10 * log10(1 / max(mse, 1e-12))
+            total += ImageMetrics.psnr(rendered: image.color, target: target.pixels)
         }
         return total / Double(frames.count)
     }
