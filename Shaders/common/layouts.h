@@ -165,4 +165,47 @@ struct LossParams {
     f32 invCount;     // 1 / (3 H W)
 };
 
+// ---------------------------------------------------------------------------
+// Adaptive density control (Shaders/splatting/densify_*.comp; 3DGS, Kerbl et
+// al. 2023, Sec. 5.2): statistics accumulated after each backward pass, then
+// every few hundred steps clone / split / prune as one compaction:
+// classify (outputs per Gaussian) -> prefix sum -> scatter (source map) ->
+// gather (one dispatch per parameter group, moments included).
+// Buffers: gradAccum [N] f32 (sum of |dL/d mean_ndc|), views [N] f32 (times
+//   visible), maxRadius [N] f32 (px), outputs [N] u32 (0, 1 or 2 Gaussians
+//   after densification), actions [N] u32 (DENSIFY_ACTION_* bits),
+//   offsets [N] u32 (exclusive scan of outputs),
+//   source [M] u32 (old index of new Gaussian j), kinds [M] u32 (DENSIFY_KIND_*).
+#define DENSIFY_KIND_KEEP 0u     // unchanged, moments kept
+#define DENSIFY_KIND_CLONE 1u    // a copy, fresh (zero) moments
+#define DENSIFY_KIND_SPLIT0 2u   // first split child: mean sampled from N(mean, cov), scale / 1.6
+#define DENSIFY_KIND_SPLIT1 3u   // second split child
+#define DENSIFY_ACTION_KEEP 1u   // classify's actions bits: the Gaussian stays
+#define DENSIFY_ACTION_CLONE 2u  // a copy is added
+#define DENSIFY_ACTION_SPLIT 4u  // replaced by two children (when they survive pruning)
+#define DENSIFY_FLAG_GROW 1u     // clone / split where the mean gradient reaches the threshold
+#define DENSIFY_FLAG_PRUNE_SIZE 2u // also prune by screen radius and world scale
+#define DENSIFY_FIELD_GENERIC 0u
+#define DENSIFY_FIELD_POSITIONS 1u
+#define DENSIFY_FIELD_SCALES 2u
+#define DENSIFY_HISTOGRAM_BINS 2048u // bins of the mean gradient (float bits >> 20) for --max-gaussians
+struct DensifyParams {
+    u32 count;            // Gaussians now (for gather: Gaussians after)
+    u32 chunk;            // Gaussians per binding of the chunked projected splats
+    f32 halfWidth;        // W / 2 and H / 2: pixel gradients to NDC units
+    f32 halfHeight;
+    f32 gradThreshold;    // mean NDC gradient norm that triggers clone / split (2e-4)
+    f32 cloneMaxScale;    // world scale at or below which a Gaussian is cloned, else split (0.01 extent)
+    f32 minOpacity;       // prune below (0.005)
+    f32 maxScreenRadius;  // prune above, px (20), with DENSIFY_FLAG_PRUNE_SIZE
+    f32 maxWorldScale;    // prune above (0.1 extent), with DENSIFY_FLAG_PRUNE_SIZE
+    u32 flags;            // DENSIFY_FLAG_*
+    u32 seed;             // split samples: hash of (seed, old index, child, axis)
+    u32 field;            // gather: DENSIFY_FIELD_*
+    u32 dim;              // gather: floats per Gaussian in this group
+    f32 resetOpacity;     // opacity reset: logit ceiling
+    u32 pad0;
+    u32 pad1;
+};
+
 #endif

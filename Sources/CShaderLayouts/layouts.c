@@ -11,3 +11,4 @@ _Static_assert(sizeof(struct ProjectedSplat) == 64, "ProjectedSplat must be 64 b
 _Static_assert(sizeof(struct SplatGradient) == 48, "SplatGradient must be 48 bytes");
 _Static_assert(sizeof(struct AdamParams) == 32, "AdamParams must be 32 bytes");
 _Static_assert(sizeof(struct LossParams) == 16, "LossParams must be 16 bytes");
+_Static_assert(sizeof(struct DensifyParams) == 64, "DensifyParams must be 64 bytes");

@@ -52,6 +52,15 @@ public final class ScratchBuffer {
         buffer = made
         return made
     }
+
+    /// Installs `replacement` (which may be smaller than the current buffer)
+    /// and returns the previous buffer, for double-buffered updates.
+    @discardableResult
+    public func exchange(_ replacement: GPUBuffer?) -> GPUBuffer? {
+        let previous = buffer
+        buffer = replacement
+        return previous
+    }
 }
 
 func requireLength(_ buffer: BufferRange, _ bytes: Int, _ what: String) throws {

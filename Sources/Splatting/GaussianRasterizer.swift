@@ -431,6 +431,40 @@ public final class GaussianRasterizer {
         }
     }
 
+    /// The parameter groups' names, in the order of `modelBuffers`.
+    public static let groupNames = ["positions", "scales", "rotations", "opacities", "sh_dc", "sh_rest"]
+
+    /// The model's buffers in group order (positions, scales, rotations,
+    /// opacities, SH DC, SH rest); each may be larger than the model.
+    var modelBuffers: [GPUBuffer] { [positions!, scales!, rotations!, opacities!, shDC!, shRest!] }
+
+    /// Floats per Gaussian of each group (SH rest: 0 at degree 0).
+    var groupDimensions: [Int] { [3, 3, 4, 1, 3, 3 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1)] }
+
+    /// Replaces the model's buffers (group order; each holding `count`
+    /// Gaussians) and returns the previous ones, for double-buffered updates
+    /// on the GPU such as densification. The last frame is forgotten.
+    func exchangeModelBuffers(_ buffers: [GPUBuffer], count: Int) throws -> [GPUBuffer] {
+        precondition(buffers.count == 6)
+        let previous = modelBuffers
+        chunkGaussians = try Self.chunkSize(count: count, restBytes: restBytesPerGaussian, info: device.info,
+                                            override: chunkGaussiansForTesting)
+        (positions, scales, rotations, opacities, shDC, shRest) = (buffers[0], buffers[1], buffers[2], buffers[3], buffers[4], buffers[5])
+        gaussianCount = count
+        lastFrame = nil
+        return previous
+    }
+
+    /// What densification statistics read after a backward pass: the last
+    /// frame's projected splats (chunked), tiles touched [N] u32, splat
+    /// gradients [N] and the frame size.
+    func densificationInputs() -> (splats: [BufferRange], touched: BufferRange, gradients: BufferRange, width: Int, height: Int)? {
+        let n = gaussianCount
+        guard n > 0, let (camera, _, _) = lastFrame, let s = splats.buffer, let t = touched.buffer, let g = splatGradients.buffer else { return nil }
+        return (chunked(s, itemBytes: splatBytes, count: n), t.slice(offset: 0, length: n * 4),
+                g.slice(offset: 0, length: n * MemoryLayout<SplatGradient>.stride), camera.width, camera.height)
+    }
+
     /// The current model, downloaded (after training steps).
     public func currentModel() throws -> GaussianModel {
         let n = gaussianCount

@@ -22,6 +22,11 @@ public struct GaussianTrainingConfig: Codable, Equatable {
     public var initialOpacity = 0.1
     public var randomPoints = 100_000
     public var seed: UInt64 = 0
+    /// Adaptive density control (clone / split / prune, opacity reset).
+    public var densification = DensificationSettings()
+    /// A random background colour per iteration (3DGS's --random_background),
+    /// with targets composited over the same colour.
+    public var randomBackground = false
     public init() {}
 }
 
@@ -155,25 +160,31 @@ struct TrainingView {
 }
 
 /// The 3DGS optimisation loop on the GPU: render a training view, the
-/// L1 + D-SSIM loss and its gradient, the backward pass, and Adam with the
+/// L1 + D-SSIM loss and its gradient, the backward pass, Adam with the
 /// recipe's per-group learning rates (position lr decays exponentially and
-/// scales with the scene extent). Densification is not part of this loop yet.
+/// scales with the scene extent), and adaptive density control
+/// (`GaussianDensifier`) on the original schedule.
 public final class GaussianTrainer {
     public let device: ComputeDevice
     public let config: GaussianTrainingConfig
     public let rasterizer: GaussianRasterizer
     let loss: ImageLoss
     let adam: Adam
+    public let densifier: GaussianDensifier
     let extent: Double
     let background: SIMD3<Float>
     var views: [TrainingView] = []
     var order: [Int] = []
+    var lastView = 0
     var rng: SplitMix64
     let gradient = ScratchBuffer(label: "loss gradient")
     let stream: CommandStream
-    public private(set) var iteration = 0
+    public internal(set) var iteration = 0
+    /// The last densification's report (nil before the first).
+    public private(set) var lastDensification: DensificationReport?
     /// Wall-clock milliseconds of the last step's stages: forward, loss,
-    /// backward, optimiser (each includes its GPU work and synchronisation).
+    /// backward, optimiser, densify (each includes its GPU work and
+    /// synchronisation; densify is 0 on steps that do not densify).
     public private(set) var lastStageMilliseconds: [String: Double] = [:]
 
     public init(device: ComputeDevice, frames: [LoadedFrame], initial: GaussianModel, extent: Double,
@@ -189,6 +200,8 @@ public final class GaussianTrainer {
         loss.lambda = Float(config.lambdaDSSIM)
         adam = try Adam(device: device, hyperparameters: Adam.Hyperparameters(epsilon: 1e-15))
         stream = try CommandStream(device: device)
+        densifier = try GaussianDensifier(device: device, settings: config.densification)
+        densifier.seed = UInt32(truncatingIfNeeded: config.seed)
         rng = SplitMix64(seed: config.seed)
         let bg = SIMD3<Double>(Double(background.x), Double(background.y), Double(background.z))
         for f in frames {
@@ -208,6 +221,25 @@ public final class GaussianTrainer {
         return image.composited(overRGB: byte(bg.x), byte(bg.y), byte(bg.z))
     }
 
+    /// PSNR of the last step's render against its target (clamped to [0, 1]),
+    /// for progress reports; downloads one image.
+    public func lastViewPSNR() throws -> Double? {
+        guard iteration > 0, let color = rasterizer.colorBuffer else { return nil }
+        let view = views[lastView]
+        let pixels = view.camera.width * view.camera.height
+        let rgba = try color.buffer.read(Float.self, count: pixels * 4, device: device)
+        let target = try view.target.read(UInt32.self, count: pixels, device: device)
+        var sum = 0.0
+        for p in 0..<pixels {
+            for c in 0..<3 {
+                let t = Double((target[p] >> (8 * UInt32(c))) & 0xff) / 255
+                let d = Double(min(1, max(0, rgba[4 * p + c]))) - t
+                sum += d * d
+            }
+        }
+        return sum > 0 ? 10 * log10(Double(3 * pixels) / sum) : 100
+    }
+
     /// The position learning rate at `iteration` (log-linear decay, x extent).
     public func positionLearningRate(_ step: Int) -> Float {
         let t = min(1, Double(step) / Double(max(1, config.iterations)))
@@ -219,7 +251,8 @@ public final class GaussianTrainer {
     public func step() throws -> (loss: Float, l1: Float, ssim: Float) {
         iteration += 1
         if order.isEmpty { order = (0..<views.count).shuffled(using: &rng) }
-        let view = views[order.removeLast()]
+        lastView = order.removeLast()
+        let view = views[lastView]
         let degree = min(config.maxSHDegree, (iteration - 1) / max(1, config.shDegreeInterval))
         let settings = RasterSettings(background: background, antialias: false, shDegree: degree)
         var clock = DispatchTime.now().uptimeNanoseconds
@@ -253,8 +286,22 @@ public final class GaussianTrainer {
             try adam.record(stream, group: group.name, parameters: group.parameters, gradients: group.gradients,
                             count: group.count, learningRate: rates[group.name] ?? 0)
         }
+        let density = config.densification
+        if iteration < density.until && density.interval > 0 {
+            try densifier.recordAccumulate(stream, rasterizer: rasterizer)
+        }
         try stream.run()
         lap("optimiser")
+        // Densify after the optimiser step (the original densifies before it,
+        // but its new tensors have no gradient then, so that step changes
+        // nothing for them either).
+        if density.densifies(at: iteration) {
+            lastDensification = try densifier.densify(rasterizer: rasterizer, adam: adam, iteration: iteration, extent: extent)
+        }
+        if density.resetsOpacity(at: iteration) {
+            try densifier.resetOpacity(rasterizer: rasterizer, adam: adam)
+        }
+        lap("densify")
         return (values.loss, values.l1, values.ssim)
     }
 }

@@ -72,6 +72,56 @@ public final class Adam {
                             push: params, groups: (count + workgroupSize - 1) / workgroupSize, label: "adam \(name)")
     }
 
+    /// Group `name`'s moments ([count] f32 each), nil before its first step.
+    public func momentBuffers(_ name: String) -> (m: GPUBuffer, v: GPUBuffer, count: Int)? {
+        guard let g = moments[name], let m = g.m.buffer, let v = g.v.buffer else { return nil }
+        return (m, v, g.count)
+    }
+
+    /// Installs moment buffers holding `count` floats each for group `name`
+    /// (after a change of the group's size, such as densification) and
+    /// returns the previous ones for reuse.
+    @discardableResult
+    public func exchangeMoments(_ name: String, m: GPUBuffer, v: GPUBuffer, count: Int) -> (m: GPUBuffer?, v: GPUBuffer?) {
+        let group = moments[name] ?? Moments()
+        moments[name] = group
+        group.count = count
+        return (group.m.exchange(m), group.v.exchange(v))
+    }
+
+    /// Records zeroing group `name`'s moments (a fresh optimiser state for it).
+    public func recordZeroMoments(_ stream: CommandStream, _ name: String) {
+        guard let g = moments[name], g.count > 0, let m = g.m.buffer, let v = g.v.buffer else { return }
+        stream.fill(m, value: 0, offset: 0, bytes: g.count * 4)
+        stream.fill(v, value: 0, offset: 0, bytes: g.count * 4)
+    }
+
+    /// Every group's moments, downloaded (for checkpoints): name -> (m, v).
+    public func downloadMoments() throws -> [String: (m: [Float], v: [Float])] {
+        var out: [String: (m: [Float], v: [Float])] = [:]
+        for (name, g) in moments where g.count > 0 {
+            out[name] = (try g.m.buffer!.read(Float.self, count: g.count, device: device),
+                         try g.v.buffer!.read(Float.self, count: g.count, device: device))
+        }
+        return out
+    }
+
+    /// Restores the step count and moments saved by `downloadMoments` (resuming).
+    public func restore(step: Int, moments saved: [String: (m: [Float], v: [Float])]) throws {
+        self.step = step
+        moments = [:]
+        for (name, mv) in saved {
+            guard mv.m.count == mv.v.count else { throw ComputeError.invalidArgument("Adam moments of \(name) differ in length") }
+            let g = Moments()
+            if !mv.m.isEmpty {
+                try g.m.atLeast(mv.m.count * 4, device: device).write(mv.m, device: device)
+                try g.v.atLeast(mv.v.count * 4, device: device).write(mv.v, device: device)
+            }
+            g.count = mv.m.count
+            moments[name] = g
+        }
+    }
+
     /// The Swift twin: one Adam step on arrays (moments updated in place).
     public static func reference(parameters: inout [Float], gradients: [Float], m: inout [Float], v: inout [Float],
                                  step: Int, learningRate: Float, hyperparameters h: Hyperparameters) {

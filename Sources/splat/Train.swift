@@ -10,29 +10,39 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train 3D Gaussians from posed photos (COLMAP or transforms.json).",
         discussion: """
-        The 3DGS recipe on the GPU: each iteration renders one training view,
-        computes (1 - lambda) L1 + lambda (1 - SSIM), back-propagates through the
-        rasterizer and steps Adam with the original learning rates (position lr
-        decaying 1.6e-4 -> 1.6e-6, times the scene extent). Gaussians start from
-        the scene's points (COLMAP), else from random points in a box around
-        where the cameras look. With --eval, every 8th image (by name) is held
-        out unless the scene has its own test split, and test PSNR/SSIM are
-        reported at the end.
+        The 3DGS recipe (Kerbl et al. 2023) on the GPU: each iteration renders
+        one training view, computes (1 - lambda) L1 + lambda (1 - SSIM),
+        back-propagates through the rasterizer and steps Adam with the
+        original learning rates (position lr decaying 1.6e-4 -> 1.6e-6 over
+        the run, times the scene extent). Adaptive density control as in the
+        original: from iteration 500 to 15000, every 100, Gaussians whose mean
+        screen-space gradient reaches 2e-4 are cloned (small) or split (large),
+        faint ones (opacity < 0.005) pruned, and after the first opacity reset
+        (every 3000) also those above 20 px on screen or 0.1 x the extent in
+        the world; --max-gaussians caps the growth. The SH degree rises by one
+        every 1000 iterations. Gaussians start from the scene's points
+        (COLMAP), else from random points in a box around where the cameras
+        look. With --eval, every 8th image (by name) is held out unless the
+        scene has its own test split; test PSNR/SSIM are reported every
+        --eval-every iterations and at the end.
 
         Output (--out, default output/<scene>): point_cloud.ply (3DGS layout),
-        cameras.json, model.json, config.json, metrics.json; each written to a
-        temporary name and renamed.
-
-        Not yet: densification (clone/split/prune), checkpoints and --resume,
-        random backgrounds; the Gaussian count stays at its initial value.
+        cameras.json, model.json, config.json, metrics.json and
+        checkpoint/state.bin (parameters, Adam moments, densification
+        statistics, iteration, RNG state), each written to a temporary name
+        and renamed. Ctrl-C (or SIGTERM) stops after the current iteration and
+        writes all of them; `--resume DIR` continues from DIR's checkpoint
+        (same scene, --eval and --downscale). A NaN loss stops training with
+        the iteration named; the last checkpoint written stays as it was.
+        Exit codes: 0 done, 1 bad input, 2 device failure, 130 interrupted.
         """)
 
     @Argument(help: "The scene folder or transforms.json.")
     var scene: String
     @Option(help: "Output folder.")
     var out: String?
-    @Option(help: "Training iterations.")
-    var iterations = 7000
+    @Option(help: "Training iterations (default 7000, or the checkpoint's with --resume).")
+    var iterations: Int?
     @Option(help: "Downscale images by this integer factor.")
     var downscale = 1
     @Flag(help: "Hold out test images (every 8th by name without a test split) and report test metrics.")
@@ -41,7 +51,7 @@ struct Train: ParsableCommand {
     var maxSeconds: Double?
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
-    @Option(help: "Background: white or black (default: white for images with alpha, else black).")
+    @Option(help: "Background: white, black or random (default: white for images with alpha, else black).")
     var background: String?
     @Option(help: "Random initial points when the scene has none.")
     var randomPoints = 100_000
@@ -61,91 +71,241 @@ struct Train: ParsableCommand {
     var lambdaDSSIM = 0.2
     @Option(help: "Maximum SH degree (one more every 1000 iterations).")
     var shDegree = 3
+    @Option(help: "Densification starts after this iteration.")
+    var densifyFrom = 500
+    @Option(help: "Densification (and its statistics) stop at this iteration.")
+    var densifyUntil = 15_000
+    @Option(help: "Densify every this many iterations (0: never).")
+    var densifyInterval = 100
+    @Option(help: "Mean screen-space gradient (NDC units) that triggers clone/split.")
+    var densifyGradThreshold = 2e-4
+    @Option(help: "Clone Gaussians at most this large (times the scene extent); split larger ones.")
+    var percentDense = 0.01
+    @Option(help: "Prune Gaussians below this opacity.")
+    var minOpacity = 0.005
+    @Option(help: "Reset opacities to 0.01 every this many iterations (0: never).")
+    var opacityResetInterval = 3000
+    @Option(help: "After the first opacity reset, prune Gaussians with a screen radius above this (px)...")
+    var maxScreenSize = 20.0
+    @Option(help: "...or a world scale above this fraction of the scene extent.")
+    var maxWorldScale = 0.1
+    @Option(help: "Stop growing at this many Gaussians (0: no cap); the largest gradients grow first.")
+    var maxGaussians = 0
+
+    @Option(help: "Continue from this output folder's checkpoint (or a checkpoint folder); the recipe comes from the checkpoint, --iterations may extend it.")
+    var resume: String?
+    @Option(help: "Write checkpoint/ every this many iterations (0: only at the end and on Ctrl-C).")
+    var saveEvery = 1000
+    @Option(help: "With --eval: test PSNR/SSIM every this many iterations (0: only at the end).")
+    var evalEvery = 1000
 
     func validate() throws {
-        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
+        if let iterations { guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") } }
         guard downscale >= 1 else { throw ValidationError("--downscale must be an integer >= 1") }
         guard (0...3).contains(shDegree) else { throw ValidationError("--sh-degree must be within 0...3") }
-        if let background, !["white", "black"].contains(background) {
-            throw ValidationError("--background must be white or black (random backgrounds are not supported yet)")
+        guard saveEvery >= 0, evalEvery >= 0, maxGaussians >= 0, densifyInterval >= 0, opacityResetInterval >= 0 else {
+            throw ValidationError("--save-every, --eval-every, --max-gaussians, --densify-interval and --opacity-reset-interval must be >= 0")
         }
+        if let background, !["white", "black", "random"].contains(background) {
+            throw ValidationError("--background must be white, black or random")
+        }
+    }
+
+    func recipe() -> GaussianTrainingConfig {
+        var config = GaussianTrainingConfig()
+        config.iterations = iterations ?? 7000
+        config.seed = seed
+        config.randomPoints = randomPoints
+        config.positionLR = positionLR
+        config.positionLRFinal = positionLRFinal
+        config.featureLR = featureLR
+        config.opacityLR = opacityLR
+        config.scalingLR = scalingLR
+        config.rotationLR = rotationLR
+        config.lambdaDSSIM = lambdaDSSIM
+        config.maxSHDegree = shDegree
+        var density = DensificationSettings()
+        density.from = densifyFrom
+        density.until = densifyUntil
+        density.interval = densifyInterval
+        density.gradThreshold = densifyGradThreshold
+        density.percentDense = percentDense
+        density.minOpacity = minOpacity
+        density.opacityResetInterval = opacityResetInterval
+        density.maxScreenRadius = maxScreenSize
+        density.maxWorldScale = maxWorldScale
+        density.maxGaussians = maxGaussians
+        config.densification = density
+        return config
     }
 
     func run() throws {
         try runReportingErrors {
+            let resumed = try resume.map { try GaussianCheckpoint.read(from: $0) }
+            if let resume, let data = FileManager.default.contents(atPath: resume + "/config.json"),
+               let previous = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                // The view order in the checkpoint indexes the training views: same split and sizes.
+                if let e = previous["eval"] as? Bool, e != eval {
+                    throw DatasetError(resume, "the checkpoint was trained \(e ? "with" : "without") --eval; resume the same way")
+                }
+                if let d = previous["downscale"] as? Int, d != downscale {
+                    throw DatasetError(resume, "the checkpoint was trained with --downscale \(d); resume with the same value")
+                }
+            }
             let loaded = try SceneLoader.load(scene, options: SceneOptions(eval: eval))
-            let outDir = out ?? "output/" + ((loaded.root as NSString).standardizingPath as NSString).lastPathComponent
+            let outDir = out ?? resume ?? "output/" + ((loaded.root as NSString).standardizingPath as NSString).lastPathComponent
             try checkWritable(outDir)
             log("splat train: \(loaded.frames.count) images (\(loaded.trainFrames.count) train, \(loaded.testFrames.count) test); split: \(loaded.splitSource.isEmpty ? "scene files" : loaded.splitSource)")
             let (frames, _) = try SceneImages.load(loaded.frames, root: loaded.root, downscale: downscale)
             let train = frames.filter { $0.frame.split == .train }, test = frames.filter { $0.frame.split == .test }
             if train.isEmpty { throw DatasetError(scene, "no training images left after the split") }
             let hasAlpha = frames.contains { $0.image.hasAlpha }
-            let white = (background ?? (hasAlpha ? "white" : "black")) == "white"
-            let bg = white ? SIMD3<Float>(1, 1, 1) : SIMD3<Float>(0, 0, 0)
+            let backgroundName = background ?? (hasAlpha ? "white" : "black")
+            // Evaluation and the saved model use white for a random training background.
+            let bg = backgroundName == "black" ? SIMD3<Float>(0, 0, 0) : SIMD3<Float>(1, 1, 1)
 
-            var config = GaussianTrainingConfig()
-            config.iterations = iterations
-            config.seed = seed
-            config.randomPoints = randomPoints
-            config.positionLR = positionLR
-            config.positionLRFinal = positionLRFinal
-            config.featureLR = featureLR
-            config.opacityLR = opacityLR
-            config.scalingLR = scalingLR
-            config.rotationLR = rotationLR
-            config.lambdaDSSIM = lambdaDSSIM
-            config.maxSHDegree = shDegree
-            let initial = GaussianInitialization.forScene(points: loaded.points, poses: train.map(\.frame.pose), config: config)
+            var config = resumed?.config ?? recipe()
+            if let iterations { config.iterations = iterations }
+            config.randomBackground = backgroundName == "random"
+            let initial = resumed?.model ?? GaussianInitialization.forScene(points: loaded.points, poses: train.map(\.frame.pose), config: config)
             let device = try ComputeDevice.make()
-            log("splat train: \(initial.count) initial Gaussians on \(device.info.displayName)")
             let trainer = try GaussianTrainer(device: device, frames: train, initial: initial,
                                               extent: loaded.normalization.extent, background: bg, config: config)
+            if let resumed {
+                try trainer.restore(resumed)
+                log("splat train: resuming at iteration \(resumed.iteration) with \(resumed.model.count) Gaussians on \(device.info.displayName)")
+            } else {
+                log("splat train: \(initial.count) initial Gaussians on \(device.info.displayName)")
+            }
+            let total = config.iterations
+            let interrupt = InterruptFlag()
+            var history: [[String: Any]] = []
+            func evaluate(_ label: String) throws -> (psnr: Double, ssim: Double, perImage: [(name: String, psnr: Double, ssim: Double)])? {
+                guard !test.isEmpty else { return nil }
+                let r = try Evaluate.metrics(rasterizer: trainer.rasterizer, frames: test, background: bg)
+                history.append(["iteration": trainer.iteration, "test_psnr": r.psnr, "test_ssim": r.ssim, "gaussians": trainer.rasterizer.gaussianCount])
+                log(String(format: "\(label)test PSNR %.2f dB, SSIM %.4f (%d images, %d Gaussians, iteration %d)",
+                           r.psnr, r.ssim, r.perImage.count, trainer.rasterizer.gaussianCount, trainer.iteration))
+                return r
+            }
+            func saveCheckpoint() throws {
+                try trainer.checkpoint().write(to: outDir + "/checkpoint")
+            }
+
             let start = Date()
+            let startIteration = trainer.iteration
             var lastReport = Date.distantPast
             var lastLoss: Float = 0
+            var viewPSNR = 0.0
             let terminal = isatty(2) != 0
-            for k in 1...iterations {
-                let v = try trainer.step()
+            var stopReason: String?
+            while trainer.iteration < total {
+                let v: (loss: Float, l1: Float, ssim: Float)
+                do {
+                    v = try trainer.step()
+                } catch let error as ComputeError {
+                    if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+                    let kept = FileManager.default.fileExists(atPath: outDir + "/checkpoint/" + GaussianCheckpoint.fileName)
+                    throw ComputeError.invalidArgument("\(error.description); training stopped" + (kept ? "; the last good checkpoint is in \(outDir)/checkpoint" : ""))
+                }
                 lastLoss = v.loss
+                let k = trainer.iteration
                 let elapsed = Date().timeIntervalSince(start)
-                if Date().timeIntervalSince(lastReport) > (terminal ? 0.2 : 5) || k == iterations {
+                if Date().timeIntervalSince(lastReport) > (terminal ? 0.25 : 10) || k == total {
                     lastReport = Date()
-                    let rate = Double(k) / max(elapsed, 1e-9)
-                    let line = String(format: "iteration %d/%d  %.1f it/s  loss %.4f  %d Gaussians  ETA %.0f s",
-                                      k, iterations, rate, v.loss, initial.count, Double(iterations - k) / max(rate, 1e-9))
-                    FileHandle.standardError.write(Data((terminal ? "\r" + line : line + "\n").utf8))
+                    if let p = try trainer.lastViewPSNR() { viewPSNR = p }
+                    let rate = Double(k - startIteration) / max(elapsed, 1e-9)
+                    let line = String(format: "iteration %d/%d  %.1f it/s  loss %.4f  PSNR %.2f  %d Gaussians  ETA ",
+                                      k, total, rate, v.loss, viewPSNR, trainer.rasterizer.gaussianCount)
+                        + formatDuration(Double(total - k) / max(rate, 1e-9))
+                    FileHandle.standardError.write(Data((terminal ? "\r" + line + "\u{1b}[K" : line + "\n").utf8))
                 }
-                if let maxSeconds, elapsed > maxSeconds {
-                    log("\nsplat train: stopping after \(k) iterations (--max-seconds \(maxSeconds))")
-                    break
+                if eval && evalEvery > 0 && k % evalEvery == 0 && k < total {
+                    if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+                    _ = try evaluate("splat train: ")
                 }
+                if saveEvery > 0 && k % saveEvery == 0 && k < total { try saveCheckpoint() }
+                if let maxSeconds, elapsed > maxSeconds { stopReason = "--max-seconds \(maxSeconds)"; break }
+                if interrupt.isSet { stopReason = "interrupted"; break }
             }
             if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+            if let stopReason { log("splat train: stopping after \(trainer.iteration) iterations (\(stopReason))") }
             let seconds = Date().timeIntervalSince(start)
+            try saveCheckpoint()
             let model = try trainer.rasterizer.currentModel()
 
             var metrics: [String: Any] = ["iterations": trainer.iteration, "seconds": seconds, "final_loss": Double(lastLoss),
-                                          "gaussians": model.count]
-            if !test.isEmpty {
-                let (psnr, ssim, perImage) = try Evaluate.metrics(rasterizer: trainer.rasterizer, frames: test, background: bg)
-                metrics["test_psnr"] = psnr
-                metrics["test_ssim"] = ssim
-                metrics["test_images"] = perImage.count
-                log(String(format: "splat train: test PSNR %.2f dB, SSIM %.4f over %d images", psnr, ssim, perImage.count))
+                                          "gaussians": model.count, "peak_memory_mb": peakResidentMegabytes(),
+                                          "device": device.info.displayName]
+            if let r = try evaluate("splat train: ") {
+                metrics["test_psnr"] = r.psnr
+                metrics["test_ssim"] = r.ssim
+                metrics["test_images"] = r.perImage.count
             }
+            if !history.isEmpty { metrics["history"] = history }
             try GaussianPLY.write(model, to: outDir + "/point_cloud.ply")
             try CamerasJSON.write(CamerasJSON.entries(frames), to: outDir + "/cameras.json")
             let center = loaded.normalization.center
             try writeJSON(["kind": "gaussians", "format_version": 1, "sh_degree": model.shDegree, "antialias": "classic",
                            "background": [bg.x, bg.y, bg.z].map(Double.init), "scene_center": [center.x, center.y, center.z],
-                           "scene_extent": loaded.normalization.extent, "split": loaded.splitSource], to: outDir + "/model.json")
+                           "scene_extent": loaded.normalization.extent, "split": loaded.splitSource,
+                           "checkpoint": "checkpoint/" + GaussianCheckpoint.fileName], to: outDir + "/model.json")
             let configJSON = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config))
-            try writeJSON(["training": configJSON, "scene": loaded.root, "downscale": downscale, "eval": eval], to: outDir + "/config.json")
+            try writeJSON(["training": configJSON, "scene": loaded.root, "downscale": downscale, "eval": eval,
+                           "background": backgroundName, "resumed_from": resume as Any? ?? NSNull()], to: outDir + "/config.json")
             try writeJSON(metrics, to: outDir + "/metrics.json")
             log("splat train: \(trainer.iteration) iterations in \(String(format: "%.1f", seconds)) s; wrote \(outDir)")
+            if interrupt.isSet {
+                log("splat train: resume with: splat train \(scene) --resume \(outDir)")
+                throw ExitCode(130)
+            }
         }
     }
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM set a flag the training loop checks after each
+/// iteration, so it can save a checkpoint and the model before exiting; a
+/// second signal exits at once.
+final class InterruptFlag {
+    private let lock = NSLock()
+    private var set = false
+    private var sources: [DispatchSourceSignal] = []
+
+    init() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.lock()
+                let again = self.set
+                self.set = true
+                self.lock.unlock()
+                if again { exit(130) }
+                FileHandle.standardError.write(Data("\nsplat train: stopping after this iteration, saving a checkpoint (again to quit at once)\n".utf8))
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return set
+    }
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? "\(s / 3600)h\(String(format: "%02d", s / 60 % 60))m" : s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
+}
+
+func peakResidentMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+    return Double(usage.ru_maxrss) / 1024
 }
 
 func checkWritable(_ folder: String) throws {
