@@ -60,7 +60,12 @@ public enum GaussianInitialization {
             func replaced(_ k: Int) -> Matrix3 { Matrix3(columns: (0..<3).map { $0 == k ? b : a.column($0) }) }
             centre = Vector3(replaced(0).determinant / det, replaced(1).determinant / det, replaced(2).determinant / det)
         } else {
-            centre = poses.map(\.position).reduce(.zero, +) / Double(max(poses.count, 1))
+            // Parallel optical axes (one camera, identical cameras): no
+            // crossing point, so look one unit (or the cameras' spread) ahead.
+            let mean = poses.map(\.position).reduce(.zero, +) / Double(max(poses.count, 1))
+            let spread = max(1, poses.map { ($0.position - mean).length }.max() ?? 0)
+            let forward = poses.map { $0.forward.normalized }.reduce(.zero, +)
+            centre = mean + (forward.length > 0 ? forward.normalized : Vector3(0, 0, 1)) * spread
         }
         let distance = poses.map { ($0.position - centre).length }.reduce(0, +) / Double(max(poses.count, 1))
         let half = max(0.3 * distance, 1e-3)

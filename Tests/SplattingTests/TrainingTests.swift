@@ -50,4 +50,104 @@ final class GaussianTrainingTests: GPUTestCase {
         XCTAssertGreaterThan(after, before + 3)
         XCTAssertTrue(try trainer.rasterizer.currentModel().positions.allSatisfy(\.isFinite))
     }
+
+    func demoFrames() throws -> (train: [LoadedFrame], test: [LoadedFrame], extent: Double) {
+        let scene = try SceneLoader.load(Self.demo)
+        let (frames, _) = try SceneImages.load(scene.frames, root: scene.root, downscale: 1,
+                                               cache: ImageCache(folder: NSTemporaryDirectory() + "splat-train-test-\(UUID().uuidString)"))
+        return (frames.filter { $0.frame.split == .train }, frames.filter { $0.frame.split == .test }, scene.normalization.extent)
+    }
+
+    /// A short schedule that densifies, resets opacities and prunes by size within 60 steps.
+    func shortConfig() -> GaussianTrainingConfig {
+        var config = GaussianTrainingConfig()
+        config.iterations = 60
+        config.randomPoints = 1500
+        config.seed = 2
+        config.densification.from = 5
+        config.densification.interval = 10
+        config.densification.opacityResetInterval = 25
+        config.densification.gradThreshold = 5e-5
+        return config
+    }
+
+    /// Training straight through and training with a checkpoint written to
+    /// disk, read back and resumed in a new trainer end in the same place
+    /// (within float-atomic noise: test PSNR within 0.1 dB, CONVENTIONS.md).
+    func testResumeMatchesUninterrupted() throws {
+        guard device.info.float32AtomicAdd else { return }
+        let (train, test, extent) = try demoFrames()
+        let config = shortConfig()
+        let initial = GaussianInitialization.random(in: Box(min: Vector3(-1.3, -1.3, -1.3), max: Vector3(1.3, 1.3, 1.3)), config: config)
+        let white = SIMD3<Double>(1, 1, 1)
+        let straight = try GaussianTrainer(device: device, frames: train, initial: initial, extent: extent, background: SIMD3(1, 1, 1), config: config)
+        for _ in 0..<60 { try straight.step() }
+        XCTAssertNotEqual(straight.rasterizer.gaussianCount, initial.count, "densification ran")
+
+        let first = try GaussianTrainer(device: device, frames: train, initial: initial, extent: extent, background: SIMD3(1, 1, 1), config: config)
+        for _ in 0..<33 { try first.step() }
+        let folder = NSTemporaryDirectory() + "splat-checkpoint-\(UUID().uuidString)"
+        try first.checkpoint().write(to: folder)
+        let saved = try GaussianCheckpoint.read(from: folder)
+        XCTAssertEqual(saved.iteration, 33)
+        XCTAssertEqual(saved.model, try first.rasterizer.currentModel())
+        let resumed = try GaussianTrainer(device: device, frames: train, initial: GaussianModel(count: 1, shDegree: 3), extent: extent,
+                                          background: SIMD3(1, 1, 1), config: saved.config)
+        try resumed.restore(saved)
+        for _ in 0..<27 { try resumed.step() }
+        XCTAssertEqual(resumed.iteration, 60)
+        let a = try psnr(straight, test, background: white), b = try psnr(resumed, test, background: white)
+        print("resume: straight \(a) dB (\(straight.rasterizer.gaussianCount) Gaussians), resumed \(b) dB (\(resumed.rasterizer.gaussianCount))")
+        XCTAssertEqual(a, b, accuracy: 0.1)
+        XCTAssertEqual(Double(straight.rasterizer.gaussianCount), Double(resumed.rasterizer.gaussianCount),
+                       accuracy: 0.02 * Double(straight.rasterizer.gaussianCount))
+    }
+
+    func testDamagedCheckpointsAreRefused() throws {
+        let (train, _, extent) = try demoFrames()
+        var config = shortConfig()
+        config.randomPoints = 50
+        let initial = GaussianInitialization.random(in: Box(min: Vector3(-1, -1, -1), max: Vector3(1, 1, 1)), config: config)
+        let trainer = try GaussianTrainer(device: device, frames: train, initial: initial, extent: extent, background: SIMD3(1, 1, 1), config: config)
+        let folder = NSTemporaryDirectory() + "splat-checkpoint-\(UUID().uuidString)"
+        try trainer.checkpoint().write(to: folder)
+        let path = folder + "/" + GaussianCheckpoint.fileName
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        func refused(_ bytes: Data, _ expected: String) {
+            try? bytes.write(to: URL(fileURLWithPath: path))
+            XCTAssertThrowsError(try GaussianCheckpoint.read(from: folder)) { error in
+                XCTAssertTrue("\(error)".contains(expected) && "\(error)".contains(path), "\(error)")
+            }
+        }
+        refused(data.prefix(data.count - 10), "truncated")
+        refused(Data("NOTACHECKPOINT..".utf8) + data.dropFirst(16), "bad magic")
+        var future = data
+        future[8] = 9
+        refused(future, "version 9")
+        XCTAssertThrowsError(try GaussianCheckpoint.read(from: NSTemporaryDirectory() + "no-such-\(UUID().uuidString)"))
+    }
+
+    /// Degenerate captures train without NaN: one image, and three identical
+    /// cameras (no crossing point of the optical axes for the initial box).
+    func testSingleImageAndIdenticalCamerasTrain() throws {
+        guard device.info.float32AtomicAdd else { return }
+        let (train, _, _) = try demoFrames()
+        for frames in [[train[0]], [train[0], train[0], train[0]]] {
+            var config = shortConfig()
+            config.iterations = 30
+            config.randomPoints = 500
+            let box = GaussianInitialization.lookAtBox(frames.map(\.frame.pose))
+            let centre = (box.min + box.max) / 2
+            let pose = frames[0].frame.pose
+            XCTAssertGreaterThan((centre - pose.position).dot(pose.forward), 0.5, "the box is in front of the camera")
+            let initial = GaussianInitialization.forScene(points: nil, poses: frames.map(\.frame.pose), config: config)
+            let trainer = try GaussianTrainer(device: device, frames: frames, initial: initial, extent: 1, background: SIMD3(1, 1, 1), config: config)
+            for _ in 0..<30 {
+                let v = try trainer.step()
+                XCTAssertTrue(v.loss.isFinite)
+            }
+            let model = try trainer.rasterizer.currentModel()
+            XCTAssertTrue(model.positions.allSatisfy(\.isFinite) && model.scales.allSatisfy(\.isFinite) && model.opacities.allSatisfy(\.isFinite))
+        }
+    }
 }
