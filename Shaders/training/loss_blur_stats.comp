@@ -1,6 +1,7 @@
 // Image loss, step 1 (horizontal pass): per pixel and channel, the 11-tap
 // Gaussian sums along x of x, y, x^2, y^2 and xy (zero padding), where x is
-// the render and y the target. Twin: ImageLoss.reference.
+// the render and y the target. Each thread filters PIXELS consecutive pixels
+// of a row (loss_common.glsl). Twin: ImageLoss.reference.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common/layouts.h"
@@ -16,22 +17,36 @@ layout(std430, binding = 2) writeonly buffer Stats { float stats[]; };       // 
 layout(push_constant) uniform Push { LossParams pc; };
 
 void main() {
-    uint p = splatWorkgroupIndex() * WORKGROUP_SIZE + gl_LocalInvocationID.x;
-    if (p >= pc.width * pc.height) return;
-    int px = int(p % pc.width), py = int(p / pc.width);
-    vec3 sx = vec3(0.0), sy = vec3(0.0), sxx = vec3(0.0), syy = vec3(0.0), sxy = vec3(0.0);
-    for (int k = -SSIM_RADIUS; k <= SSIM_RADIUS; k++) {
-        int qx = px + k;
+    uint segments = (pc.width + PIXELS - 1u) / PIXELS;
+    uint i = splatWorkgroupIndex() * WORKGROUP_SIZE + gl_LocalInvocationID.x;
+    if (i >= segments * pc.height) return;
+    int py = int(i / segments), px0 = int((i % segments) * PIXELS);
+    vec3 sx[PIXELS], sy[PIXELS], sxx[PIXELS], syy[PIXELS], sxy[PIXELS];
+    for (uint k = 0; k < PIXELS; k++) {
+        sx[k] = vec3(0.0); sy[k] = vec3(0.0); sxx[k] = vec3(0.0); syy[k] = vec3(0.0); sxy[k] = vec3(0.0);
+    }
+    // Input column px0 + r feeds output k with weight ssimWeight(r - k).
+    float weights[PIXELS];
+    for (uint k = 0; k < PIXELS; k++) weights[k] = 0.0;
+    for (int r = -SSIM_RADIUS; r < int(PIXELS) + SSIM_RADIUS; r++) {
+        shiftWeights(weights, r);
+        int qx = px0 + r;
         if (qx < 0 || qx >= int(pc.width)) continue;
         uint q = uint(py) * pc.width + uint(qx);
         vec3 x = vec3(rendered[4u * q], rendered[4u * q + 1u], rendered[4u * q + 2u]);
         vec3 y = unpackRGB(target[q]);
-        float w = ssimWeight(k);
-        sx += w * x; sy += w * y; sxx += w * x * x; syy += w * y * y; sxy += w * x * y;
+        vec3 xx = x * x, yy = y * y, xy = x * y;
+        for (int k = 0; k < int(PIXELS); k++) {
+            float w = weights[k];
+            sx[k] += w * x; sy[k] += w * y; sxx[k] += w * xx; syy[k] += w * yy; sxy[k] += w * xy;
+        }
     }
-    uint o = 15u * p;
-    for (uint c = 0; c < 3u; c++) {
-        stats[o + c] = sx[c]; stats[o + 3u + c] = sy[c]; stats[o + 6u + c] = sxx[c];
-        stats[o + 9u + c] = syy[c]; stats[o + 12u + c] = sxy[c];
+    for (uint k = 0; k < PIXELS; k++) {
+        if (px0 + int(k) >= int(pc.width)) break;
+        uint o = 15u * (uint(py) * pc.width + uint(px0) + k);
+        for (uint c = 0; c < 3u; c++) {
+            stats[o + c] = sx[k][c]; stats[o + 3u + c] = sy[k][c]; stats[o + 6u + c] = sxx[k][c];
+            stats[o + 9u + c] = syy[k][c]; stats[o + 12u + c] = sxy[k][c];
+        }
     }
 }

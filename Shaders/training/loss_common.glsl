@@ -2,11 +2,25 @@
 #ifndef SPLAT_LOSS_COMMON_GLSL
 #define SPLAT_LOSS_COMMON_GLSL
 
-// The normalised 1D Gaussian window of 11 taps, sigma 1.5 (3DGS's create_window).
+// Pixels each thread filters: consecutive along the pass's axis (1 on GPUs;
+// more on CPU drivers, where a thread then loads each input once for all its
+// pixels, (PIXELS + 10) loads instead of 11 PIXELS).
+layout(constant_id = SPEC_ITEMS_PER_THREAD) const uint PIXELS = 1;
+
+// The normalised 1D Gaussian window of 11 taps, sigma 1.5 (3DGS's
+// create_window); zero outside it.
+const float SSIM_WINDOW_TOTAL = 1.0 + 2.0 * (exp(-1.0 / 4.5) + exp(-4.0 / 4.5) + exp(-9.0 / 4.5) + exp(-16.0 / 4.5) + exp(-25.0 / 4.5));
 float ssimWeight(int offset) {
-    float total = 0.0;
-    for (int k = -SSIM_RADIUS; k <= SSIM_RADIUS; k++) total += exp(-float(k * k) / 4.5);
-    return exp(-float(offset * offset) / 4.5) / total;
+    return abs(offset) <= SSIM_RADIUS ? exp(-float(offset * offset) / 4.5) / SSIM_WINDOW_TOTAL : 0.0;
+}
+
+// The filters below walk inputs r = -radius ..< PIXELS + radius (relative to
+// a thread's first pixel) and keep weights[k] = ssimWeight(r - k), the weight
+// of the current input for output k: shifted by one per input, so that one
+// weight is computed per input rather than one per input and output.
+void shiftWeights(inout float weights[PIXELS], int r) {
+    for (uint k = PIXELS - 1u; k > 0u; k--) weights[k] = weights[k - 1u];
+    weights[0] = ssimWeight(r);
 }
 
 vec3 unpackRGB(uint rgba) {

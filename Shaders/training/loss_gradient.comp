@@ -2,7 +2,9 @@
 // axis per dispatch, AXIS = SPEC_VARIANT: 0 horizontal, 1 vertical), and on
 // the vertical pass the gradient w.r.t. the render:
 //   dL/dx_p = (1 - lambda) sign(x_p - y_p) / (3 H W) + G*A + 2 x_p G*B + y_p G*C,
-// plus the per-pixel L1 sum for the loss value. Twin: ImageLoss.reference.
+// plus the per-pixel L1 sum for the loss value. Each thread filters PIXELS
+// consecutive pixels along the axis (loss_common.glsl).
+// Twin: ImageLoss.reference.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common/layouts.h"
@@ -22,29 +24,55 @@ layout(std430, binding = 5) writeonly buffer L1Pixel { float l1Pixel[]; };    //
 layout(push_constant) uniform Push { LossParams pc; };
 
 void main() {
-    uint p = splatWorkgroupIndex() * WORKGROUP_SIZE + gl_LocalInvocationID.x;
-    if (p >= pc.width * pc.height) return;
-    int px = int(p % pc.width), py = int(p / pc.width);
-    float b[9];
-    for (int j = 0; j < 9; j++) b[j] = 0.0;
-    for (int k = -SSIM_RADIUS; k <= SSIM_RADIUS; k++) {
-        int qx = AXIS == 0u ? px + k : px, qy = AXIS == 0u ? py : py + k;
-        if (qx < 0 || qy < 0 || qx >= int(pc.width) || qy >= int(pc.height)) continue;
-        uint q = 9u * (uint(qy) * pc.width + uint(qx));
-        float w = ssimWeight(k);
-        for (uint j = 0; j < 9u; j++) b[j] += w * partialsIn[q + j];
+    // Thread i filters PIXELS pixels from (px0, py0) along the axis.
+    uint along = AXIS == 0u ? pc.width : pc.height;
+    uint across = AXIS == 0u ? pc.height : pc.width;
+    uint segments = (along + PIXELS - 1u) / PIXELS;
+    uint i = splatWorkgroupIndex() * WORKGROUP_SIZE + gl_LocalInvocationID.x;
+    if (i >= segments * across) return;
+    int px0 = AXIS == 0u ? int((i % segments) * PIXELS) : int(i % pc.width);
+    int py0 = AXIS == 0u ? int(i / segments) : int((i / pc.width) * PIXELS);
+    int first = AXIS == 0u ? px0 : py0;
+    // Per component: `AXIS == 0u ? ivec2(1, 0) : ivec2(0, 1)` gave wrong results on lavapipe.
+    ivec2 axisStep = ivec2(AXIS == 0u ? 1 : 0, AXIS == 0u ? 0 : 1);
+    vec3 ga[PIXELS], gb[PIXELS], gc[PIXELS];  // the blurred A, B, C
+    for (uint k = 0; k < PIXELS; k++) { ga[k] = vec3(0.0); gb[k] = vec3(0.0); gc[k] = vec3(0.0); }
+    // Input r along the axis feeds output k with weight ssimWeight(r - k).
+    float weights[PIXELS];
+    for (uint k = 0; k < PIXELS; k++) weights[k] = 0.0;
+    for (int r = -SSIM_RADIUS; r < int(PIXELS) + SSIM_RADIUS; r++) {
+        shiftWeights(weights, r);
+        if (first + r < 0 || first + r >= int(along)) continue;
+        ivec2 qq = ivec2(px0, py0) + r * axisStep;
+        uint q = 9u * (uint(qq.y) * pc.width + uint(qq.x));
+        vec3 a = vec3(partialsIn[q], partialsIn[q + 1u], partialsIn[q + 2u]);
+        vec3 b = vec3(partialsIn[q + 3u], partialsIn[q + 4u], partialsIn[q + 5u]);
+        vec3 c = vec3(partialsIn[q + 6u], partialsIn[q + 7u], partialsIn[q + 8u]);
+        for (int k = 0; k < int(PIXELS); k++) {
+            float w = weights[k];
+            ga[k] += w * a; gb[k] += w * b; gc[k] += w * c;
+        }
     }
-    if (AXIS == 0u) {
-        for (uint j = 0; j < 9u; j++) partialsOut[9u * p + j] = b[j];
-        return;
+    for (uint k = 0; k < PIXELS; k++) {
+        if (first + int(k) >= int(along)) break;
+        ivec2 pp = ivec2(px0, py0) + int(k) * axisStep;
+        uint p = uint(pp.y) * pc.width + uint(pp.x);
+        if (AXIS == 0u) {
+            for (uint c = 0; c < 3u; c++) {
+                partialsOut[9u * p + c] = ga[k][c];
+                partialsOut[9u * p + 3u + c] = gb[k][c];
+                partialsOut[9u * p + 6u + c] = gc[k][c];
+            }
+            continue;
+        }
+        vec3 x = vec3(rendered[4u * p], rendered[4u * p + 1u], rendered[4u * p + 2u]);
+        vec3 y = unpackRGB(target[p]);
+        vec3 diff = x - y;
+        vec3 g = (1.0 - pc.lambda) * pc.invCount * sign(diff);
+        g += ga[k] + 2.0 * x * gb[k] + y * gc[k];
+        grad[3u * p] = g.x;
+        grad[3u * p + 1u] = g.y;
+        grad[3u * p + 2u] = g.z;
+        l1Pixel[p] = abs(diff.x) + abs(diff.y) + abs(diff.z);
     }
-    vec3 x = vec3(rendered[4u * p], rendered[4u * p + 1u], rendered[4u * p + 2u]);
-    vec3 y = unpackRGB(target[p]);
-    vec3 diff = x - y;
-    vec3 g = (1.0 - pc.lambda) * pc.invCount * sign(diff);
-    for (uint c = 0; c < 3u; c++) g[c] += b[c] + 2.0 * x[c] * b[3u + c] + y[c] * b[6u + c];
-    grad[3u * p] = g.x;
-    grad[3u * p + 1u] = g.y;
-    grad[3u * p + 2u] = g.z;
-    l1Pixel[p] = abs(diff.x) + abs(diff.y) + abs(diff.z);
 }

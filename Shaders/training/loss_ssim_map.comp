@@ -1,6 +1,7 @@
 // Image loss, step 2 (vertical pass): local means and (co)variances, the SSIM
 // of each pixel and channel, its L1 term, and the partial derivatives the
-// backward blurs (A, B, C: dL/dx_p = G*A + 2 x_p G*B + y_p G*C).
+// backward blurs (A, B, C: dL/dx_p = G*A + 2 x_p G*B + y_p G*C). Each thread
+// filters PIXELS consecutive pixels of a column (loss_common.glsl).
 // Twin: ImageLoss.reference.
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -20,34 +21,52 @@ const float C1 = 0.0001;  // 0.01^2
 const float C2 = 0.0009;  // 0.03^2
 
 void main() {
-    uint p = splatWorkgroupIndex() * WORKGROUP_SIZE + gl_LocalInvocationID.x;
-    if (p >= pc.width * pc.height) return;
-    int px = int(p % pc.width), py = int(p / pc.width);
-    float s[15];
-    for (int j = 0; j < 15; j++) s[j] = 0.0;
-    for (int k = -SSIM_RADIUS; k <= SSIM_RADIUS; k++) {
-        int qy = py + k;
+    uint segments = (pc.height + PIXELS - 1u) / PIXELS;
+    uint i = splatWorkgroupIndex() * WORKGROUP_SIZE + gl_LocalInvocationID.x;
+    if (i >= segments * pc.width) return;
+    int px = int(i % pc.width), py0 = int((i / pc.width) * PIXELS);
+    vec3 meanX[PIXELS], meanY[PIXELS], exx[PIXELS], eyy[PIXELS], exy[PIXELS];  // blurred x, y, x^2, y^2, xy
+    for (uint k = 0; k < PIXELS; k++) {
+        meanX[k] = vec3(0.0); meanY[k] = vec3(0.0); exx[k] = vec3(0.0); eyy[k] = vec3(0.0); exy[k] = vec3(0.0);
+    }
+    // Input row py0 + r feeds output k with weight ssimWeight(r - k).
+    float weights[PIXELS];
+    for (uint k = 0; k < PIXELS; k++) weights[k] = 0.0;
+    for (int r = -SSIM_RADIUS; r < int(PIXELS) + SSIM_RADIUS; r++) {
+        shiftWeights(weights, r);
+        int qy = py0 + r;
         if (qy < 0 || qy >= int(pc.height)) continue;
         uint q = 15u * (uint(qy) * pc.width + uint(px));
-        float w = ssimWeight(k);
-        for (uint j = 0; j < 15u; j++) s[j] += w * stats[q + j];
+        vec3 sx = vec3(stats[q], stats[q + 1u], stats[q + 2u]);
+        vec3 sy = vec3(stats[q + 3u], stats[q + 4u], stats[q + 5u]);
+        vec3 sxx = vec3(stats[q + 6u], stats[q + 7u], stats[q + 8u]);
+        vec3 syy = vec3(stats[q + 9u], stats[q + 10u], stats[q + 11u]);
+        vec3 sxy = vec3(stats[q + 12u], stats[q + 13u], stats[q + 14u]);
+        for (int k = 0; k < int(PIXELS); k++) {
+            float w = weights[k];
+            meanX[k] += w * sx; meanY[k] += w * sy; exx[k] += w * sxx; eyy[k] += w * syy; exy[k] += w * sxy;
+        }
     }
-    float ssimSum = 0.0;
     // Upstream: loss term lambda (1 - mean SSIM) -> dL/dS = -lambda / (3 H W).
     float upstream = -pc.lambda * pc.invCount;
-    for (uint c = 0; c < 3u; c++) {
-        float mx = s[c], my = s[3u + c];
-        float vx = s[6u + c] - mx * mx, vy = s[9u + c] - my * my, cxy = s[12u + c] - mx * my;
-        float l = 2.0 * mx * my + C1, m = mx * mx + my * my + C1;
-        float sn = 2.0 * cxy + C2, d = vx + vy + C2;
-        float ssim = (l * sn) / (m * d);
-        ssimSum += ssim;
-        float dMx = 2.0 * my * sn / (m * d) - 2.0 * mx * l * sn / (m * m * d);
-        float dVx = -l * sn / (m * d * d);
-        float dCxy = 2.0 * l / (m * d);
-        partials[9u * p + c] = upstream * (dMx - 2.0 * mx * dVx - my * dCxy);
-        partials[9u * p + 3u + c] = upstream * dVx;
-        partials[9u * p + 6u + c] = upstream * dCxy;
+    for (uint k = 0; k < PIXELS; k++) {
+        if (py0 + int(k) >= int(pc.height)) break;
+        uint p = (uint(py0) + k) * pc.width + uint(px);
+        float ssimSum = 0.0;
+        for (uint c = 0; c < 3u; c++) {
+            float mx = meanX[k][c], my = meanY[k][c];
+            float vx = exx[k][c] - mx * mx, vy = eyy[k][c] - my * my, cxy = exy[k][c] - mx * my;
+            float l = 2.0 * mx * my + C1, m = mx * mx + my * my + C1;
+            float sn = 2.0 * cxy + C2, d = vx + vy + C2;
+            float ssim = (l * sn) / (m * d);
+            ssimSum += ssim;
+            float dMx = 2.0 * my * sn / (m * d) - 2.0 * mx * l * sn / (m * m * d);
+            float dVx = -l * sn / (m * d * d);
+            float dCxy = 2.0 * l / (m * d);
+            partials[9u * p + c] = upstream * (dMx - 2.0 * mx * dVx - my * dCxy);
+            partials[9u * p + 3u + c] = upstream * dVx;
+            partials[9u * p + 6u + c] = upstream * dCxy;
+        }
+        ssimPixel[p] = ssimSum;
     }
-    ssimPixel[p] = ssimSum;
 }

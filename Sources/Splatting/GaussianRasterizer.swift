@@ -73,6 +73,12 @@ public final class GaussianRasterizer {
     /// The blend kernel's pixels per thread for a device: 1 on GPUs; 8 on CPU
     /// drivers (lavapipe), measured fastest there (1280x720, 100k Gaussians:
     /// 430 ms with 1, 290 ms with 4, 230 ms with 8, 235 ms with 16).
+    /// The blend backward uses the same value. There, on lavapipe (beer at
+    /// downscale 4, 175x312, 4414 Gaussians, machine shared with another job),
+    /// 1 and 8 measured about the same (minimum kernel time 46-56 ms with 1,
+    /// 43-60 ms with 8); the gain over the old kernel (bench train backward
+    /// 187 -> about 55 ms) came from the extent test and from skipping the
+    /// subgroup sums and atomics where no lane's pixels see a splat.
     public static func preferredPixelsPerThread(for info: DeviceInfo) -> Int { info.kind == .cpu ? 8 : 1 }
 
     /// `pixelsPerThread` (a divisor of 16) overrides the device's preferred value;
@@ -85,7 +91,7 @@ public final class GaussianRasterizer {
             throw ComputeError.limitExceeded(limit: "maxComputeWorkGroupInvocations (one thread per pixel of a 16x16 tile)",
                                              requested: tileThreads, maximum: info.maxWorkgroupInvocations)
         }
-        let sharedBytes = Int(RASTER_BATCH) * 48 + 4  // three vec4 per staged splat
+        let sharedBytes = Int(RASTER_BATCH) * 52 + 4  // three vec4 and an index per staged splat (the backward's)
         if info.maxSharedMemoryBytes < sharedBytes {
             throw ComputeError.limitExceeded(limit: "maxComputeSharedMemorySize (blend batches)", requested: sharedBytes,
                                              maximum: info.maxSharedMemoryBytes)
@@ -105,8 +111,9 @@ public final class GaussianRasterizer {
                                        pushConstantBytes: push, specialization: spec)
         rangesKernel = try device.kernel(ShaderLibrary.splatRanges, bindings: [.read, .write],
                                          pushConstantBytes: push, specialization: spec)
-        // Pixels per blend thread: 1 on GPUs; several on CPU drivers, which run a
-        // workgroup on one core and gain from reusing each shared-memory read.
+        // Pixels per blend thread, forward and backward: 1 on GPUs; several on CPU
+        // drivers, which run a workgroup on one core and gain from reusing each
+        // shared-memory read (and, backward, from fewer subgroup sums and atomics).
         let ppt = pixelsPerThread ?? Self.preferredPixelsPerThread(for: info)
         guard ppt > 0, rasterTileSize % ppt == 0 else {
             throw ComputeError.invalidArgument("pixels per blend thread must divide \(rasterTileSize), got \(ppt)")
@@ -119,7 +126,8 @@ public final class GaussianRasterizer {
         blendBackwardKernel = info.float32AtomicAdd
             ? try device.kernel(ShaderLibrary.splatBlendBackward,
                                 bindings: chunkedReads + [.read, .read, .read, .read, .read, .read, .read, .readWrite],
-                                pushConstantBytes: push)
+                                pushConstantBytes: push,
+                                specialization: [0, 0, UInt32(rasterTileSize / ppt), UInt32(ppt)])
             : nil
         prepareBackwardKernel = try device.kernel(
             ShaderLibrary.splatPrepareBackward,

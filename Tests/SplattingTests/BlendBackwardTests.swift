@@ -59,24 +59,33 @@ final class BlendBackwardTests: GPUTestCase {
         }
     }
 
+    /// Both kernel shapes: one pixel per thread (GPUs) and several (CPU drivers),
+    /// at a size whose edge tiles are partial (rows and columns outside the image).
     func testGPUMatchesTheTwin() throws {
         guard device.info.float32AtomicAdd else { return }  // the kernel needs float atomics; the error is tested below
+        for pixelsPerThread in [1, 8] {
+            try checkGPUAgainstTheTwin(pixelsPerThread: pixelsPerThread, width: 64, height: 48)
+            try checkGPUAgainstTheTwin(pixelsPerThread: pixelsPerThread, width: 37, height: 29)
+        }
+    }
+
+    func checkGPUAgainstTheTwin(pixelsPerThread: Int, width: Int, height: Int) throws {
         let fixtures = RasterizerGPUTests(name: "fixture", testClosure: { _ in })
         let model = fixtures.fixture(count: 200, degree: 1, extras: false)
-        let camera = fixtures.camera(width: 64, height: 48)
+        let camera = fixtures.camera(width: width, height: height)
         let settings = RasterSettings(background: SIMD3(0.2, 0.4, 0.6))
-        let rasterizer = try GaussianRasterizer(device: device)
+        let rasterizer = try GaussianRasterizer(device: device, pixelsPerThread: pixelsPerThread)
         try rasterizer.setModel(model)
         _ = try rasterizer.render(camera: camera, settings: settings)
         var rng = SplitMix64(seed: 5)
-        let pixels = 64 * 48
+        let pixels = width * height
         let gC = (0..<pixels * 3).map { _ in rng.uniform(-1, 1) }
         let gA = (0..<pixels).map { _ in rng.uniform(-1, 1) }
         let gD = (0..<pixels).map { _ in rng.uniform(-0.1, 0.1) }
         let gpu = try rasterizer.backwardBlend(gradColor: gC, gradAlpha: gA, gradDepth: gD)
 
         let projected = RasterizerReference.project(model, camera: camera, settings: settings).compactMap { $0 }.map(ProjectedGaussianD.init)
-        let twin = RasterizerBackward.blend(projected, width: 64, height: 48, background: SIMD3(0.2, 0.4, 0.6),
+        let twin = RasterizerBackward.blend(projected, width: width, height: height, background: SIMD3(0.2, 0.4, 0.6),
                                             gradColor: gC.map(Double.init), gradAlpha: gA.map(Double.init), gradDepth: gD.map(Double.init))
         var checked = 0
         for (k, g) in projected.enumerated() {
@@ -89,11 +98,12 @@ final class BlendBackwardTests: GPUTestCase {
             ]
             for (expected, actual, name) in pairs {
                 XCTAssertTrue(actual.isFinite, "Gaussian \(g.index) \(name) is not finite")
-                XCTAssertEqual(Double(actual), expected, accuracy: 2e-3 * max(1, abs(expected)), "Gaussian \(g.index) \(name)")
+                XCTAssertEqual(Double(actual), expected, accuracy: 2e-3 * max(1, abs(expected)),
+                               "Gaussian \(g.index) \(name), \(width)x\(height), ppt \(pixelsPerThread)")
                 checked += 1
             }
         }
-        XCTAssertGreaterThan(checked, 100)
+        XCTAssertGreaterThan(checked, 100, "\(width)x\(height), ppt \(pixelsPerThread)")
     }
 
     func testWholeBackwardMatchesTheTwins() throws {
