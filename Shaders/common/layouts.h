@@ -158,11 +158,14 @@ struct AdamParams {
 //   stats [H, W, 15] f32 (x, y, x^2, y^2, xy per channel), partials [H, W, 9] f32,
 //   grad [H, W, 3] f32, l1Pixel and ssimPixel [H, W] f32 (sums over channels).
 #define SSIM_RADIUS 5
+#define LOSS_FLAG_COMPOSITE_TARGET 1u // the target's alpha is straight alpha: composite it over (bgR, bgG, bgB) first
 struct LossParams {
     u32 width;
     u32 height;
     f32 lambda;       // D-SSIM weight (0.2)
     f32 invCount;     // 1 / (3 H W)
+    f32 bgR; f32 bgG; f32 bgB; // background of the target's transparent pixels (LOSS_FLAG_COMPOSITE_TARGET)
+    u32 flags;        // LOSS_FLAG_*
 };
 
 // ---------------------------------------------------------------------------

@@ -34,7 +34,7 @@ void main() {
         if (qx < 0 || qx >= int(pc.width)) continue;
         uint q = uint(py) * pc.width + uint(qx);
         vec3 x = vec3(rendered[4u * q], rendered[4u * q + 1u], rendered[4u * q + 2u]);
-        vec3 y = unpackRGB(target[q]);
+        vec3 y = targetRGB(target[q], pc);
         vec3 xx = x * x, yy = y * y, xy = x * y;
         for (int k = 0; k < int(PIXELS); k++) {
             float w = weights[k];

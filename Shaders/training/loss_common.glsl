@@ -27,4 +27,13 @@ vec3 unpackRGB(uint rgba) {
     return vec3(float(rgba & 0xffu), float((rgba >> 8) & 0xffu), float((rgba >> 16) & 0xffu)) / 255.0;
 }
 
+// A target pixel: RGB, or with LOSS_FLAG_COMPOSITE_TARGET its straight-alpha
+// RGBA over the background (random backgrounds change it every iteration).
+vec3 targetRGB(uint rgba, LossParams p) {
+    vec3 c = unpackRGB(rgba);
+    if ((p.flags & LOSS_FLAG_COMPOSITE_TARGET) == 0u) return c;
+    float a = float(rgba >> 24) / 255.0;
+    return c * a + vec3(p.bgR, p.bgG, p.bgB) * (1.0 - a);
+}
+
 #endif

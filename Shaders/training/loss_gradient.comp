@@ -66,7 +66,7 @@ void main() {
             continue;
         }
         vec3 x = vec3(rendered[4u * p], rendered[4u * p + 1u], rendered[4u * p + 2u]);
-        vec3 y = unpackRGB(target[p]);
+        vec3 y = targetRGB(target[p], pc);
         vec3 diff = x - y;
         vec3 g = (1.0 - pc.lambda) * pc.invCount * sign(diff);
         g += ga[k] + 2.0 * x * gb[k] + y * gc[k];

@@ -10,5 +10,5 @@ _Static_assert(sizeof(struct RasterParams) == 128, "RasterParams must be 128 byt
 _Static_assert(sizeof(struct ProjectedSplat) == 64, "ProjectedSplat must be 64 bytes");
 _Static_assert(sizeof(struct SplatGradient) == 48, "SplatGradient must be 48 bytes");
 _Static_assert(sizeof(struct AdamParams) == 32, "AdamParams must be 32 bytes");
-_Static_assert(sizeof(struct LossParams) == 16, "LossParams must be 16 bytes");
+_Static_assert(sizeof(struct LossParams) == 32, "LossParams must be 32 bytes");
 _Static_assert(sizeof(struct DensifyParams) == 64, "DensifyParams must be 64 bytes");

@@ -161,7 +161,8 @@ public enum GaussianInitialization {
 /// One training frame on the GPU: its camera and its target image.
 struct TrainingView {
     var camera: RasterCamera
-    var target: GPUBuffer  // [H, W] u32 RGBA8, composited over the background
+    var target: GPUBuffer  // [H, W] u32 RGBA8: composited over the background, or straight alpha (random backgrounds)
+    var straightAlpha = false
 }
 
 /// The 3DGS optimisation loop on the GPU: render a training view, the
@@ -181,6 +182,7 @@ public final class GaussianTrainer {
     var views: [TrainingView] = []
     var order: [Int] = []
     var lastView = 0
+    var lastBackground = SIMD3<Float>(0, 0, 0)
     var rng: SplitMix64
     let gradient = ScratchBuffer(label: "loss gradient")
     let stream: CommandStream
@@ -210,13 +212,18 @@ public final class GaussianTrainer {
         rng = SplitMix64(seed: config.seed)
         let bg = SIMD3<Double>(Double(background.x), Double(background.y), Double(background.z))
         for f in frames {
-            let image = Self.composite(f.image, over: bg)
+            // With random backgrounds, images with alpha keep it and the loss
+            // composites them over each iteration's colour.
+            let straight = config.randomBackground && f.image.channels == 4
+            let image = straight ? f.image : Self.composite(f.image, over: bg)
+            let c = image.channels
             var packed = [UInt32](repeating: 0, count: image.width * image.height)
             for p in packed.indices {
-                packed[p] = UInt32(image.pixels[3 * p]) | UInt32(image.pixels[3 * p + 1]) << 8 | UInt32(image.pixels[3 * p + 2]) << 16 | 0xff00_0000
+                let alpha = straight ? UInt32(image.pixels[c * p + 3]) << 24 : 0xff00_0000
+                packed[p] = UInt32(image.pixels[c * p]) | UInt32(image.pixels[c * p + 1]) << 8 | UInt32(image.pixels[c * p + 2]) << 16 | alpha
             }
             views.append(TrainingView(camera: RasterCamera(intrinsics: f.intrinsics, pose: f.frame.pose),
-                                      target: try GPUBuffer(device: device, packed, label: "target")))
+                                      target: try GPUBuffer(device: device, packed, label: "target"), straightAlpha: straight))
         }
     }
 
@@ -237,7 +244,11 @@ public final class GaussianTrainer {
         var sum = 0.0
         for p in 0..<pixels {
             for c in 0..<3 {
-                let t = Double((target[p] >> (8 * UInt32(c))) & 0xff) / 255
+                var t = Double((target[p] >> (8 * UInt32(c))) & 0xff) / 255
+                if view.straightAlpha {
+                    let a = Double(target[p] >> 24) / 255
+                    t = t * a + Double(lastBackground[c]) * (1 - a)
+                }
                 let d = Double(min(1, max(0, rgba[4 * p + c]))) - t
                 sum += d * d
             }
@@ -259,7 +270,11 @@ public final class GaussianTrainer {
         lastView = order.removeLast()
         let view = views[lastView]
         let degree = min(config.maxSHDegree, (iteration - 1) / max(1, config.shDegreeInterval))
-        let settings = RasterSettings(background: background, antialias: false, shDegree: degree)
+        var bg = background
+        if config.randomBackground { bg = SIMD3(rng.uniform(), rng.uniform(), rng.uniform()) }
+        lastBackground = bg
+        loss.targetBackground = view.straightAlpha ? bg : nil
+        let settings = RasterSettings(background: bg, antialias: false, shDegree: degree)
         var clock = DispatchTime.now().uptimeNanoseconds
         func lap(_ stage: String) {
             let now = DispatchTime.now().uptimeNanoseconds

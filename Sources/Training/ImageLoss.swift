@@ -14,6 +14,10 @@ import Foundation
 public final class ImageLoss {
     public let device: ComputeDevice
     public var lambda: Float = 0.2
+    /// When set, targets are RGBA with straight alpha, composited over this
+    /// colour on the GPU (so a random background costs nothing per
+    /// iteration); when nil, the targets' alpha is ignored.
+    public var targetBackground: SIMD3<Float>?
     let blurStats: Kernel
     let ssimMap: Kernel
     let blurHorizontal: Kernel
@@ -67,7 +71,9 @@ public final class ImageLoss {
                        width: Int, height: Int) throws {
         let pixels = width * height
         guard pixels > 0 else { throw ComputeError.invalidArgument("image loss of an empty \(width)x\(height) image") }
-        let params = LossParams(width: UInt32(width), height: UInt32(height), lambda: lambda, invCount: 1 / Float(3 * pixels))
+        let params = LossParams(width: UInt32(width), height: UInt32(height), lambda: lambda, invCount: 1 / Float(3 * pixels),
+                                bgR: targetBackground?.x ?? 0, bgG: targetBackground?.y ?? 0, bgB: targetBackground?.z ?? 0,
+                                flags: targetBackground == nil ? 0 : LOSS_FLAG_COMPOSITE_TARGET)
         let s = try stats.atLeast(pixels * 60, device: device).slice(offset: 0, length: pixels * 60)
         let pa = try partials.atLeast(pixels * 36, device: device).slice(offset: 0, length: pixels * 36)
         let pb = try partialsBlurred.atLeast(pixels * 36, device: device).slice(offset: 0, length: pixels * 36)

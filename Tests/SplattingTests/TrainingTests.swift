@@ -67,7 +67,7 @@ final class GaussianTrainingTests: GPUTestCase {
         config.densification.from = 5
         config.densification.interval = 10
         config.densification.opacityResetInterval = 25
-        config.densification.gradThreshold = 5e-5
+        config.densification.gradThreshold = 2e-4
         return config
     }
 

@@ -57,6 +57,32 @@ final class ImageLossTests: GPUTestCase {
       }
     }
 
+    /// Straight-alpha targets composited over a background on the GPU
+    /// (random backgrounds) match the twin on targets composited in Double.
+    func testTargetCompositedOverBackground() throws {
+        let loss = try ImageLoss(device: device)
+        let bg = SIMD3<Float>(0.2, 0.7, 0.4)
+        loss.targetBackground = bg
+        let (w, h) = (31, 19)
+        var rng = SplitMix64(seed: 8)
+        let target = (0..<w * h).map { _ in UInt32(truncatingIfNeeded: rng.next()) }  // alpha 0...255
+        let rendered = (0..<w * h * 4).map { _ in rng.uniform(0, 1) }
+        let r = try GPUBuffer(device: device, rendered), t = try GPUBuffer(device: device, target)
+        let g = try GPUBuffer(device: device, length: w * h * 12)
+        let stream = try CommandStream(device: device)
+        try loss.record(stream, rendered: r, target: t, gradient: g, width: w, height: h)
+        try stream.run()
+        let values = try loss.values()
+        let x = (0..<w * h * 3).map { Double(rendered[4 * ($0 / 3) + $0 % 3]) }
+        let y = (0..<w * h * 3).map { i -> Double in
+            let a = Double(target[i / 3] >> 24) / 255
+            return Double((target[i / 3] >> (8 * UInt32(i % 3))) & 0xff) / 255 * a + Double(bg[i % 3]) * (1 - a)
+        }
+        let twin = ImageLoss.reference(rendered: x, target: y, width: w, height: h)
+        XCTAssertEqual(Double(values.loss), twin.loss, accuracy: 1e-5)
+        XCTAssertEqual(Double(values.l1), twin.l1, accuracy: 1e-5)
+    }
+
     func testIdenticalImagesHaveNoLoss() throws {
         let loss = try ImageLoss(device: device)
         let target = (0..<32 * 32).map { UInt32($0 * 2_654_435 & 0x00ff_ffff) }
