@@ -27,6 +27,9 @@ public struct GaussianTrainingConfig: Codable, Equatable {
     /// A random background colour per iteration (3DGS's --random_background),
     /// with targets composited over the same colour.
     public var randomBackground = false
+    /// Adam skips elements whose gradient is exactly zero (Gaussians no pixel
+    /// of the view saw; gsplat's sparse Adam).
+    public var sparseAdam = false
     public init() {}
 }
 
@@ -205,7 +208,7 @@ public final class GaussianTrainer {
         try rasterizer.setModel(initial)
         loss = try ImageLoss(device: device)
         loss.lambda = Float(config.lambdaDSSIM)
-        adam = try Adam(device: device, hyperparameters: Adam.Hyperparameters(epsilon: 1e-15))
+        adam = try Adam(device: device, hyperparameters: Adam.Hyperparameters(epsilon: 1e-15, sparse: config.sparseAdam))
         stream = try CommandStream(device: device)
         densifier = try GaussianDensifier(device: device, settings: config.densification)
         densifier.seed = UInt32(truncatingIfNeeded: config.seed)

@@ -11,8 +11,12 @@ struct BenchTrain: ParsableCommand {
         discussion: """
         Runs --iterations training steps (after --warmup) and reports the
         median wall-clock ms of each stage: forward (render), loss (L1 + D-SSIM
-        and its gradient), backward (blend and projection), optimiser (Adam).
-        Densification is not part of training yet (densify_ms is 0).
+        and its gradient), backward (blend and projection), optimiser (Adam
+        and the densification statistics), and densify: the mean ms per
+        iteration of clone/split/prune (the bench densifies every
+        --densify-interval iterations from the start, so the timed steps
+        include some) and, in densify_event_ms, the median of one
+        densification.
         """)
 
     @Option(help: "The scene folder or transforms.json.")
@@ -25,6 +29,12 @@ struct BenchTrain: ParsableCommand {
     var downscale = 1
     @Option(help: "Random initial points when the scene has none.")
     var randomPoints = 100_000
+    @Option(help: "Start from this model (.ply or .splat, e.g. a trained point_cloud.ply) instead of the scene's initial Gaussians.")
+    var model: String?
+    @Option(help: "Densify every this many iterations (0: never).")
+    var densifyInterval = 50
+    @Flag(help: "Sparse Adam: skip parameters whose gradient is zero (Gaussians the view did not see).")
+    var sparseAdam = false
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
 
@@ -35,7 +45,18 @@ struct BenchTrain: ParsableCommand {
             var config = GaussianTrainingConfig()
             config.iterations = warmup + iterations
             config.randomPoints = randomPoints
-            let initial = GaussianInitialization.forScene(points: loaded.points, poses: frames.map(\.frame.pose), config: config)
+            config.sparseAdam = sparseAdam
+            // A trained model: its full SH degree from the first steps on.
+            if model != nil { config.shDegreeInterval = 1 }
+            config.densification.from = 0
+            config.densification.interval = densifyInterval
+            let initial: GaussianModel
+            if let model {
+                initial = try GaussianModelFile.read(path: model)
+                config.maxSHDegree = initial.shDegree
+            } else {
+                initial = GaussianInitialization.forScene(points: loaded.points, poses: frames.map(\.frame.pose), config: config)
+            }
             let device = try ComputeDevice.make()
             let bg: SIMD3<Float> = frames.contains { $0.image.hasAlpha } ? SIMD3(1, 1, 1) : .zero
             let trainer = try GaussianTrainer(device: device, frames: frames, initial: initial,
@@ -43,27 +64,37 @@ struct BenchTrain: ParsableCommand {
             log("bench train: \(initial.count) Gaussians, \(frames.count) views on \(device.info.displayName)")
             for _ in 0..<warmup { try trainer.step() }
             var stages: [String: [Double]] = [:]
+            var densifyEvents: [Double] = []
             let start = Date()
             for _ in 0..<iterations {
                 try trainer.step()
-                for (k, v) in trainer.lastStageMilliseconds { stages[k, default: []].append(v) }
+                for (k, v) in trainer.lastStageMilliseconds where k != "densify" { stages[k, default: []].append(v) }
+                let d = trainer.lastStageMilliseconds["densify"] ?? 0
+                stages["densify", default: []].append(d)
+                if config.densification.densifies(at: trainer.iteration) { densifyEvents.append(d) }
             }
             let seconds = Date().timeIntervalSince(start)
+            var summary = stages.filter { $0.key != "densify" }.mapValues { round3(median($0)) }
+            summary["densify"] = round3((stages["densify"] ?? []).reduce(0, +) / Double(max(1, iterations)))
             let result: [String: Any] = [
                 "benchmark": "train",
                 "device": device.info.displayName,
                 "scene": loaded.root,
                 "gaussians": initial.count,
+                "gaussians_after": trainer.rasterizer.gaussianCount,
+                "densify_events": densifyEvents.count,
+                "densify_event_ms": densifyEvents.isEmpty ? 0 : round3(median(densifyEvents)),
                 "views": frames.count,
+                "sparse_adam": sparseAdam,
                 "width": frames.first?.image.width ?? 0,
                 "height": frames.first?.image.height ?? 0,
                 "iterations": iterations,
                 "iterations_per_s": round3(Double(iterations) / seconds),
                 "ms_per_iteration": round3(seconds * 1000 / Double(iterations)),
-                "stages_ms": stages.mapValues { round3(median($0)) }.merging(["densify": 0]) { a, _ in a },
+                "stages_ms": summary,
             ]
             if json { try printJSON(result) } else {
-                print("train \(iterations) iterations: \(round3(Double(iterations) / seconds)) it/s; stages \(stages.mapValues { round3(median($0)) })")
+                print("train \(iterations) iterations: \(round3(Double(iterations) / seconds)) it/s; stages \(summary)")
             }
         }
     }

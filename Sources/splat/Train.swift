@@ -92,6 +92,8 @@ struct Train: ParsableCommand {
     @Option(help: "Stop growing at this many Gaussians (0: no cap); the largest gradients grow first.")
     var maxGaussians = 0
 
+    @Flag(help: "Sparse Adam: skip parameters whose gradient is zero (Gaussians the view did not see).")
+    var sparseAdam = false
     @Option(help: "Continue from this output folder's checkpoint (or a checkpoint folder); the recipe comes from the checkpoint, --iterations may extend it.")
     var resume: String?
     @Option(help: "Write checkpoint/ every this many iterations (0: only at the end and on Ctrl-C).")
@@ -136,6 +138,7 @@ struct Train: ParsableCommand {
         density.maxWorldScale = maxWorldScale
         density.maxGaussians = maxGaussians
         config.densification = density
+        config.sparseAdam = sparseAdam
         return config
     }
 
