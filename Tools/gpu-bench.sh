@@ -81,6 +81,18 @@ run)
   bench render-100k-720p render --count $nr2 --width 1280 --height 720 --repeat 20
   nr3=10000000; [ -n "${QUICK:-}" ] && nr3=50000
   bench render-10M-1080p render --count $nr3 --width 1920 --height 1080 --repeat 5 --skip-baseline
+  # Training: the project's toy scene, and the beer scene at full resolution
+  # (the GPU target) when it is there (BEER=path, else ../shared or shared/).
+  ti=300; [ -n "${QUICK:-}" ] && ti=20
+  bench train-toy train --scene Scenes/toy --iterations $ti
+  beer="${BEER:-}"
+  for candidate in ../shared/scenes/beer shared/scenes/beer; do
+    if [ -z "$beer" ] && [ -d "$candidate" ]; then beer=$candidate; fi
+  done
+  if [ -n "$beer" ]; then
+    bench train-beer-full train --scene "$beer" --iterations $ti
+    bench train-beer-4 train --scene "$beer" --downscale 4 --iterations $ti
+  fi
   ;;
 *)
   sed -n '2,14p' "$0"; exit 2 ;;

@@ -3,8 +3,8 @@
 // Gaussian (max scale <= cloneMaxScale) is cloned and a large one is split in
 // two; then every resulting Gaussian is pruned when its opacity is below
 // minOpacity or (with DENSIFY_FLAG_PRUNE_SIZE) its world scale exceeds
-// maxWorldScale or, for Gaussians that existed before, its largest screen
-// radius since the last densification exceeded maxScreenRadius. Writes how
+// maxWorldScale or, for Gaussians that existed before and maxScreenRadius > 0,
+// its largest screen radius since the last densification exceeded it. Writes how
 // many Gaussians replace each one (0, 1 or 2) and, for --max-gaussians, a
 // histogram of the growing Gaussians' mean gradients.
 // Twin: GaussianDensification.classify (Sources/Splatting/GaussianDensification.swift).
@@ -25,6 +25,7 @@ layout(std430, binding = 4) readonly buffer MaxRadius { float maxRadius[]; };  /
 layout(std430, binding = 5) writeonly buffer Outputs { uint outputs[]; };      // [N] u32: Gaussians replacing this one
 layout(std430, binding = 6) writeonly buffer Actions { uint actions[]; };      // [N] u32: DENSIFY_ACTION_* bits
 layout(std430, binding = 7) buffer Histogram { uint histogram[]; };           // [DENSIFY_HISTOGRAM_BINS] u32
+layout(std430, binding = 8) buffer Tally { uint tally[]; };                   // [4] u32: cloned, split, pruned (for the report)
 layout(push_constant) uniform Push { DensifyParams pc; };
 
 void main() {
@@ -38,7 +39,8 @@ void main() {
     float opacity = densifySigmoid(opacities[i]);
     bool sizePrune = (pc.flags & DENSIFY_FLAG_PRUNE_SIZE) != 0u;
     bool faint = opacity < pc.minOpacity;
-    bool keepSelf = !faint && !(sizePrune && (maxScale > pc.maxWorldScale || maxRadius[i] > pc.maxScreenRadius));
+    bool screenPrune = pc.maxScreenRadius > 0.0 && maxRadius[i] > pc.maxScreenRadius;
+    bool keepSelf = !faint && !(sizePrune && (maxScale > pc.maxWorldScale || screenPrune));
     // New Gaussians have no screen radius yet; split children are 1.6x smaller.
     bool keepCopy = !faint && !(sizePrune && maxScale > pc.maxWorldScale);
     bool keepChild = !faint && !(sizePrune && maxScale / 1.6 > pc.maxWorldScale);
@@ -46,5 +48,9 @@ void main() {
     outputs[i] = n;
     actions[i] = (split ? DENSIFY_ACTION_SPLIT : 0u) | (keepSelf && !split ? DENSIFY_ACTION_KEEP : 0u)
         | (clone && keepCopy ? DENSIFY_ACTION_CLONE : 0u);
+    if (clone && keepCopy) atomicAdd(tally[0], 1u);
+    if (split) atomicAdd(tally[1], 1u);
+    // Gone without replacement: pruned originals, and split ones whose children are pruned.
+    if (split ? !keepChild : !keepSelf) atomicAdd(tally[2], 1u);
     if (grow) atomicAdd(histogram[min(floatBitsToUint(meanGrad) >> 20, DENSIFY_HISTOGRAM_BINS - 1u)], 1u);
 }

@@ -65,10 +65,12 @@ struct BenchTrain: ParsableCommand {
             for _ in 0..<warmup { try trainer.step() }
             var stages: [String: [Double]] = [:]
             var densifyEvents: [Double] = []
+            var forwardGPU: [String: [Double]] = [:]
             let start = Date()
             for _ in 0..<iterations {
                 try trainer.step()
                 for (k, v) in trainer.lastStageMilliseconds where k != "densify" { stages[k, default: []].append(v) }
+                for (k, v) in trainer.rasterizer.lastTimings where k != "total" { forwardGPU[k, default: []].append(v) }
                 let d = trainer.lastStageMilliseconds["densify"] ?? 0
                 stages["densify", default: []].append(d)
                 if config.densification.densifies(at: trainer.iteration) { densifyEvents.append(d) }
@@ -92,6 +94,7 @@ struct BenchTrain: ParsableCommand {
                 "iterations_per_s": round3(Double(iterations) / seconds),
                 "ms_per_iteration": round3(seconds * 1000 / Double(iterations)),
                 "stages_ms": summary,
+                "forward_gpu_ms": forwardGPU.mapValues { round3(median($0)) },
             ]
             if json { try printJSON(result) } else {
                 print("train \(iterations) iterations: \(round3(Double(iterations) / seconds)) it/s; stages \(summary)")

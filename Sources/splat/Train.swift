@@ -18,8 +18,8 @@ struct Train: ParsableCommand {
         original: from iteration 500 to 15000, every 100, Gaussians whose mean
         screen-space gradient reaches 2e-4 are cloned (small) or split (large),
         faint ones (opacity < 0.005) pruned, and after the first opacity reset
-        (every 3000) also those above 20 px on screen or 0.1 x the extent in
-        the world; --max-gaussians caps the growth. The SH degree rises by one
+        (every 3000) also those above 0.1 x the extent in the world (and,
+        with --max-screen-size, on screen); --max-gaussians caps the growth. The SH degree rises by one
         every 1000 iterations. Gaussians start from the scene's points
         (COLMAP), else from random points in a box around where the cameras
         look. With --eval, every 8th image (by name) is held out unless the
@@ -85,10 +85,10 @@ struct Train: ParsableCommand {
     var minOpacity = 0.005
     @Option(help: "Reset opacities to 0.01 every this many iterations (0: never).")
     var opacityResetInterval = 3000
-    @Option(help: "After the first opacity reset, prune Gaussians with a screen radius above this (px)...")
-    var maxScreenSize = 20.0
-    @Option(help: "...or a world scale above this fraction of the scene extent.")
+    @Option(help: "After the first opacity reset, prune Gaussians with a world scale above this fraction of the scene extent...")
     var maxWorldScale = 0.1
+    @Option(help: "...and, when > 0, those with a screen radius above this (px). The original's 20 px test never fires (its radii are reset first), so 0 is the default.")
+    var maxScreenSize = 0.0
     @Option(help: "Stop growing at this many Gaussians (0: no cap); the largest gradients grow first.")
     var maxGaussians = 0
 
@@ -171,6 +171,9 @@ struct Train: ParsableCommand {
             if let iterations { config.iterations = iterations }
             config.randomBackground = backgroundName == "random"
             let initial = resumed?.model ?? GaussianInitialization.forScene(points: loaded.points, poses: train.map(\.frame.pose), config: config)
+            // Outputs and checkpoints take about 1 KB per Gaussian; densification
+            // grows the model, so ask for room for a few times the start.
+            try checkFreeSpace(outDir, bytes: 32 << 20 + 4096 * initial.count)
             let device = try ComputeDevice.make()
             let trainer = try GaussianTrainer(device: device, frames: train, initial: initial,
                                               extent: loaded.normalization.extent, background: bg, config: config)
@@ -183,10 +186,12 @@ struct Train: ParsableCommand {
             let total = config.iterations
             let interrupt = InterruptFlag()
             var history: [[String: Any]] = []
+            let start = Date()
             func evaluate(_ label: String) throws -> (psnr: Double, ssim: Double, perImage: [(name: String, psnr: Double, ssim: Double)])? {
                 guard !test.isEmpty else { return nil }
                 let r = try Evaluate.metrics(rasterizer: trainer.rasterizer, frames: test, background: bg)
-                history.append(["iteration": trainer.iteration, "test_psnr": r.psnr, "test_ssim": r.ssim, "gaussians": trainer.rasterizer.gaussianCount])
+                history.append(["iteration": trainer.iteration, "test_psnr": r.psnr, "test_ssim": r.ssim,
+                                "gaussians": trainer.rasterizer.gaussianCount, "seconds": Date().timeIntervalSince(start)])
                 log(String(format: "\(label)test PSNR %.2f dB, SSIM %.4f (%d images, %d Gaussians, iteration %d)",
                            r.psnr, r.ssim, r.perImage.count, trainer.rasterizer.gaussianCount, trainer.iteration))
                 return r
@@ -195,7 +200,6 @@ struct Train: ParsableCommand {
                 try trainer.checkpoint().write(to: outDir + "/checkpoint")
             }
 
-            let start = Date()
             let startIteration = trainer.iteration
             var lastReport = Date.distantPast
             var lastLoss: Float = 0
@@ -323,6 +327,16 @@ func checkWritable(_ folder: String) throws {
         throw error
     } catch {
         throw DatasetError(folder, "cannot create the output folder: \(error.localizedDescription)")
+    }
+}
+
+/// Fails before any work when the output folder's file system has less than `bytes` free.
+func checkFreeSpace(_ folder: String, bytes: Int) throws {
+    var info = statvfs()
+    guard statvfs(folder, &info) == 0 else { return }
+    let free = Int(info.f_bavail) * Int(info.f_frsize)
+    if free < bytes {
+        throw DatasetError(folder, "only \(free >> 20) MB free on its file system; training needs about \(bytes >> 20) MB for its outputs and checkpoints")
     }
 }
 

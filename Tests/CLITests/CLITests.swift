@@ -113,7 +113,7 @@ final class CLITests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: out) }
         let result = try run(["train", "\(Self.repository)/Scenes/demo", "--out", out, "--iterations", "30", "--random-points", "500"])
         XCTAssertEqual(result.status, 0, result.stderr)
-        for file in ["point_cloud.ply", "cameras.json", "model.json", "config.json", "metrics.json"] {
+        for file in ["point_cloud.ply", "cameras.json", "model.json", "config.json", "metrics.json", "checkpoint/state.bin"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(file)"), "missing \(file)")
         }
         let metrics = try json(String(decoding: try Data(contentsOf: URL(fileURLWithPath: "\(out)/metrics.json")), as: UTF8.self))
@@ -136,5 +136,47 @@ final class CLITests: XCTestCase {
         let result = try run(["train", "\(Self.repository)/Scenes/demo", "--out", "/proc/no-such-place/out", "--iterations", "1"])
         XCTAssertEqual(result.status, 1)
         XCTAssertTrue(result.stderr.contains("/proc/no-such-place/out"), result.stderr)
+    }
+
+    /// Ctrl-C saves everything and exits 130; --resume continues from the checkpoint.
+    func testInterruptSavesACheckpointAndResumeContinues() throws {
+        let out = NSTemporaryDirectory() + "splat-interrupt-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let process = Process()
+        process.executableURL = SplatProcess.binary
+        process.arguments = ["train", "\(Self.repository)/Scenes/demo", "--out", out, "--iterations", "100000", "--random-points", "300",
+                             "--save-every", "0"]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // Wait for the first progress line (non-terminal: every 10 s, the first at once).
+        let handle = err.fileHandleForReading
+        var seen = ""
+        while !seen.contains("iteration "), process.isRunning {
+            seen += String(decoding: handle.availableData, as: UTF8.self)
+        }
+        kill(process.processIdentifier, SIGINT)
+        seen += String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130, seen)
+        XCTAssertTrue(seen.contains("--resume"), seen)
+        for file in ["point_cloud.ply", "metrics.json", "checkpoint/state.bin"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(file)"), "missing \(file)")
+        }
+        let metrics = try json(String(decoding: try Data(contentsOf: URL(fileURLWithPath: "\(out)/metrics.json")), as: UTF8.self))
+        let stopped = try XCTUnwrap(metrics["iterations"] as? Int)
+        XCTAssertLessThan(stopped, 100000)
+
+        let resumed = try run(["train", "\(Self.repository)/Scenes/demo", "--resume", out, "--iterations", "\(stopped + 5)"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("resuming at iteration \(stopped)"), resumed.stderr)
+        let after = try json(String(decoding: try Data(contentsOf: URL(fileURLWithPath: "\(out)/metrics.json")), as: UTF8.self))
+        XCTAssertEqual(after["iterations"] as? Int, stopped + 5)
+
+        // A different split cannot resume this checkpoint.
+        let mismatch = try run(["train", "\(Self.repository)/Scenes/demo", "--resume", out, "--downscale", "2"])
+        XCTAssertEqual(mismatch.status, 1)
+        XCTAssertTrue(mismatch.stderr.contains("--downscale"), mismatch.stderr)
     }
 }

@@ -43,6 +43,7 @@ final class DensificationTests: GPUTestCase {
         let (model, grad, views, radius, moments) = fixture(n, seed: UInt64(n + cap))
         var settings = DensificationSettings()
         settings.maxGaussians = cap
+        settings.maxScreenRadius = 20  // off by default; on here so the kernel's screen-size prune is covered
         let extent = 5.0
         let rasterizer = try GaussianRasterizer(device: device)
         try rasterizer.setModel(model)
@@ -66,6 +67,10 @@ final class DensificationTests: GPUTestCase {
         let kindsSeen = Set(kinds)
         XCTAssertTrue(kindsSeen.isSuperset(of: [DENSIFY_KIND_KEEP, DENSIFY_KIND_SPLIT0, DENSIFY_KIND_CLONE]), "every case occurs: \(kindsSeen)")
         XCTAssertGreaterThan(report.pruned, 0)
+        XCTAssertEqual(report.cloned, actions.filter { $0 & DENSIFY_ACTION_CLONE != 0 }.count)
+        XCTAssertEqual(report.split, actions.filter { $0 & DENSIFY_ACTION_SPLIT != 0 }.count)
+        XCTAssertEqual(report.pruned, zip(actions, outputs).filter { a, o in a & DENSIFY_ACTION_SPLIT != 0 ? o == 0 : a & DENSIFY_ACTION_KEEP == 0 }.count)
+        if cap > 0 { XCTAssertGreaterThan(report.threshold, settings.gradThreshold, "the cap raised the threshold") }
 
         let gpuModel = try rasterizer.currentModel()
         let gpuMoments = try adam.downloadMoments()
@@ -97,7 +102,7 @@ final class DensificationTests: GPUTestCase {
 
     func testMatchesTwin() throws { try run(n: 1000, cap: 0, iteration: 3100) }
     func testMatchesTwinAcrossWorkgroups() throws { try run(n: 5003, cap: 0, iteration: 600) }
-    func testCapLimitsGrowth() throws { try run(n: 1000, cap: 1050, iteration: 3100) }
+    func testCapLimitsGrowth() throws { try run(n: 1000, cap: 750, iteration: 3100) }
 
     func testCapThresholdFromHistogram() {
         var bins = [UInt32](repeating: 0, count: Int(DENSIFY_HISTOGRAM_BINS))

@@ -48,6 +48,8 @@ final class GaussianTrainingTests: GPUTestCase {
         print("demo training: test PSNR \(before) -> \(after) dB, loss \(first / 10) -> \(last / 10)")
         XCTAssertLessThan(last, first * 0.7)
         XCTAssertGreaterThan(after, before + 3)
+        // The fixed bar of the issue: 300 iterations reach 17 dB on the held-out views (measured 19.8).
+        XCTAssertGreaterThan(after, 17)
         XCTAssertTrue(try trainer.rasterizer.currentModel().positions.allSatisfy(\.isFinite))
     }
 
