@@ -42,9 +42,15 @@ public struct DensificationSettings: Codable, Equatable {
         interval > 0 && step > from && step < until && step % interval == 0
     }
 
-    /// Whether iteration `step` resets opacities.
-    public func resetsOpacity(at step: Int) -> Bool {
+    /// Whether iteration `step` of a run of `total` iterations resets
+    /// opacities: on the original's schedule, except within half an interval
+    /// of the end, where the model would not recover before it is saved (a
+    /// 3000-iteration run would otherwise end on a washed-out model, and one
+    /// of 7000 1000 iterations after a reset: measured on beer /4, 4.4 dB
+    /// right after it, 22.1 dB at the end vs 24.6 dB before the first reset).
+    public func resetsOpacity(at step: Int, of total: Int) -> Bool {
         opacityResetInterval > 0 && step < until && step % opacityResetInterval == 0
+            && total - step >= opacityResetInterval / 2
     }
 }
 

@@ -321,7 +321,7 @@ public final class GaussianTrainer {
         if density.densifies(at: iteration) {
             lastDensification = try densifier.densify(rasterizer: rasterizer, adam: adam, iteration: iteration, extent: extent)
         }
-        if density.resetsOpacity(at: iteration) {
+        if density.resetsOpacity(at: iteration, of: config.iterations) {
             try densifier.resetOpacity(rasterizer: rasterizer, adam: adam)
         }
         lap("densify")

@@ -18,8 +18,9 @@ struct Train: ParsableCommand {
         original: from iteration 500 to 15000, every 100, Gaussians whose mean
         screen-space gradient reaches 2e-4 are cloned (small) or split (large),
         faint ones (opacity < 0.005) pruned, and after the first opacity reset
-        (every 3000) also those above 0.1 x the extent in the world (and,
-        with --max-screen-size, on screen); --max-gaussians caps the growth. The SH degree rises by one
+        (every 3000, but not within 1500 iterations of the end) also those
+        above 0.1 x the extent in the world (and, with --max-screen-size, on
+        screen); --max-gaussians caps the growth. The SH degree rises by one
         every 1000 iterations. Gaussians start from the scene's points
         (COLMAP), else from random points in a box around where the cameras
         look. With --eval, every 8th image (by name) is held out unless the
@@ -98,7 +99,7 @@ struct Train: ParsableCommand {
     var resume: String?
     @Option(help: "Write checkpoint/ every this many iterations (0: only at the end and on Ctrl-C).")
     var saveEvery = 1000
-    @Option(help: "With --eval: test PSNR/SSIM every this many iterations (0: only at the end).")
+    @Option(help: "Test PSNR/SSIM every this many iterations when there is a test split (0: only at the end).")
     var evalEvery = 1000
 
     func validate() throws {
@@ -227,7 +228,7 @@ struct Train: ParsableCommand {
                         + formatDuration(Double(total - k) / max(rate, 1e-9))
                     FileHandle.standardError.write(Data((terminal ? "\r" + line + "\u{1b}[K" : line + "\n").utf8))
                 }
-                if eval && evalEvery > 0 && k % evalEvery == 0 && k < total {
+                if !test.isEmpty && evalEvery > 0 && k % evalEvery == 0 && k < total {
                     if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
                     _ = try evaluate("splat train: ")
                 }

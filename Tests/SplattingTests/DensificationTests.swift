@@ -182,7 +182,10 @@ final class DensificationTests: GPUTestCase {
         XCTAssertTrue(s.densifies(at: 600))
         XCTAssertFalse(s.densifies(at: 650))
         XCTAssertFalse(s.densifies(at: 15_000))
-        XCTAssertTrue(s.resetsOpacity(at: 3000))
-        XCTAssertFalse(s.resetsOpacity(at: 15_000))
+        XCTAssertTrue(s.resetsOpacity(at: 3000, of: 30_000))
+        XCTAssertFalse(s.resetsOpacity(at: 15_000, of: 30_000))
+        XCTAssertTrue(s.resetsOpacity(at: 3000, of: 7000))
+        XCTAssertFalse(s.resetsOpacity(at: 6000, of: 7000), "too close to the end to recover")
+        XCTAssertFalse(s.resetsOpacity(at: 3000, of: 3000))
     }
 }
