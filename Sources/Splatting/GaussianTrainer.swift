@@ -244,19 +244,18 @@ public final class GaussianTrainer {
         let pixels = view.camera.width * view.camera.height
         let rgba = try color.buffer.read(Float.self, count: pixels * 4, device: device)
         let target = try view.target.read(UInt32.self, count: pixels, device: device)
-        var sum = 0.0
+        // Both as [H, W, 3]: the render's RGB and the target over this step's background.
+        var rendered = [Float](repeating: 0, count: pixels * 3)
+        var reference = [UInt8](repeating: 0, count: pixels * 3)
         for p in 0..<pixels {
+            let a = view.straightAlpha ? Float(target[p] >> 24) / 255 : 1
             for c in 0..<3 {
-                var t = Double((target[p] >> (8 * UInt32(c))) & 0xff) / 255
-                if view.straightAlpha {
-                    let a = Double(target[p] >> 24) / 255
-                    t = t * a + Double(lastBackground[c]) * (1 - a)
-                }
-                let d = Double(min(1, max(0, rgba[4 * p + c]))) - t
-                sum += d * d
+                rendered[3 * p + c] = rgba[4 * p + c]
+                let t = Float((target[p] >> (8 * UInt32(c))) & 0xff) / 255 * a + lastBackground[c] * (1 - a)
+                reference[3 * p + c] = UInt8((t * 255).rounded())
             }
         }
-        return sum > 0 ? 10 * log10(Double(3 * pixels) / sum) : 100
+        return ImageMetrics.psnr(rendered: rendered, target: reference)
     }
 
     /// The position learning rate at `iteration` (log-linear decay, x extent).
