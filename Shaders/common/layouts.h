@@ -92,6 +92,7 @@ struct RadixSortParams {
 #define RASTER_TILE_SIZE 16u
 #define RASTER_BATCH 256u             // splats staged in shared memory per round
 #define RASTER_FLAG_ANTIALIAS 1u
+#define RASTER_FLAG_DEPTH_GRADIENT 2u   // blend backward: a depth gradient is bound
 #define RASTER_CHUNKS 4u              // bindings per chunked per-Gaussian buffer
 // Model buffers (raw trainable parameters, structure of arrays):
 //   positions [N, 3] f32, scales [N, 3] f32 (log), rotations [N, 4] f32 (w, x, y, z),

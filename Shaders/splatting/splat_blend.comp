@@ -6,10 +6,9 @@
 //
 // Each thread blends PIXELS_PER_THREAD consecutive pixels of a column (1 on
 // GPUs; more on CPU drivers, where each splat read from shared memory is then
-// reused for several pixels). A splat whose per-axis extent misses a thread's
-// pixels is skipped without evaluating it: outside the extent its alpha is
-// below 1/255, so the result is the same (the extent is opacity-aware:
-// e = sqrt(2 ln(255 o)) standard deviations of the marginal).
+// reused for several pixels). A splat whose footprint (splatting/footprint.glsl:
+// the ellipse where alpha >= 1/255) misses a thread's column of pixels is
+// skipped without evaluating them; the result is the same.
 // Twin: RasterizerReference.renderTiled (Sources/Splatting/RasterizerReference.swift).
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -34,11 +33,12 @@ layout(std430, binding = 9) writeonly buffer Count { uint contributors[]; };    
 layout(push_constant) uniform Push { RasterParams pc; };
 #define SPLAT_CHUNKED_SPLATS_READ
 #include "splatting/chunks.glsl"
+#include "splatting/footprint.glsl"
 
 shared vec4 batchMeanOpacity[RASTER_BATCH];   // mean.x, mean.y, opacity, depth
-shared vec4 batchConic[RASTER_BATCH];         // a, b, c, radius x
-shared vec4 batchColor[RASTER_BATCH];         // r, g, b, radius y
-shared uint doneCount;
+shared vec4 batchConic[RASTER_BATCH];         // a, b, c, footprint level
+shared vec4 batchColor[RASTER_BATCH];         // r, g, b, -
+shared uint doneThreads;   // threads all of whose pixels are done
 
 void main() {
     uint tile = gl_WorkGroupID.y * pc.tilesX + gl_WorkGroupID.x;
@@ -52,7 +52,8 @@ void main() {
     uint blended[PIXELS_PER_THREAD];
     uint last[PIXELS_PER_THREAD];
     bool done[PIXELS_PER_THREAD];
-    if (t == 0u) doneCount = 0u;
+    uint remaining = 0u;   // this thread's pixels still blending
+    if (t == 0u) doneThreads = 0u;
     barrier();
     for (uint k = 0; k < PIXELS_PER_THREAD; k++) {
         pixel[k] = gl_WorkGroupID.xy * RASTER_TILE_SIZE + uvec2(gl_LocalInvocationID.x, gl_LocalInvocationID.y * PIXELS_PER_THREAD + k);
@@ -62,19 +63,27 @@ void main() {
         blended[k] = 0u;
         last[k] = 0u;
         done[k] = pixel[k].x >= pc.width || pixel[k].y >= pc.height;
-        if (done[k]) atomicAdd(doneCount, 1u);
+        if (!done[k]) remaining++;
     }
+    // Each thread reports once, between batches, when its last pixel is done
+    // (an atomic per finished pixel inside the splat loop costs more on CPU
+    // drivers, where atomics run lane by lane).
+    bool reported = false;
 
     for (uint batchStart = start; batchStart < end; batchStart += RASTER_BATCH) {
-        barrier();  // the previous batch is consumed and doneCount is final
-        if (doneCount == RASTER_TILE_SIZE * RASTER_TILE_SIZE) break;
+        if (remaining == 0u && !reported) {
+            reported = true;
+            atomicAdd(doneThreads, 1u);
+        }
+        barrier();  // the previous batch is consumed and doneThreads is final
+        if (doneThreads == THREADS) break;
         for (uint s = t; s < RASTER_BATCH; s += THREADS) {
             uint k = batchStart + s;
             if (k < end) {
                 ProjectedSplat g = loadSplat(values[k]);
                 batchMeanOpacity[s] = vec4(g.meanX, g.meanY, g.opacity, g.depth);
-                batchConic[s] = vec4(g.conicA, g.conicB, g.conicC, g.radiusX);
-                batchColor[s] = vec4(g.colorR, g.colorG, g.colorB, g.radiusY);
+                batchConic[s] = vec4(g.conicA, g.conicB, g.conicC, footprintLevel(g.opacity));
+                batchColor[s] = vec4(g.colorR, g.colorG, g.colorB, 0.0);
             }
         }
         barrier();
@@ -84,8 +93,8 @@ void main() {
         for (uint j = 0; j < n; j++) {
             vec4 mo = batchMeanOpacity[j];
             vec4 conic = batchConic[j];
-            float radiusY = batchColor[j].w;
-            if (abs(mo.x - columnX) > conic.w || mo.y + radiusY < firstY || mo.y - radiusY > lastY) continue;
+            if (remaining == 0u) break;
+            if (!footprintMeetsColumn(mo.xy, conic.xyz, conic.w, columnX, firstY, lastY)) continue;
             for (uint k = 0; k < PIXELS_PER_THREAD; k++) {
                 vec2 d = mo.xy - (vec2(pixel[k]) + 0.5);
                 float power = -0.5 * (conic.x * d.x * d.x + conic.z * d.y * d.y) - conic.y * d.x * d.y;
@@ -95,7 +104,7 @@ void main() {
                 float nextT = T[k] * (1.0 - alpha);
                 if (nextT < 1e-4) {
                     done[k] = true;
-                    atomicAdd(doneCount, 1u);
+                    remaining--;
                     continue;
                 }
                 C[k] += batchColor[j].rgb * (alpha * T[k]);

@@ -14,8 +14,10 @@
 // then sums its lanes' and one lane adds the result to memory (float
 // atomics), so the atomics per splat and tile fall with the pixels per
 // thread. Subgroups none of whose pixels a splat reaches skip the sums and
-// atomics. Splats whose extent misses a thread's pixels are skipped with the
-// forward's own test, so both passes make the same decisions.
+// atomics. Splats whose footprint misses a thread's pixels are skipped with
+// the forward's own test (splatting/footprint.glsl), so both passes make the
+// same decisions. Without a depth gradient (RASTER_FLAG_DEPTH_GRADIENT unset,
+// as in training) the depth terms are skipped.
 // Twin: RasterizerBackward.blend (Sources/Splatting/RasterizerBackward.swift).
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -45,10 +47,11 @@ layout(std430, binding = 11) buffer Gradients { SplatGradient grads[]; };       
 layout(push_constant) uniform Push { RasterParams pc; };
 #define SPLAT_CHUNKED_SPLATS_READ
 #include "splatting/chunks.glsl"
+#include "splatting/footprint.glsl"
 
 shared vec4 batchMeanOpacity[RASTER_BATCH];   // mean.x, mean.y, opacity, depth
-shared vec4 batchConic[RASTER_BATCH];         // a, b, c, radius x
-shared vec4 batchColor[RASTER_BATCH];         // r, g, b, radius y
+shared vec4 batchConic[RASTER_BATCH];         // a, b, c, footprint level
+shared vec4 batchColor[RASTER_BATCH];         // r, g, b, -
 shared uint batchIndex[RASTER_BATCH];
 shared uint tileLast;
 
@@ -57,15 +60,16 @@ void main() {
     uint t = gl_LocalInvocationIndex;
     uint start = ranges[2u * tile];
     vec3 bg = vec3(pc.bgR, pc.bgG, pc.bgB);
+    bool depthGradient = (pc.flags & RASTER_FLAG_DEPTH_GRADIENT) != 0u;   // else dL/d(depth) is zero: skip its terms
 
     uvec2 first = gl_WorkGroupID.xy * RASTER_TILE_SIZE + uvec2(gl_LocalInvocationID.x, gl_LocalInvocationID.y * PIXELS_PER_THREAD);
     float finalT[PIXELS_PER_THREAD];
     uint last[PIXELS_PER_THREAD];
     vec3 dC[PIXELS_PER_THREAD];
-    float dA[PIXELS_PER_THREAD];
+    float dAT[PIXELS_PER_THREAD];         // dL/d(1 - T_N) T_N
     float dD[PIXELS_PER_THREAD];
     float T[PIXELS_PER_THREAD];
-    vec3 behind[PIXELS_PER_THREAD];       // R_i: colour blended behind the current splat
+    vec3 behind[PIXELS_PER_THREAD];       // R_i + T_N bg: colour blended behind the current splat
     float behindDepth[PIXELS_PER_THREAD];
     uint threadLast = 0u;                 // positions 0 ..< threadLast may reach this thread's pixels
     for (uint k = 0; k < PIXELS_PER_THREAD; k++) {
@@ -75,10 +79,10 @@ void main() {
         finalT[k] = inside ? transmittance[p] : 1.0;
         last[k] = inside ? contributors[2u * p + 1u] : 0u;
         dC[k] = inside ? vec3(gradColor[3u * p], gradColor[3u * p + 1u], gradColor[3u * p + 2u]) : vec3(0.0);
-        dA[k] = inside ? gradAlpha[p] : 0.0;
+        dAT[k] = inside ? gradAlpha[p] * finalT[k] : 0.0;
         dD[k] = inside ? gradDepth[p] : 0.0;
         T[k] = finalT[k];
-        behind[k] = vec3(0.0);
+        behind[k] = finalT[k] * bg;
         behindDepth[k] = 0.0;
         threadLast = max(threadLast, last[k]);
     }
@@ -101,8 +105,8 @@ void main() {
                 uint g = values[start + slot];
                 ProjectedSplat sp = loadSplat(g);
                 batchMeanOpacity[s] = vec4(sp.meanX, sp.meanY, sp.opacity, sp.depth);
-                batchConic[s] = vec4(sp.conicA, sp.conicB, sp.conicC, sp.radiusX);
-                batchColor[s] = vec4(sp.colorR, sp.colorG, sp.colorB, sp.radiusY);
+                batchConic[s] = vec4(sp.conicA, sp.conicB, sp.conicC, footprintLevel(sp.opacity));
+                batchColor[s] = vec4(sp.colorR, sp.colorG, sp.colorB, 0.0);
                 batchIndex[s] = g;
             }
         }
@@ -116,40 +120,42 @@ void main() {
 
             vec3 gColor = vec3(0.0);
             float gOpacity = 0.0, gDepth = 0.0;
-            vec2 gMean = vec2(0.0);
-            vec3 gConic = vec3(0.0);
+            // Sums of dL/dpower times d.x, d.y, d.x^2, d.x d.y, d.y^2: the mean
+            // and conic gradients follow from them once per splat, after the
+            // subgroup sum, instead of per pixel.
+            vec2 sD = vec2(0.0);
+            vec3 sDD = vec3(0.0);
             bool contributes = false;
-            // The forward's extent test: outside it alpha < 1/255, so it skipped the splat too.
+            // The forward's footprint test: outside it alpha < 1/255, so it skipped the splat too.
             bool near = position < threadLast
-                && !(abs(mo.x - columnX) > conic.w || mo.y + colorRadius.w < firstY || mo.y - colorRadius.w > lastY);
+                && footprintMeetsColumn(mo.xy, conic.xyz, conic.w, columnX, firstY, lastY);
             if (near) {
                 for (uint k = 0; k < PIXELS_PER_THREAD; k++) {
-                    if (position >= last[k]) continue;
                     vec2 d = mo.xy - vec2(columnX, firstY + float(k));
                     float power = -0.5 * (conic.x * d.x * d.x + conic.z * d.y * d.y) - conic.y * d.x * d.y;
-                    if (power > 0.0) continue;
                     float gaussian = exp(power);
                     float raw = mo.z * gaussian;
                     float alpha = min(0.99, raw);
-                    if (alpha < 1.0 / 255.0) continue;
+                    if (position >= last[k] || power > 0.0 || alpha < 1.0 / 255.0) continue;
                     contributes = true;
-                    float oneMinus = 1.0 - alpha;
-                    float Ti = T[k] / oneMinus;
+                    float invOneMinus = 1.0 / (1.0 - alpha);
+                    float Ti = T[k] * invOneMinus;
                     float weight = alpha * Ti;
                     gColor += weight * dC[k];
-                    gDepth += weight * dD[k];
-                    float dAlpha = dot(colorRadius.rgb * Ti - (behind[k] + finalT[k] * bg) / oneMinus, dC[k])
-                        + dA[k] * finalT[k] / oneMinus
-                        + dD[k] * (mo.w * Ti - behindDepth[k] / oneMinus);
-                    behind[k] += colorRadius.rgb * weight;
-                    behindDepth[k] += mo.w * weight;
-                    T[k] = Ti;
-                    if (raw <= 0.99) {
-                        gOpacity += dAlpha * gaussian;
-                        float dPower = dAlpha * alpha;
-                        gMean += dPower * vec2(-(conic.x * d.x + conic.y * d.y), -(conic.z * d.y + conic.y * d.x));
-                        gConic += dPower * vec3(-0.5 * d.x * d.x, -d.x * d.y, -0.5 * d.y * d.y);
+                    // behind[k] starts at T_N bg, so it is R_i + T_N bg here.
+                    float dAlpha = dot(colorRadius.rgb * Ti - behind[k] * invOneMinus, dC[k]) + dAT[k] * invOneMinus;
+                    if (depthGradient) {
+                        gDepth += weight * dD[k];
+                        dAlpha += dD[k] * (mo.w * Ti - behindDepth[k] * invOneMinus);
+                        behindDepth[k] += mo.w * weight;
                     }
+                    behind[k] += colorRadius.rgb * weight;
+                    T[k] = Ti;
+                    float dAlphaOpen = raw <= 0.99 ? dAlpha : 0.0;   // no gradient where alpha was clamped
+                    gOpacity += dAlphaOpen * gaussian;
+                    vec2 dPowerD = (dAlphaOpen * alpha) * d;
+                    sD += dPowerD;
+                    sDD += vec3(dPowerD.x * d.x, dPowerD.x * d.y, dPowerD.y * d.y);
                 }
             }
             // Sum over the subgroup, then one atomic per field per subgroup;
@@ -157,21 +163,22 @@ void main() {
             if (subgroupAny(contributes)) {
                 gColor = subgroupAdd(gColor);
                 gOpacity = subgroupAdd(gOpacity);
-                gDepth = subgroupAdd(gDepth);
-                gMean = subgroupAdd(gMean);
-                gConic = subgroupAdd(gConic);
+                sD = subgroupAdd(sD);
+                sDD = subgroupAdd(sDD);
+                if (depthGradient) gDepth = subgroupAdd(gDepth);
                 if (subgroupElect()) {
                     uint g = batchIndex[local];
-                    atomicAdd(grads[g].meanX, gMean.x);
-                    atomicAdd(grads[g].meanY, gMean.y);
-                    atomicAdd(grads[g].conicA, gConic.x);
-                    atomicAdd(grads[g].conicB, gConic.y);
-                    atomicAdd(grads[g].conicC, gConic.z);
+                    // power = -(a dx^2 + c dy^2) / 2 - b dx dy with d = mean - pixel
+                    atomicAdd(grads[g].meanX, -(conic.x * sD.x + conic.y * sD.y));
+                    atomicAdd(grads[g].meanY, -(conic.z * sD.y + conic.y * sD.x));
+                    atomicAdd(grads[g].conicA, -0.5 * sDD.x);
+                    atomicAdd(grads[g].conicB, -sDD.y);
+                    atomicAdd(grads[g].conicC, -0.5 * sDD.z);
                     atomicAdd(grads[g].opacity, gOpacity);
                     atomicAdd(grads[g].colorR, gColor.r);
                     atomicAdd(grads[g].colorG, gColor.g);
                     atomicAdd(grads[g].colorB, gColor.b);
-                    atomicAdd(grads[g].depth, gDepth);
+                    if (depthGradient) atomicAdd(grads[g].depth, gDepth);
                 }
             }
         }

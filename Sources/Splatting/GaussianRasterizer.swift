@@ -70,16 +70,16 @@ public final class GaussianRasterizer {
     /// Gaussians skipped in the last frame for NaN/Inf parameters.
     public private(set) var lastInvalidCount = 0
 
-    /// The blend kernel's pixels per thread for a device: 1 on GPUs; 8 on CPU
-    /// drivers (lavapipe), measured fastest there (1280x720, 100k Gaussians:
-    /// 430 ms with 1, 290 ms with 4, 230 ms with 8, 235 ms with 16).
-    /// The blend backward uses the same value. There, on lavapipe (beer at
-    /// downscale 4, 175x312, 4414 Gaussians, machine shared with another job),
-    /// 1 and 8 measured about the same (minimum kernel time 46-56 ms with 1,
-    /// 43-60 ms with 8); the gain over the old kernel (bench train backward
-    /// 187 -> about 55 ms) came from the extent test and from skipping the
-    /// subgroup sums and atomics where no lane's pixels see a splat.
-    public static func preferredPixelsPerThread(for info: DeviceInfo) -> Int { info.kind == .cpu ? 8 : 1 }
+    /// The blend kernels' pixels per thread for a device: 1 on GPUs; a whole
+    /// tile column (16) on CPU drivers (lavapipe), where a workgroup runs as
+    /// subgroups of SIMD lanes, each splat read from shared memory then serves
+    /// 16 pixels, and the blend backward's per-splat subgroup sums and atomics
+    /// (executed lane by lane on a CPU) cover twice the pixels they do at 8.
+    /// Measured with `splat bench train --model` on a 30k-Gaussian beer model
+    /// at downscale 4 (320x180), once the per-pixel atomic was out of the
+    /// forward loop: forward blend 46-49 ms with 8, 42-46 with 16; blend
+    /// backward about 130 ms with 8, 105-118 with 16; 4 is slower than both.
+    public static func preferredPixelsPerThread(for info: DeviceInfo) -> Int { info.kind == .cpu ? 16 : 1 }
 
     /// `pixelsPerThread` (a divisor of 16) overrides the device's preferred value;
     /// tests run both.
@@ -197,7 +197,7 @@ public final class GaussianRasterizer {
         return out
     }
 
-    func params(_ camera: RasterCamera, _ settings: RasterSettings, count: Int) -> RasterParams {
+    func params(_ camera: RasterCamera, _ settings: RasterSettings, count: Int, flags: UInt32 = 0) -> RasterParams {
         let r = camera.rotation, t = camera.translation, c = camera.position
         let degree = min(settings.shDegree ?? modelSHDegree, modelSHDegree)
         var p = RasterParams()
@@ -212,7 +212,7 @@ public final class GaussianRasterizer {
         p.count = UInt32(count)
         p.restPerChannel = UInt32((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
         p.shDegree = UInt32(max(0, degree))
-        p.flags = settings.antialias ? RASTER_FLAG_ANTIALIAS : 0
+        p.flags = (settings.antialias ? RASTER_FLAG_ANTIALIAS : 0) | flags
         p.chunk = UInt32(chunkGaussians)
         (p.bgR, p.bgG, p.bgB) = (settings.background.x, settings.background.y, settings.background.z)
         return p
@@ -323,12 +323,14 @@ public final class GaussianRasterizer {
     /// The backward pass of the last frame's blending: gradients of every
     /// Gaussian's projected quantities (2D mean, conic, effective opacity,
     /// colour, depth) given dL/d(colour) [H, W, 3], dL/d(alpha) and
-    /// dL/d(depth) [H, W] of that frame. Needs float atomics (the error says so).
-    public func backwardBlend(gradColor: [Float], gradAlpha: [Float], gradDepth: [Float]) throws -> [SplatGradient] {
-        let (gC, gA, gD) = try uploadUpstream(gradColor, gradAlpha, gradDepth)
+    /// dL/d(depth) [H, W] of that frame (nil: zero, and the kernel skips the
+    /// depth terms, as in training). Needs float atomics (the error says so).
+    public func backwardBlend(gradColor: [Float], gradAlpha: [Float], gradDepth: [Float]?) throws -> [SplatGradient] {
+        let zeros = gradDepth == nil ? [Float](repeating: 0, count: gradAlpha.count) : []
+        let (gC, gA, gD) = try uploadUpstream(gradColor, gradAlpha, gradDepth ?? zeros)
         let stream = drawStream
         stream.reset()
-        try recordBlendBackward(stream, gradColor: gC, gradAlpha: gA, gradDepth: gD)
+        try recordBlendBackward(stream, gradColor: gC, gradAlpha: gA, gradDepth: gD, depthGradient: gradDepth != nil)
         try stream.run()
         return try splatGradients.buffer.map { try $0.read(SplatGradient.self, count: gaussianCount, device: device) } ?? []
     }
@@ -369,7 +371,9 @@ public final class GaussianRasterizer {
     }
 
     /// Records the blend backward into `splatGradients` ([N] SplatGradient).
-    func recordBlendBackward(_ stream: CommandStream, gradColor gC: BufferRange, gradAlpha gA: BufferRange, gradDepth gD: BufferRange) throws {
+    /// Without `depthGradient` the kernel skips the depth terms (`gD` must then be zero).
+    func recordBlendBackward(_ stream: CommandStream, gradColor gC: BufferRange, gradAlpha gA: BufferRange, gradDepth gD: BufferRange,
+                             depthGradient: Bool) throws {
         guard let kernel = blendBackwardKernel else {
             throw ComputeError.invalidArgument("\(device.info.name) lacks float atomic add on buffers (VK_EXT_shader_atomic_float), which the backward pass uses")
         }
@@ -387,7 +391,8 @@ public final class GaussianRasterizer {
             values.buffer!.slice(offset: 0, length: intersections * 4), ranges.buffer!.slice(offset: 0, length: tiles * 8),
             transmittanceOut.buffer!.slice(offset: 0, length: pixels * 4), countOut.buffer!.slice(offset: 0, length: pixels * 8),
             gC, gA, gD, grads.slice(offset: 0, length: n * MemoryLayout<SplatGradient>.stride)],
-            push: params(camera, settings, count: n), grid: (camera.tilesX, camera.tilesY, 1), label: "blend backward")
+            push: params(camera, settings, count: n, flags: depthGradient ? RASTER_FLAG_DEPTH_GRADIENT : 0),
+            grid: (camera.tilesX, camera.tilesY, 1), label: "blend backward")
     }
 
     /// The backward pass of the last frame on the GPU: the raw-parameter
@@ -407,7 +412,7 @@ public final class GaussianRasterizer {
             gA = gA ?? zeros.slice(offset: 0, length: pixels * 4)
             gD = gD ?? zeros.slice(offset: 0, length: pixels * 4)
         }
-        try recordBlendBackward(stream, gradColor: gradColor, gradAlpha: gA!, gradDepth: gD!)
+        try recordBlendBackward(stream, gradColor: gradColor, gradAlpha: gA!, gradDepth: gD!, depthGradient: gradDepth != nil)
         let restFloats = 3 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
         let sizes = [n * 12, n * 12, n * 16, n * 4, n * 12, max(4, n * restFloats * 4)]
         let out = try zip(gradientBuffers, sizes).map { try $0.atLeast($1, device: device) }

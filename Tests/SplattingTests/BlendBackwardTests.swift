@@ -63,13 +63,16 @@ final class BlendBackwardTests: GPUTestCase {
     /// at a size whose edge tiles are partial (rows and columns outside the image).
     func testGPUMatchesTheTwin() throws {
         guard device.info.float32AtomicAdd else { return }  // the kernel needs float atomics; the error is tested below
-        for pixelsPerThread in [1, 8] {
+        for pixelsPerThread in [1, 8, 16] {
             try checkGPUAgainstTheTwin(pixelsPerThread: pixelsPerThread, width: 64, height: 48)
             try checkGPUAgainstTheTwin(pixelsPerThread: pixelsPerThread, width: 37, height: 29)
         }
+        // Without a depth gradient (training) the kernel skips the depth terms.
+        try checkGPUAgainstTheTwin(pixelsPerThread: 16, width: 37, height: 29, depth: false)
+        try checkGPUAgainstTheTwin(pixelsPerThread: 1, width: 37, height: 29, depth: false)
     }
 
-    func checkGPUAgainstTheTwin(pixelsPerThread: Int, width: Int, height: Int) throws {
+    func checkGPUAgainstTheTwin(pixelsPerThread: Int, width: Int, height: Int, depth: Bool = true) throws {
         let fixtures = RasterizerGPUTests(name: "fixture", testClosure: { _ in })
         let model = fixtures.fixture(count: 200, degree: 1, extras: false)
         let camera = fixtures.camera(width: width, height: height)
@@ -81,8 +84,8 @@ final class BlendBackwardTests: GPUTestCase {
         let pixels = width * height
         let gC = (0..<pixels * 3).map { _ in rng.uniform(-1, 1) }
         let gA = (0..<pixels).map { _ in rng.uniform(-1, 1) }
-        let gD = (0..<pixels).map { _ in rng.uniform(-0.1, 0.1) }
-        let gpu = try rasterizer.backwardBlend(gradColor: gC, gradAlpha: gA, gradDepth: gD)
+        let gD = (0..<pixels).map { _ in depth ? rng.uniform(-0.1, 0.1) : 0 }
+        let gpu = try rasterizer.backwardBlend(gradColor: gC, gradAlpha: gA, gradDepth: depth ? gD : nil)
 
         let projected = RasterizerReference.project(model, camera: camera, settings: settings).compactMap { $0 }.map(ProjectedGaussianD.init)
         let twin = RasterizerBackward.blend(projected, width: width, height: height, background: SIMD3(0.2, 0.4, 0.6),
@@ -99,7 +102,7 @@ final class BlendBackwardTests: GPUTestCase {
             for (expected, actual, name) in pairs {
                 XCTAssertTrue(actual.isFinite, "Gaussian \(g.index) \(name) is not finite")
                 XCTAssertEqual(Double(actual), expected, accuracy: 2e-3 * max(1, abs(expected)),
-                               "Gaussian \(g.index) \(name), \(width)x\(height), ppt \(pixelsPerThread)")
+                               "Gaussian \(g.index) \(name), \(width)x\(height), ppt \(pixelsPerThread), depth \(depth)")
                 checked += 1
             }
         }

@@ -61,7 +61,7 @@ final class RasterizerGPUTests: GPUTestCase {
 
     func testMatchesTheSwiftTwins() throws {
       // Both blend layouts (one pixel per thread: GPUs; eight: CPU drivers) on every device.
-      for pixelsPerThread in [1, 8] {
+      for pixelsPerThread in [1, 8, 16] {
         let rasterizer = try GaussianRasterizer(device: device, pixelsPerThread: pixelsPerThread)
         for (w, h) in [(64, 48), (100, 70)] {
             for degree in 0...3 {
