@@ -95,9 +95,12 @@ void main() {
             vec4 conic = batchConic[j];
             if (remaining == 0u) break;
             if (!footprintMeetsColumn(mo.xy, conic.xyz, conic.w, columnX, firstY, lastY)) continue;
+            // power = -(a dx^2 + c dy^2) / 2 - b dx dy, with the column's dx fixed
+            float dx = mo.x - columnX;
+            float powerX = -0.5 * conic.x * dx * dx, slopeY = -conic.y * dx;
             for (uint k = 0; k < PIXELS_PER_THREAD; k++) {
-                vec2 d = mo.xy - (vec2(pixel[k]) + 0.5);
-                float power = -0.5 * (conic.x * d.x * d.x + conic.z * d.y * d.y) - conic.y * d.x * d.y;
+                float dy = mo.y - (firstY + float(k));
+                float power = powerX + dy * (slopeY - 0.5 * conic.z * dy);
                 if (done[k] || power > 0.0) continue;
                 float alpha = min(0.99, mo.z * exp(power));
                 if (alpha < 1.0 / 255.0) continue;

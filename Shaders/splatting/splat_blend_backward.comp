@@ -69,7 +69,7 @@ void main() {
     float dAT[PIXELS_PER_THREAD];         // dL/d(1 - T_N) T_N
     float dD[PIXELS_PER_THREAD];
     float T[PIXELS_PER_THREAD];
-    vec3 behind[PIXELS_PER_THREAD];       // R_i + T_N bg: colour blended behind the current splat
+    float behindDC[PIXELS_PER_THREAD];    // dot(R_i + T_N bg, dL/dC): R_i, the colour blended behind the current splat
     float behindDepth[PIXELS_PER_THREAD];
     uint threadLast = 0u;                 // positions 0 ..< threadLast may reach this thread's pixels
     for (uint k = 0; k < PIXELS_PER_THREAD; k++) {
@@ -82,7 +82,7 @@ void main() {
         dAT[k] = inside ? gradAlpha[p] * finalT[k] : 0.0;
         dD[k] = inside ? gradDepth[p] : 0.0;
         T[k] = finalT[k];
-        behind[k] = finalT[k] * bg;
+        behindDC[k] = dot(finalT[k] * bg, dC[k]);
         behindDepth[k] = 0.0;
         threadLast = max(threadLast, last[k]);
     }
@@ -130,9 +130,12 @@ void main() {
             bool near = position < threadLast
                 && footprintMeetsColumn(mo.xy, conic.xyz, conic.w, columnX, firstY, lastY);
             if (near) {
+                // power = -(a dx^2 + c dy^2) / 2 - b dx dy, with the column's dx fixed
+                float dx = mo.x - columnX;
+                float powerX = -0.5 * conic.x * dx * dx, slopeY = -conic.y * dx;
                 for (uint k = 0; k < PIXELS_PER_THREAD; k++) {
-                    vec2 d = mo.xy - vec2(columnX, firstY + float(k));
-                    float power = -0.5 * (conic.x * d.x * d.x + conic.z * d.y * d.y) - conic.y * d.x * d.y;
+                    vec2 d = vec2(dx, mo.y - (firstY + float(k)));
+                    float power = powerX + d.y * (slopeY - 0.5 * conic.z * d.y);
                     float gaussian = exp(power);
                     float raw = mo.z * gaussian;
                     float alpha = min(0.99, raw);
@@ -142,14 +145,16 @@ void main() {
                     float Ti = T[k] * invOneMinus;
                     float weight = alpha * Ti;
                     gColor += weight * dC[k];
-                    // behind[k] starts at T_N bg, so it is R_i + T_N bg here.
-                    float dAlpha = dot(colorRadius.rgb * Ti - behind[k] * invOneMinus, dC[k]) + dAT[k] * invOneMinus;
+                    // dC/dalpha_i . dL/dC = c_i T_i - (R_i + T_N bg) / (1 - alpha_i), dotted
+                    // with dL/dC once per pixel and splat (behindDC holds the second dot).
+                    float colorDC = dot(colorRadius.rgb, dC[k]);
+                    float dAlpha = colorDC * Ti + (dAT[k] - behindDC[k]) * invOneMinus;
                     if (depthGradient) {
                         gDepth += weight * dD[k];
                         dAlpha += dD[k] * (mo.w * Ti - behindDepth[k] * invOneMinus);
                         behindDepth[k] += mo.w * weight;
                     }
-                    behind[k] += colorRadius.rgb * weight;
+                    behindDC[k] += colorDC * weight;
                     T[k] = Ti;
                     float dAlphaOpen = raw <= 0.99 ? dAlpha : 0.0;   // no gradient where alpha was clamped
                     gOpacity += dAlphaOpen * gaussian;
