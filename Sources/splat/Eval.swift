@@ -22,8 +22,8 @@ struct Eval: ParsableCommand {
     var scene: String
     @Option(help: "Which images: test, train or all.")
     var split = "test"
-    @Option(help: "Downscale images by this integer factor (as in training).")
-    var downscale = 1
+    @Option(help: "Downscale images by this integer factor (default: the factor the model was trained at, from its folder's config.json; else 1).")
+    var downscale: Int?
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
     @Option(help: "Also write each render as PNG into this folder.")
@@ -31,7 +31,7 @@ struct Eval: ParsableCommand {
 
     func validate() throws {
         guard ["test", "train", "all"].contains(split) else { throw ValidationError("--split must be test, train or all") }
-        guard downscale >= 1 else { throw ValidationError("--downscale must be an integer >= 1") }
+        if let downscale, downscale < 1 { throw ValidationError("--downscale must be an integer >= 1") }
     }
 
     func run() throws {
@@ -47,7 +47,9 @@ struct Eval: ParsableCommand {
             let chosen = loaded.frames.filter { split == "all" || $0.split.rawValue == split }
             if chosen.isEmpty { throw DatasetError(scene, "no \(split) images to evaluate") }
             if let saveRenders { try checkWritable(saveRenders) }
-            let (frames, _) = try SceneImages.load(chosen, root: loaded.root, downscale: downscale)
+            // Score at the resolution the model was trained at unless told otherwise.
+            let factor = downscale ?? Self.trainedDownscale(model) ?? 1
+            let (frames, _) = try SceneImages.load(chosen, root: loaded.root, downscale: factor)
             let device = try ComputeDevice.make()
             let rasterizer = try GaussianRasterizer(device: device)
             try rasterizer.setModel(input.gaussians)
@@ -61,12 +63,22 @@ struct Eval: ParsableCommand {
                 }
             }
             if json {
-                try printJSON(["psnr": psnr, "ssim": ssim, "images": perImage.count,
+                try printJSON(["psnr": psnr, "ssim": ssim, "images": perImage.count, "downscale": factor,
                                "per_image": perImage.map { ["name": $0.name, "psnr": $0.psnr, "ssim": $0.ssim] }])
             } else {
                 for r in perImage { print("\(r.name)  PSNR \(String(format: "%.2f", r.psnr)) dB  SSIM \(String(format: "%.4f", r.ssim))") }
-                print(String(format: "mean over %d images: PSNR %.2f dB, SSIM %.4f", perImage.count, psnr, ssim))
+                print(String(format: "mean over %d images at downscale %d: PSNR %.2f dB, SSIM %.4f", perImage.count, factor, psnr, ssim))
             }
         }
+    }
+
+    /// The `downscale` recorded in a training output folder's config.json, if any.
+    static func trainedDownscale(_ model: String) -> Int? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue,
+              let data = FileManager.default.contents(atPath: "\(model)/config.json"),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let value = object["downscale"] as? Int, value >= 1 else { return nil }
+        return value
     }
 }
