@@ -111,7 +111,8 @@ final class CLITests: XCTestCase {
     func testTrainWritesTheOutputFolder() throws {
         let out = NSTemporaryDirectory() + "splat-train-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let result = try run(["train", "\(Self.repository)/Scenes/demo", "--out", out, "--iterations", "30", "--random-points", "500"])
+        let result = try run(["train", "\(Self.repository)/Scenes/demo", "--out", out, "--iterations", "30", "--random-points", "500",
+                              "--downscale", "2"])
         XCTAssertEqual(result.status, 0, result.stderr)
         for file in ["point_cloud.ply", "cameras.json", "model.json", "config.json", "metrics.json", "checkpoint/state.bin"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(file)"), "missing \(file)")
@@ -122,10 +123,12 @@ final class CLITests: XCTestCase {
         let model = try GaussianPLY.read(path: "\(out)/point_cloud.ply")
         XCTAssertEqual(model.count, 500)
 
-        // splat eval scores the same held-out images and prints the JSON of CONVENTIONS.md.
+        // splat eval scores the same held-out images, at the resolution the
+        // model was trained at, and prints the JSON of CONVENTIONS.md.
         let eval = try run(["eval", out, "\(Self.repository)/Scenes/demo", "--json"])
         XCTAssertEqual(eval.status, 0, eval.stderr)
         let scores = try json(eval.stdout)
+        XCTAssertEqual(scores["downscale"] as? Int, 2)
         XCTAssertEqual(scores["images"] as? Int, 8)
         XCTAssertEqual((scores["per_image"] as? [[String: Any]])?.count, 8)
         let psnr = try XCTUnwrap(scores["psnr"] as? Double)
