@@ -31,6 +31,7 @@ public struct DensificationSettings: Codable, Equatable {
     /// regions were pruned every 100 iterations and training fell from 24.7
     /// dB to 19.3 dB after the reset at 3000.
     public var maxScreenRadius = 0.0
+    /// (0: no world-size pruning.)
     public var maxWorldScale = 0.1
     /// Growth stops at this many Gaussians (0: no cap); when a densification
     /// would exceed it, only the Gaussians with the largest gradients grow.
@@ -190,7 +191,7 @@ public final class GaussianDensifier {
         p.cloneMaxScale = Float(settings.percentDense * extent)
         p.minOpacity = Float(settings.minOpacity)
         p.maxScreenRadius = Float(settings.maxScreenRadius)
-        p.maxWorldScale = Float(settings.maxWorldScale * extent)
+        p.maxWorldScale = settings.maxWorldScale > 0 ? Float(settings.maxWorldScale * extent) : .infinity
         let sizePrune = settings.opacityResetInterval > 0 && iteration > settings.opacityResetInterval
         p.flags = (grow ? DENSIFY_FLAG_GROW : 0) | (sizePrune ? DENSIFY_FLAG_PRUNE_SIZE : 0)
         p.seed = GaussianDensification.hash(seed ^ GaussianDensification.hash(UInt32(truncatingIfNeeded: densifications)))

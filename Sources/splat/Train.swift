@@ -86,7 +86,7 @@ struct Train: ParsableCommand {
     var minOpacity = 0.005
     @Option(help: "Reset opacities to 0.01 every this many iterations (0: never).")
     var opacityResetInterval = 3000
-    @Option(help: "After the first opacity reset, prune Gaussians with a world scale above this fraction of the scene extent...")
+    @Option(help: "After the first opacity reset, prune Gaussians with a world scale above this fraction of the scene extent (0: off)...")
     var maxWorldScale = 0.1
     @Option(help: "...and, when > 0, those with a screen radius above this (px). The original's 20 px test never fires (its radii are reset first), so 0 is the default.")
     var maxScreenSize = 0.0

@@ -104,6 +104,17 @@ final class DensificationTests: GPUTestCase {
     func testMatchesTwinAcrossWorkgroups() throws { try run(n: 5003, cap: 0, iteration: 600) }
     func testCapLimitsGrowth() throws { try run(n: 1000, cap: 750, iteration: 3100) }
 
+    /// `--max-world-scale 0` turns world-size pruning off (it must not prune everything).
+    func testZeroMaxWorldScaleIsOff() throws {
+        var settings = DensificationSettings()
+        settings.maxWorldScale = 0
+        let off = try GaussianDensifier(device: device, settings: settings).parameters(iteration: 3100, extent: 5, threshold: 2e-4, grow: true)
+        XCTAssertEqual(off.maxWorldScale, .infinity)
+        settings.maxWorldScale = 0.1
+        let on = try GaussianDensifier(device: device, settings: settings).parameters(iteration: 3100, extent: 5, threshold: 2e-4, grow: true)
+        XCTAssertEqual(on.maxWorldScale, 0.5, accuracy: 1e-6)
+    }
+
     func testCapThresholdFromHistogram() {
         var bins = [UInt32](repeating: 0, count: Int(DENSIFY_HISTOGRAM_BINS))
         bins[900] = 5; bins[901] = 3; bins[950] = 2
