@@ -48,7 +48,8 @@ struct Eval: ParsableCommand {
             if chosen.isEmpty { throw DatasetError(scene, "no \(split) images to evaluate") }
             if let saveRenders { try checkWritable(saveRenders) }
             // Score at the resolution the model was trained at unless told otherwise.
-            let factor = downscale ?? Self.trainedDownscale(model) ?? 1
+            let recorded = (Train.recordedConfig(model)?["downscale"] as? Int).flatMap { $0 >= 1 ? $0 : nil }
+            let factor = downscale ?? recorded ?? 1
             let (frames, _) = try SceneImages.load(chosen, root: loaded.root, downscale: factor)
             let device = try ComputeDevice.make()
             let rasterizer = try GaussianRasterizer(device: device)
@@ -70,15 +71,5 @@ struct Eval: ParsableCommand {
                 print(String(format: "mean over %d images at downscale %d: PSNR %.2f dB, SSIM %.4f", perImage.count, factor, psnr, ssim))
             }
         }
-    }
-
-    /// The `downscale` recorded in a training output folder's config.json, if any.
-    static func trainedDownscale(_ model: String) -> Int? {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue,
-              let data = FileManager.default.contents(atPath: "\(model)/config.json"),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let value = object["downscale"] as? Int, value >= 1 else { return nil }
-        return value
     }
 }

@@ -143,11 +143,16 @@ struct Train: ParsableCommand {
         return config
     }
 
+    /// The config.json a training run wrote into `folder`, if there is one.
+    static func recordedConfig(_ folder: String) -> [String: Any]? {
+        guard let data = FileManager.default.contents(atPath: folder + "/config.json") else { return nil }
+        return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    }
+
     func run() throws {
         try runReportingErrors {
             let resumed = try resume.map { try GaussianCheckpoint.read(from: $0) }
-            if let resume, let data = FileManager.default.contents(atPath: resume + "/config.json"),
-               let previous = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            if let resume, let previous = Self.recordedConfig(resume) {
                 // The view order in the checkpoint indexes the training views: same split and sizes.
                 if let e = previous["eval"] as? Bool, e != eval {
                     throw DatasetError(resume, "the checkpoint was trained \(e ? "with" : "without") --eval; resume the same way")
