@@ -11,9 +11,9 @@
 layout(constant_id = SPEC_WORKGROUP_SIZE) const uint WORKGROUP_SIZE = 256;
 layout(local_size_x_id = SPEC_WORKGROUP_SIZE) in;
 
-layout(std430, binding = 0) readonly buffer Rendered { float rendered[]; };  // [H, W, 4] f32
+layout(std430, binding = 0) readonly buffer Rendered { vec4 rendered[]; };  // [H, W] RGBA f32
 layout(std430, binding = 1) readonly buffer Target { uint target[]; };       // [H, W] u32 RGBA8
-layout(std430, binding = 2) writeonly buffer Stats { float stats[]; };       // [H, W, 15] f32
+layout(std430, binding = 2) writeonly buffer Stats { vec4 stats[]; };        // [H, W, 4] vec4: packStats
 layout(push_constant) uniform Push { LossParams pc; };
 
 void main() {
@@ -33,7 +33,7 @@ void main() {
         int qx = px0 + r;
         if (qx < 0 || qx >= int(pc.width)) continue;
         uint q = uint(py) * pc.width + uint(qx);
-        vec3 x = vec3(rendered[4u * q], rendered[4u * q + 1u], rendered[4u * q + 2u]);
+        vec3 x = rendered[q].rgb;
         vec3 y = targetRGB(target[q], pc);
         vec3 xx = x * x, yy = y * y, xy = x * y;
         for (int k = 0; k < int(PIXELS); k++) {
@@ -43,10 +43,8 @@ void main() {
     }
     for (uint k = 0; k < PIXELS; k++) {
         if (px0 + int(k) >= int(pc.width)) break;
-        uint o = 15u * (uint(py) * pc.width + uint(px0) + k);
-        for (uint c = 0; c < 3u; c++) {
-            stats[o + c] = sx[k][c]; stats[o + 3u + c] = sy[k][c]; stats[o + 6u + c] = sxx[k][c];
-            stats[o + 9u + c] = syy[k][c]; stats[o + 12u + c] = sxy[k][c];
-        }
+        uint o = 4u * (uint(py) * pc.width + uint(px0) + k);
+        vec4 packed[4] = packStats(sx[k], sy[k], sxx[k], syy[k], sxy[k]);
+        for (uint j = 0; j < 4u; j++) stats[o + j] = packed[j];
     }
 }

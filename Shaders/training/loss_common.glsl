@@ -23,6 +23,16 @@ void shiftWeights(inout float weights[PIXELS], int r) {
     weights[0] = ssimWeight(r);
 }
 
+// The five horizontal sums of a pixel (x, y, x^2, y^2, xy; RGB each) packed
+// in 4 vec4s, so that the passes move them with 4 vector accesses (CPU
+// drivers issue one access per lane and component otherwise).
+vec4[4] packStats(vec3 sx, vec3 sy, vec3 sxx, vec3 syy, vec3 sxy) {
+    return vec4[4](vec4(sx, sy.x), vec4(sy.yz, sxx.xy), vec4(sxx.z, syy), vec4(sxy, 0.0));
+}
+void unpackStats(vec4 a, vec4 b, vec4 c, vec4 d, out vec3 sx, out vec3 sy, out vec3 sxx, out vec3 syy, out vec3 sxy) {
+    sx = a.xyz; sy = vec3(a.w, b.xy); sxx = vec3(b.zw, c.x); syy = c.yzw; sxy = d.xyz;
+}
+
 vec3 unpackRGB(uint rgba) {
     return vec3(float(rgba & 0xffu), float((rgba >> 8) & 0xffu), float((rgba >> 16) & 0xffu)) / 255.0;
 }

@@ -15,9 +15,9 @@ layout(constant_id = SPEC_WORKGROUP_SIZE) const uint WORKGROUP_SIZE = 256;
 layout(constant_id = SPEC_VARIANT) const uint AXIS = 0;
 layout(local_size_x_id = SPEC_WORKGROUP_SIZE) in;
 
-layout(std430, binding = 0) readonly buffer Input { float partialsIn[]; };    // [H, W, 9] f32
-layout(std430, binding = 1) writeonly buffer Output { float partialsOut[]; }; // [H, W, 9] f32 (horizontal pass)
-layout(std430, binding = 2) readonly buffer Rendered { float rendered[]; };   // [H, W, 4] f32
+layout(std430, binding = 0) readonly buffer Input { vec4 partialsIn[]; };     // [H, W, 3] vec4: A, B, C (w = 0)
+layout(std430, binding = 1) writeonly buffer Output { vec4 partialsOut[]; };  // [H, W, 3] vec4 (horizontal pass)
+layout(std430, binding = 2) readonly buffer Rendered { vec4 rendered[]; };    // [H, W] RGBA f32
 layout(std430, binding = 3) readonly buffer Target { uint target[]; };        // [H, W] u32 RGBA8
 layout(std430, binding = 4) writeonly buffer Grad { float grad[]; };          // [H, W, 3] f32 (vertical pass)
 layout(std430, binding = 5) writeonly buffer L1Pixel { float l1Pixel[]; };    // [H, W] f32: L1 summed over channels (vertical pass)
@@ -44,10 +44,8 @@ void main() {
         shiftWeights(weights, r);
         if (first + r < 0 || first + r >= int(along)) continue;
         ivec2 qq = ivec2(px0, py0) + r * axisStep;
-        uint q = 9u * (uint(qq.y) * pc.width + uint(qq.x));
-        vec3 a = vec3(partialsIn[q], partialsIn[q + 1u], partialsIn[q + 2u]);
-        vec3 b = vec3(partialsIn[q + 3u], partialsIn[q + 4u], partialsIn[q + 5u]);
-        vec3 c = vec3(partialsIn[q + 6u], partialsIn[q + 7u], partialsIn[q + 8u]);
+        uint q = 3u * (uint(qq.y) * pc.width + uint(qq.x));
+        vec3 a = partialsIn[q].xyz, b = partialsIn[q + 1u].xyz, c = partialsIn[q + 2u].xyz;
         for (int k = 0; k < int(PIXELS); k++) {
             float w = weights[k];
             ga[k] += w * a; gb[k] += w * b; gc[k] += w * c;
@@ -58,14 +56,12 @@ void main() {
         ivec2 pp = ivec2(px0, py0) + int(k) * axisStep;
         uint p = uint(pp.y) * pc.width + uint(pp.x);
         if (AXIS == 0u) {
-            for (uint c = 0; c < 3u; c++) {
-                partialsOut[9u * p + c] = ga[k][c];
-                partialsOut[9u * p + 3u + c] = gb[k][c];
-                partialsOut[9u * p + 6u + c] = gc[k][c];
-            }
+            partialsOut[3u * p] = vec4(ga[k], 0.0);
+            partialsOut[3u * p + 1u] = vec4(gb[k], 0.0);
+            partialsOut[3u * p + 2u] = vec4(gc[k], 0.0);
             continue;
         }
-        vec3 x = vec3(rendered[4u * p], rendered[4u * p + 1u], rendered[4u * p + 2u]);
+        vec3 x = rendered[p].rgb;
         vec3 y = targetRGB(target[p], pc);
         vec3 diff = x - y;
         vec3 g = (1.0 - pc.lambda) * pc.invCount * sign(diff);

@@ -12,8 +12,8 @@
 layout(constant_id = SPEC_WORKGROUP_SIZE) const uint WORKGROUP_SIZE = 256;
 layout(local_size_x_id = SPEC_WORKGROUP_SIZE) in;
 
-layout(std430, binding = 0) readonly buffer Stats { float stats[]; };         // [H, W, 15] f32 (horizontal sums)
-layout(std430, binding = 1) writeonly buffer Partials { float partials[]; };  // [H, W, 9] f32: A, B, C per channel
+layout(std430, binding = 0) readonly buffer Stats { vec4 stats[]; };          // [H, W, 4] vec4 (horizontal sums, packStats)
+layout(std430, binding = 1) writeonly buffer Partials { vec4 partials[]; };   // [H, W, 3] vec4: A, B, C (RGB, w = 0)
 layout(std430, binding = 2) writeonly buffer SSIMPixel { float ssimPixel[]; };  // [H, W] f32: SSIM summed over channels
 layout(push_constant) uniform Push { LossParams pc; };
 
@@ -36,12 +36,9 @@ void main() {
         shiftWeights(weights, r);
         int qy = py0 + r;
         if (qy < 0 || qy >= int(pc.height)) continue;
-        uint q = 15u * (uint(qy) * pc.width + uint(px));
-        vec3 sx = vec3(stats[q], stats[q + 1u], stats[q + 2u]);
-        vec3 sy = vec3(stats[q + 3u], stats[q + 4u], stats[q + 5u]);
-        vec3 sxx = vec3(stats[q + 6u], stats[q + 7u], stats[q + 8u]);
-        vec3 syy = vec3(stats[q + 9u], stats[q + 10u], stats[q + 11u]);
-        vec3 sxy = vec3(stats[q + 12u], stats[q + 13u], stats[q + 14u]);
+        uint q = 4u * (uint(qy) * pc.width + uint(px));
+        vec3 sx, sy, sxx, syy, sxy;
+        unpackStats(stats[q], stats[q + 1u], stats[q + 2u], stats[q + 3u], sx, sy, sxx, syy, sxy);
         for (int k = 0; k < int(PIXELS); k++) {
             float w = weights[k];
             meanX[k] += w * sx; meanY[k] += w * sy; exx[k] += w * sxx; eyy[k] += w * syy; exy[k] += w * sxy;
@@ -53,6 +50,7 @@ void main() {
         if (py0 + int(k) >= int(pc.height)) break;
         uint p = (uint(py0) + k) * pc.width + uint(px);
         float ssimSum = 0.0;
+        vec3 pa, pb, pc3;
         for (uint c = 0; c < 3u; c++) {
             float mx = meanX[k][c], my = meanY[k][c];
             float vx = exx[k][c] - mx * mx, vy = eyy[k][c] - my * my, cxy = exy[k][c] - mx * my;
@@ -63,10 +61,13 @@ void main() {
             float dMx = 2.0 * my * sn / (m * d) - 2.0 * mx * l * sn / (m * m * d);
             float dVx = -l * sn / (m * d * d);
             float dCxy = 2.0 * l / (m * d);
-            partials[9u * p + c] = upstream * (dMx - 2.0 * mx * dVx - my * dCxy);
-            partials[9u * p + 3u + c] = upstream * dVx;
-            partials[9u * p + 6u + c] = upstream * dCxy;
+            pa[c] = upstream * (dMx - 2.0 * mx * dVx - my * dCxy);
+            pb[c] = upstream * dVx;
+            pc3[c] = upstream * dCxy;
         }
+        partials[3u * p] = vec4(pa, 0.0);
+        partials[3u * p + 1u] = vec4(pb, 0.0);
+        partials[3u * p + 2u] = vec4(pc3, 0.0);
         ssimPixel[p] = ssimSum;
     }
 }

@@ -65,6 +65,9 @@ public final class GaussianRasterizer {
 
     /// GPU time of the stages of the last frame, ms: prepare, bin, sort, blend, total.
     public private(set) var lastTimings: [String: Double] = [:]
+    /// GPU milliseconds of the last `backwardOnDevice`: "blend" (zeroing and
+    /// blend backward), "prepare" (prepare backward); empty without timestamps.
+    public private(set) var lastBackwardTimings: [String: Double] = [:]
     /// Tile intersections of the last frame.
     public private(set) var lastIntersections = 0
     /// Gaussians skipped in the last frame for NaN/Inf parameters.
@@ -405,6 +408,7 @@ public final class GaussianRasterizer {
         let pixels = camera.width * camera.height
         let stream = drawStream
         stream.reset()
+        try stream.mark("begin")
         var gA = gradAlpha, gD = gradDepth
         if gA == nil || gD == nil {
             let zeros = try gradDepthIn.atLeast(pixels * 4, device: device)
@@ -413,6 +417,7 @@ public final class GaussianRasterizer {
             gD = gD ?? zeros.slice(offset: 0, length: pixels * 4)
         }
         try recordBlendBackward(stream, gradColor: gradColor, gradAlpha: gA!, gradDepth: gD!, depthGradient: gradDepth != nil)
+        try stream.mark("blend")
         let restFloats = 3 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
         let sizes = [n * 12, n * 12, n * 16, n * 4, n * 12, max(4, n * restFloats * 4)]
         let out = try zip(gradientBuffers, sizes).map { try $0.atLeast($1, device: device) }
@@ -426,7 +431,11 @@ public final class GaussianRasterizer {
                             + chunked(out[5], itemBytes: restBytes, count: restCount),
                             push: params(camera, settings, count: n), groups: (n + workgroupSize - 1) / workgroupSize,
                             label: "prepare backward")
+        try stream.mark("prepare")
         try stream.run()
+        var timings: [String: Double] = [:]
+        for t in try stream.timings() { timings[t.label, default: 0] += t.milliseconds }
+        lastBackwardTimings = timings
     }
 
     /// The model's parameter groups with their gradient buffers (after

@@ -196,6 +196,15 @@ public final class GaussianTrainer {
     /// backward, optimiser, densify (each includes its GPU work and
     /// synchronisation; densify is 0 on steps that do not densify).
     public private(set) var lastStageMilliseconds: [String: Double] = [:]
+    /// When set, the loss and optimiser streams time every dispatch (GPU
+    /// timestamps) into `lastKernelMilliseconds`, keyed by the dispatch's
+    /// label (`splat bench train --profile`); timestamps cost a little.
+    public var profileKernels = false {
+        didSet { stream.profileDispatches = profileKernels }
+    }
+    /// GPU milliseconds per dispatch label of the last step's loss and
+    /// optimiser streams (empty unless `profileKernels`).
+    public private(set) var lastKernelMilliseconds: [String: Double] = [:]
 
     public init(device: ComputeDevice, frames: [LoadedFrame], initial: GaussianModel, extent: Double,
                 background: SIMD3<Float>, config: GaussianTrainingConfig) throws {
@@ -228,6 +237,11 @@ public final class GaussianTrainer {
             views.append(TrainingView(camera: RasterCamera(intrinsics: f.intrinsics, pose: f.frame.pose),
                                       target: try GPUBuffer(device: device, packed, label: "target"), straightAlpha: straight))
         }
+    }
+
+    private func collectKernelTimings() throws {
+        guard profileKernels else { return }
+        for t in try stream.timings() { lastKernelMilliseconds[t.label, default: 0] += t.milliseconds }
     }
 
     /// RGBA composited over `bg` (in [0, 1]; straight alpha), as RGB.
@@ -287,10 +301,13 @@ public final class GaussianTrainer {
         lap("forward")
         let pixels = view.camera.width * view.camera.height
         let grad = try gradient.atLeast(pixels * 12, device: device).slice(offset: 0, length: pixels * 12)
+        lastKernelMilliseconds = [:]
         stream.reset()
+        if profileKernels { try stream.mark("begin") }
         try loss.record(stream, rendered: rasterizer.colorBuffer!, target: view.target, gradient: grad,
                         width: view.camera.width, height: view.camera.height)
         try stream.run()
+        try collectKernelTimings()
         let values = try loss.values()
         lap("loss")
         guard values.loss.isFinite else {
@@ -300,6 +317,7 @@ public final class GaussianTrainer {
         lap("backward")
         adam.beginStep()
         stream.reset()
+        if profileKernels { try stream.mark("begin") }
         let rates: [String: Float] = [
             "positions": positionLearningRate(iteration), "scales": Float(config.scalingLR), "rotations": Float(config.rotationLR),
             "opacities": Float(config.opacityLR), "sh_dc": Float(config.featureLR), "sh_rest": Float(config.featureLR / 20),
@@ -313,6 +331,7 @@ public final class GaussianTrainer {
             try densifier.recordAccumulate(stream, rasterizer: rasterizer)
         }
         try stream.run()
+        try collectKernelTimings()
         lap("optimiser")
         // Densify after the optimiser step (the original densifies before it,
         // but its new tensors have no gradient then, so that step changes

@@ -40,7 +40,7 @@ public final class Adam {
         self.device = device
         self.hyperparameters = hyperparameters
         workgroupSize = min(256, device.info.maxWorkgroupInvocations, device.info.maxWorkgroupSize[0])
-        kernel = try device.kernel(ShaderLibrary.adam, bindings: [.readWrite, .read, .readWrite, .readWrite],
+        kernel = try device.kernel(ShaderLibrary.adam, bindings: [.readWrite, .read, .readWrite, .readWrite, .readWrite, .read, .readWrite, .readWrite],
                                    pushConstantBytes: MemoryLayout<AdamParams>.size, specialization: [UInt32(workgroupSize)])
     }
 
@@ -68,8 +68,10 @@ public final class Adam {
         let params = AdamParams(count: UInt32(count), flags: h.sparse ? ADAM_FLAG_SPARSE : 0, learningRate: learningRate,
                                 beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon,
                                 biasCorrection1: 1 - pow(h.beta1, Float(step)), biasCorrection2: 1 - pow(h.beta2, Float(step)))
-        try stream.dispatch(kernel, [parameters, gradients, m.slice(offset: 0, length: count * 4), v.slice(offset: 0, length: count * 4)],
-                            push: params, groups: (count + workgroupSize - 1) / workgroupSize, label: "adam \(name)")
+        let ms = m.slice(offset: 0, length: count * 4), vs = v.slice(offset: 0, length: count * 4)
+        // One thread per 4 elements, plus one for the tail (adam.comp).
+        try stream.dispatch(kernel, [parameters, gradients, ms, vs, parameters, gradients, ms, vs],
+                            push: params, groups: (count / 4 + 1 + workgroupSize - 1) / workgroupSize, label: "adam \(name)")
     }
 
     /// Group `name`'s moments ([count] f32 each), nil before its first step.

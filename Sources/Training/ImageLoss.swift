@@ -74,9 +74,10 @@ public final class ImageLoss {
         let params = LossParams(width: UInt32(width), height: UInt32(height), lambda: lambda, invCount: 1 / Float(3 * pixels),
                                 bgR: targetBackground?.x ?? 0, bgG: targetBackground?.y ?? 0, bgB: targetBackground?.z ?? 0,
                                 flags: targetBackground == nil ? 0 : LOSS_FLAG_COMPOSITE_TARGET)
-        let s = try stats.atLeast(pixels * 60, device: device).slice(offset: 0, length: pixels * 60)
-        let pa = try partials.atLeast(pixels * 36, device: device).slice(offset: 0, length: pixels * 36)
-        let pb = try partialsBlurred.atLeast(pixels * 36, device: device).slice(offset: 0, length: pixels * 36)
+        // [H, W, 4] vec4 statistics and [H, W, 3] vec4 partials (loss_common.glsl).
+        let s = try stats.atLeast(pixels * 64, device: device).slice(offset: 0, length: pixels * 64)
+        let pa = try partials.atLeast(pixels * 48, device: device).slice(offset: 0, length: pixels * 48)
+        let pb = try partialsBlurred.atLeast(pixels * 48, device: device).slice(offset: 0, length: pixels * 48)
         let l1 = try l1Pixel.atLeast(pixels * 4, device: device).slice(offset: 0, length: pixels * 4)
         let ss = try ssimPixel.atLeast(pixels * 4, device: device).slice(offset: 0, length: pixels * 4)
         // One thread per run of pixelsPerThread pixels along a row (horizontal passes) or a column (vertical).

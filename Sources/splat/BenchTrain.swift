@@ -16,7 +16,9 @@ struct BenchTrain: ParsableCommand {
         iteration of clone/split/prune (the bench densifies every
         --densify-interval iterations from the start, so the timed steps
         include some) and, in densify_event_ms, the median of one
-        densification.
+        densification. forward_gpu_ms and backward_gpu_ms split the forward
+        and backward stages into their GPU kernels; --profile adds every
+        dispatch of the loss and optimiser stages.
         """)
 
     @Option(help: "The scene folder or transforms.json.")
@@ -35,6 +37,8 @@ struct BenchTrain: ParsableCommand {
     var densifyInterval = 50
     @Flag(help: "Sparse Adam: skip parameters whose gradient is zero (Gaussians the view did not see).")
     var sparseAdam = false
+    @Flag(help: "Also time every dispatch of the loss and optimiser stages on the GPU (loss_optimiser_gpu_ms in the JSON).")
+    var profile = false
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
 
@@ -61,16 +65,21 @@ struct BenchTrain: ParsableCommand {
             let bg: SIMD3<Float> = frames.contains { $0.image.hasAlpha } ? SIMD3(1, 1, 1) : .zero
             let trainer = try GaussianTrainer(device: device, frames: frames, initial: initial,
                                               extent: loaded.normalization.extent, background: bg, config: config)
+            trainer.profileKernels = profile
             log("bench train: \(initial.count) Gaussians, \(frames.count) views on \(device.info.displayName)")
             for _ in 0..<warmup { try trainer.step() }
             var stages: [String: [Double]] = [:]
             var densifyEvents: [Double] = []
             var forwardGPU: [String: [Double]] = [:]
+            var kernelGPU: [String: [Double]] = [:]
+            var backwardGPU: [String: [Double]] = [:]
             let start = Date()
             for _ in 0..<iterations {
                 try trainer.step()
                 for (k, v) in trainer.lastStageMilliseconds where k != "densify" { stages[k, default: []].append(v) }
                 for (k, v) in trainer.rasterizer.lastTimings where k != "total" { forwardGPU[k, default: []].append(v) }
+                for (k, v) in trainer.lastKernelMilliseconds { kernelGPU[k, default: []].append(v) }
+                for (k, v) in trainer.rasterizer.lastBackwardTimings { backwardGPU[k, default: []].append(v) }
                 let d = trainer.lastStageMilliseconds["densify"] ?? 0
                 stages["densify", default: []].append(d)
                 if config.densification.densifies(at: trainer.iteration) { densifyEvents.append(d) }
@@ -95,8 +104,11 @@ struct BenchTrain: ParsableCommand {
                 "ms_per_iteration": round3(seconds * 1000 / Double(iterations)),
                 "stages_ms": summary,
                 "forward_gpu_ms": forwardGPU.mapValues { round3(median($0)) },
+                "backward_gpu_ms": backwardGPU.mapValues { round3(median($0)) },
             ]
-            if json { try printJSON(result) } else {
+            var output = result
+            if profile { output["loss_optimiser_gpu_ms"] = kernelGPU.mapValues { round3(median($0)) } }
+            if json { try printJSON(output) } else {
                 print("train \(iterations) iterations: \(round3(Double(iterations) / seconds)) it/s; stages \(summary)")
             }
         }

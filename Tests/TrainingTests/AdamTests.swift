@@ -5,9 +5,10 @@ import Geometry
 import XCTest
 
 final class AdamTests: GPUTestCase {
-    func run(sparse: Bool) throws {
+    /// `count` not a multiple of 4 exercises the kernel's scalar tail (it
+    /// updates 4 elements per thread through vec4 views).
+    func run(sparse: Bool, count: Int = 10_000) throws {
         var rng = SplitMix64(seed: 4)
-        let count = 10_000
         var params = (0..<count).map { _ in rng.uniform(-1, 1) }
         let h = Adam.Hyperparameters(epsilon: 1e-15, sparse: sparse)
         let adam = try Adam(device: device, hyperparameters: h)
@@ -24,7 +25,7 @@ final class AdamTests: GPUTestCase {
             try stream.run()
             Adam.reference(parameters: &params, gradients: grads, m: &m, v: &v, step: step, learningRate: 0.01, hyperparameters: h)
             let gpu = try p.read(Float.self, count: count, device: device)
-            for i in stride(from: 0, to: count, by: 97) {
+            for i in 0..<count {
                 XCTAssertEqual(gpu[i], params[i], accuracy: 1e-5, "element \(i) step \(step) sparse \(sparse)")
             }
             XCTAssertTrue(gpu.allSatisfy(\.isFinite))
@@ -33,4 +34,10 @@ final class AdamTests: GPUTestCase {
 
     func testDenseMatchesTheTwin() throws { try run(sparse: false) }
     func testSparseMatchesTheTwin() throws { try run(sparse: true) }
+    func testTailMatchesTheTwin() throws {
+        for count in [1, 3, 4, 1_027] {
+            try run(sparse: false, count: count)
+            try run(sparse: true, count: count)
+        }
+    }
 }
