@@ -5,6 +5,7 @@
 //   splat -> ComputePrimitives -> Compute -> CVulkan
 //   splat -> Datasets -> Geometry
 //   splat -> Splatting -> {ComputePrimitives, Datasets}
+//   splat -> Viewer -> {Compute, CGLFW (types only; libglfw is dlopened)}
 // The compute core (Compute, ComputePrimitives) never imports a graphics module.
 import PackageDescription
 
@@ -55,8 +56,14 @@ let package = Package(
                 dependencies: ["Compute", "ComputePrimitives", "Geometry", "Datasets", "Training", "CShaderLayouts"],
                 plugins: ["ShaderCompilerPlugin"]),
 
+        // The interactive viewer: a GLFW window (libglfw loaded at run time)
+        // with a Vulkan swapchain, input and camera control. The only code
+        // that touches GLFW or presentation.
+        .target(name: "Viewer", dependencies: ["Compute", "CVulkan", "CGLFW", "CShaderLayouts", "Geometry"],
+                plugins: ["ShaderCompilerPlugin"]),
+
         .executableTarget(name: "splat", dependencies: [
-            "Compute", "ComputePrimitives", "Geometry", "Datasets", "Splatting", "Training",
+            "Compute", "ComputePrimitives", "Geometry", "Datasets", "Splatting", "Training", "Viewer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -69,6 +76,7 @@ let package = Package(
         .testTarget(name: "GeometryTests", dependencies: ["Geometry"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Geometry", "CJPEG"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Compute", "ComputeTestSupport", "Geometry"]),
+        .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Compute", "ComputeTestSupport", "Geometry"]),
         .testTarget(name: "SplattingTests",
                     dependencies: ["Splatting", "Training", "Datasets", "Geometry", "Compute", "ComputePrimitives", "ComputeTestSupport"]),
     ]

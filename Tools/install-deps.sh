@@ -89,4 +89,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   libvulkan-dev vulkan-validationlayers vulkan-tools \
   glslc spirv-tools \
   libpng-dev libturbojpeg0-dev libjpeg62-turbo-dev \
-  libglfw3-dev libglvnd0 libegl1 pkg-config xz-utils
+  libglfw3-dev libglvnd0 libegl1 pkg-config xz-utils \
+  xvfb xauth

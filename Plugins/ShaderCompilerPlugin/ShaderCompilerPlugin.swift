@@ -16,6 +16,7 @@ struct ShaderCompilerPlugin: BuildToolPlugin {
         "Splatting": "splatting",
         "Fields": "fields",
         "Training": "training",
+        "Viewer": "viewer",
     ]
 
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {

@@ -212,4 +212,24 @@ struct DensifyParams {
     u32 pad1;
 };
 
+// ---------------------------------------------------------------------------
+// Viewer (Shaders/viewer/display_pack.comp): a rendered frame [srcH, srcW]
+// (colour [.., 4] f32 already sRGB-encoded, expected depth [..] f32) packed
+// into the window's [H, W] u32 8-bit pixels, nearest-neighbour scaled when
+// the frame was rendered at reduced resolution.
+#define DISPLAY_MODE_RGB 0u
+#define DISPLAY_MODE_DEPTH 1u     // alpha-normalised depth, near white .. far (depthFar) black
+#define DISPLAY_MODE_ALPHA 2u
+#define DISPLAY_FLAG_BGRA 1u      // the window's format is B8G8R8A8 (else R8G8B8A8)
+struct DisplayParams {
+    u32 width;        // window pixels
+    u32 height;
+    u32 srcWidth;     // rendered pixels
+    u32 srcHeight;
+    u32 mode;         // DISPLAY_MODE_*
+    u32 flags;        // DISPLAY_FLAG_*
+    f32 depthFar;     // depth mapped to black
+    u32 pad0;
+};
+
 #endif

@@ -26,15 +26,38 @@ public final class ComputeDevice {
     /// Opens the device the environment asks for (see type docs). With
     /// `validation`, the process's instance (if not created yet) enables the
     /// Khronos validation layer; tests use this and fail on any message.
-    public static func make(validation: Bool? = nil) throws -> ComputeDevice {
+    ///
+    /// A caller that presents to a window (the viewer) passes the device
+    /// `extensions` it needs and `queueFilter`, which accepts the queue
+    /// families it can use (e.g. those that can present to its surface);
+    /// devices without them are passed over, as unsupported ones are.
+    public static func make(validation: Bool? = nil, extensions: [String] = [],
+                            queueFilter: ((VkPhysicalDevice, UInt32) -> Bool)? = nil) throws -> ComputeDevice {
         if let validation { VulkanInstance.requestValidation(validation) }
         let instance = try VulkanInstance.shared()
         let devices = try instance.physicalDevices()
         if devices.isEmpty { throw ComputeError.noDevice(detail: "vkEnumeratePhysicalDevices returned none") }
-        let infos = devices.enumerated().map { queryDeviceInfo($0.element, index: $0.offset) }
+        var infos = devices.enumerated().map { queryDeviceInfo($0.element, index: $0.offset) }
+        for (i, physical) in devices.enumerated() where infos[i].unsupportedReason == nil {
+            let available = deviceExtensions(physical)
+            let missing = extensions.filter { !available.contains($0) }
+            if !missing.isEmpty {
+                infos[i].missingRequirement = "lacks \(missing.joined(separator: ", "))"
+            } else if let queueFilter, DeviceCore.computeFamily(physical, accept: queueFilter) == nil {
+                infos[i].missingRequirement = "has no compute queue that can serve this window"
+            }
+        }
         let index = try choose(infos, request: ProcessInfo.processInfo.environment["SPLAT_DEVICE"])
-        return ComputeDevice(core: try DeviceCore(instance: instance, physical: devices[index], info: infos[index]))
+        return ComputeDevice(core: try DeviceCore(instance: instance, physical: devices[index], info: infos[index],
+                                                  extraExtensions: extensions, queueFilter: queueFilter))
     }
+
+    /// The physical device, queue and queue family the device runs on (for a
+    /// caller that records its own Vulkan commands, such as presentation;
+    /// submissions to `queue` must come from one thread at a time).
+    public var physicalDevice: VkPhysicalDevice { core.physical }
+    public var queue: VkQueue { core.queue }
+    public var queueFamily: UInt32 { core.queueFamily }
 
     /// The index of the device to use among `infos`.
     public static func choose(_ infos: [DeviceInfo], request: String?) throws -> Int {
@@ -164,14 +187,8 @@ final class DeviceCore {
     let memory: MemoryAllocator
     let pipelineCache: PipelineCache
 
-    init(instance: VulkanInstance, physical: VkPhysicalDevice, info: DeviceInfo) throws {
-        if let reason = info.unsupportedReason {
-            throw ComputeError.noDevice(detail: "\(info.name) \(reason)")
-        }
-        self.instance = instance
-        self.physical = physical
-        self.info = info
-
+    /// The first queue family with compute that `accept` (when given) accepts.
+    static func computeFamily(_ physical: VkPhysicalDevice, accept: ((VkPhysicalDevice, UInt32) -> Bool)?) -> Int? {
         var familyCount: UInt32 = 0
         vkGetPhysicalDeviceQueueFamilyProperties(physical, &familyCount, nil)
         var families = [VkQueueFamilyProperties](repeating: VkQueueFamilyProperties(), count: Int(familyCount))
@@ -179,13 +196,25 @@ final class DeviceCore {
         // Prefer a compute family that also does graphics: it is the "main" queue
         // with timestamps everywhere; dedicated compute queues are for overlap.
         let computeBit = VK_QUEUE_COMPUTE_BIT.rawValue
-        guard let family = families.firstIndex(where: { $0.queueFlags & computeBit != 0 }) else {
-            throw ComputeError.noDevice(detail: "\(info.name) has no compute queue")
+        return families.indices.first { families[$0].queueFlags & computeBit != 0 && (accept?(physical, UInt32($0)) ?? true) }
+    }
+
+    init(instance: VulkanInstance, physical: VkPhysicalDevice, info: DeviceInfo, extraExtensions: [String] = [],
+         queueFilter: ((VkPhysicalDevice, UInt32) -> Bool)? = nil) throws {
+        if let reason = info.unsupportedReason {
+            throw ComputeError.noDevice(detail: "\(info.name) \(reason)")
+        }
+        self.instance = instance
+        self.physical = physical
+        self.info = info
+
+        guard let family = Self.computeFamily(physical, accept: queueFilter) else {
+            throw ComputeError.noDevice(detail: "\(info.name) has no compute queue" + (queueFilter == nil ? "" : " that can serve this window"))
         }
         queueFamily = UInt32(family)
 
         let available = deviceExtensions(physical)
-        var extensions = ["VK_KHR_push_descriptor"]
+        var extensions = ["VK_KHR_push_descriptor"] + extraExtensions
         let sizeControl = available.contains("VK_EXT_subgroup_size_control")
         if sizeControl { extensions.append("VK_EXT_subgroup_size_control") }
         if available.contains("VK_EXT_shader_atomic_float") { extensions.append("VK_EXT_shader_atomic_float") }

@@ -39,6 +39,9 @@ public struct DeviceInfo: Codable, Equatable {
     public var shaderInt64: Bool
     public var pushDescriptors: Bool
     public var heaps: [Heap]
+    /// What a caller's extra requirement (a device extension, a queue that
+    /// can present) found missing; nil when there is none or all are met.
+    public var missingRequirement: String? = nil
 
     public struct Heap: Codable, Equatable {
         public var bytes: Int
@@ -50,6 +53,7 @@ public struct DeviceInfo: Codable, Equatable {
 
     /// Whether the compute core can run on this device.
     public var unsupportedReason: String? {
+        if let missingRequirement { return missingRequirement }
         if !pushDescriptors { return "lacks VK_KHR_push_descriptor" }
         if !subgroupArithmetic || !subgroupBallot || !subgroupShuffle {
             return "lacks subgroup arithmetic, ballot or shuffle in compute shaders"

@@ -14,6 +14,7 @@ public final class VulkanInstance {
     private static let lock = NSLock()
     private static var instance: VulkanInstance?
     private static var requestedValidation: Bool?
+    private static var requestedExtensions: [String] = []
 
     /// Asks for validation layers in the instance created next (tests do this).
     /// `SPLAT_VALIDATION=1` asks for them too.
@@ -22,18 +23,35 @@ public final class VulkanInstance {
         requestedValidation = on
     }
 
+    /// Asks for instance extensions in the instance created next (a window
+    /// system's surface extensions, for the viewer). The compute core itself
+    /// needs none; an extension the loader lacks fails `shared()` with a
+    /// message naming it. Returns false when the instance already exists
+    /// without one of them.
+    @discardableResult
+    public static func requestExtensions(_ names: [String]) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        for name in names where !requestedExtensions.contains(name) { requestedExtensions.append(name) }
+        guard let instance else { return true }
+        return names.allSatisfy { instance.enabledExtensions.contains($0) }
+    }
+
+    /// The instance extensions enabled at creation.
+    public let enabledExtensions: [String]
+
     /// The process's instance, created on first use.
     public static func shared() throws -> VulkanInstance {
         lock.lock(); defer { lock.unlock() }
         if let instance { return instance }
         let env = ProcessInfo.processInfo.environment
         let validation = requestedValidation ?? (env["SPLAT_VALIDATION"].map { $0 != "0" && !$0.isEmpty } ?? false)
-        let made = try VulkanInstance(validation: validation, loaderPath: env["SPLAT_VULKAN_LIBRARY"])
+        let made = try VulkanInstance(validation: validation, loaderPath: env["SPLAT_VULKAN_LIBRARY"],
+                                      extensions: requestedExtensions)
         instance = made
         return made
     }
 
-    private init(validation: Bool, loaderPath: String?) throws {
+    private init(validation: Bool, loaderPath: String?, extensions requested: [String]) throws {
         var message = [CChar](repeating: 0, count: 512)
         if splatVulkanLoad(loaderPath, &message, message.count) != 0 {
             throw ComputeError.loaderMissing(detail: String(cString: message))
@@ -54,6 +72,11 @@ public final class VulkanInstance {
         var enabledLayers: [String] = useValidation ? ["VK_LAYER_KHRONOS_validation"] : []
         var enabledExtensions: [String] = []
         if useValidation && extensions.contains("VK_EXT_debug_utils") { enabledExtensions.append("VK_EXT_debug_utils") }
+        let missing = requested.filter { !extensions.contains($0) }
+        if !missing.isEmpty {
+            throw ComputeError.noDevice(detail: "the Vulkan loader lacks the instance extension(s) \(missing.joined(separator: ", "))")
+        }
+        enabledExtensions += requested.filter { !enabledExtensions.contains($0) }
         if !useValidation { enabledLayers.removeAll() }
 
         var app = VkApplicationInfo()
@@ -86,6 +109,7 @@ public final class VulkanInstance {
         try check(result, "vkCreateInstance")
         guard let created else { throw ComputeError.vulkan(call: "vkCreateInstance", result: result.rawValue) }
         handle = created
+        self.enabledExtensions = enabledExtensions
         splatVulkanLoadInstance(created)
         validationEnabled = useValidation
 

@@ -506,6 +506,12 @@ public final class GaussianRasterizer {
         return b.slice(offset: 0, length: camera.width * camera.height * 16)
     }
 
+    /// The expected-depth output of the last frame: [H, W] f32 (sum T alpha z).
+    public var depthBuffer: BufferRange? {
+        guard let (camera, _, _) = lastFrame, let b = depthOut.buffer else { return nil }
+        return b.slice(offset: 0, length: camera.width * camera.height * 4)
+    }
+
     /// Downloads the last frame rendered with `camera`.
     public func download(camera: RasterCamera) throws -> RasterImage {
         let pixels = camera.width * camera.height

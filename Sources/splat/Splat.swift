@@ -2,6 +2,7 @@ import ArgumentParser
 import Compute
 import Datasets
 import Foundation
+import Viewer
 
 @main
 struct Splat: ParsableCommand {
@@ -14,7 +15,7 @@ struct Splat: ParsableCommand {
           SPLAT_VALIDATION=1          enable Vulkan validation layers (when installed)
           SPLAT_PIPELINE_CACHE=0      do not keep compiled kernels in ~/.cache/splat
         """,
-        subcommands: [Train.self, Render.self, Eval.self, Info.self, Convert.self, Bench.self])
+        subcommands: [Train.self, Render.self, View.self, Eval.self, Info.self, Convert.self, Bench.self])
 
     /// Parses and runs, with the exit codes of CONVENTIONS.md: a bad command
     /// line is a user error (1), not ArgumentParser's usual 64.
@@ -46,6 +47,12 @@ func runReportingErrors(_ body: () throws -> Void) throws {
             throw ExitCode(2)
         }
     } catch let error as DatasetError {
+        printError(error.description)
+        throw ExitCode(1)
+    } catch let error as GLFW.Failure {
+        printError(error.description)
+        throw ExitCode(1)
+    } catch let error as ViewerError {
         printError(error.description)
         throw ExitCode(1)
     } catch let error as ExitCode {

@@ -87,7 +87,20 @@ extern "C" {
     X(vkCmdFillBuffer) \
     X(vkCmdUpdateBuffer) \
     X(vkCreateDebugUtilsMessengerEXT) \
-    X(vkDestroyDebugUtilsMessengerEXT)
+    X(vkDestroyDebugUtilsMessengerEXT) \
+    X(vkCreateSemaphore) \
+    X(vkDestroySemaphore) \
+    X(vkCmdCopyBufferToImage) \
+    X(vkDestroySurfaceKHR) \
+    X(vkGetPhysicalDeviceSurfaceSupportKHR) \
+    X(vkGetPhysicalDeviceSurfaceCapabilitiesKHR) \
+    X(vkGetPhysicalDeviceSurfaceFormatsKHR) \
+    X(vkGetPhysicalDeviceSurfacePresentModesKHR) \
+    X(vkCreateSwapchainKHR) \
+    X(vkDestroySwapchainKHR) \
+    X(vkGetSwapchainImagesKHR) \
+    X(vkAcquireNextImageKHR) \
+    X(vkQueuePresentKHR)
 
 // Hidden visibility: binaries that export their symbols (static Swift stdlib
 // builds link with --export-dynamic) must not interpose these variables on the

@@ -1,0 +1,184 @@
+import ArgumentParser
+import Compute
+import Datasets
+import Foundation
+import Geometry
+import Splatting
+import Viewer
+
+struct View: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Look at a Gaussian model in a window (GLFW + Vulkan swapchain).",
+        discussion: """
+        MODEL is a training output folder or a .ply / .splat, as for `splat
+        render`. The window shows the same rasterizer's frames; on a slow
+        device it renders at reduced resolution while the camera moves and
+        refines when it stops.
+
+        \(ViewerSession.keyMap)
+
+        Cameras: the training cameras of MODEL's cameras.json (or of --scene)
+        are the ones 1-9 and [ ] step through. --camera TRANSFORMS[:INDEX]
+        starts from camera INDEX (default 0) of a transforms.json or scene
+        folder, with the window at that camera's size (at --downscale), so
+        that the frame equals `splat render --cameras` of it. Check mode:
+        --exit-after N renders N frames, writes --screenshot (PNG) and exits;
+        --input-script FILE plays scripted input, one event per frame
+        (orbit DX DY, pan DX DY, look DX DY, zoom STEPS, fly R U F, key NAME,
+        wait N); --print-camera prints the final camera as JSON on stdout.
+
+        Needs a display (X11 or Wayland) and GLFW 3 (libglfw3), loaded at run
+        time; without them, `splat render` writes frames headless.
+        """)
+
+    @Argument(help: "A training output folder or a .ply / .splat file.")
+    var model: String
+
+    @Option(help: "A scene folder or transforms.json whose cameras 1-9 and [ ] step through.")
+    var scene: String?
+
+    @Option(help: "Start from camera INDEX of this transforms.json or scene folder: TRANSFORMS[:INDEX].")
+    var camera: String?
+
+    @Option(help: "With --camera / --scene: downscale the cameras' images by this integer factor.")
+    var downscale = 1
+
+    @Option(help: "Window width (without --camera).")
+    var width = 1280
+
+    @Option(help: "Window height (without --camera).")
+    var height = 720
+
+    @Option(help: "Present mode: on (FIFO, capped at the display rate) or off (immediate or mailbox when offered).")
+    var vsync = "on"
+
+    @Option(help: "Render this many frames, then write --screenshot and exit.")
+    var exitAfter: Int?
+
+    @Option(help: "PNG path for the screenshot (P, or the last frame with --exit-after).")
+    var screenshot: String?
+
+    @Option(help: "Play these input events, one per frame (see above).")
+    var inputScript: String?
+
+    @Flag(help: "Print the final camera (eye, target, pose) as JSON on stdout.")
+    var printCamera = false
+
+    @Option(help: "Background colour: black or white (default: model.json's, else black); B toggles.")
+    var background: String?
+
+    func validate() throws {
+        guard ["on", "off"].contains(vsync) else { throw ValidationError("--vsync must be on or off") }
+        guard downscale >= 1 else { throw ValidationError("--downscale must be an integer >= 1") }
+        guard (1...16384).contains(width), (1...16384).contains(height) else { throw ValidationError("--width and --height must be within 1...16384") }
+        if let exitAfter, exitAfter < 1 { throw ValidationError("--exit-after must be at least 1") }
+        if let background, !["black", "white"].contains(background) { throw ValidationError("--background must be black or white") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            // Everything that can be wrong with the input is reported before a window opens.
+            let input = try RenderModel.load(model)
+            var settings = input.settings
+            if let background { settings.background = background == "white" ? SIMD3(1, 1, 1) : .zero }
+            var options = ViewerSession.Options()
+            options.width = width
+            options.height = height
+            options.vsync = vsync == "on"
+            options.exitAfter = exitAfter
+            options.screenshot = screenshot
+            options.title = "splat view \((model as NSString).lastPathComponent)"
+            let other: SIMD3<Float> = settings.background == .zero ? SIMD3(1, 1, 1) : .zero
+            options.backgrounds = [settings.background, other]
+            if let inputScript {
+                guard let text = try? String(contentsOfFile: inputScript, encoding: .utf8) else {
+                    throw DatasetError(inputScript, "cannot read the input script")
+                }
+                options.inputScript = try ViewerInput.parseScript(text, path: inputScript)
+            }
+            if let scene {
+                options.cameras = try CameraPaths.cameras(of: try SceneLoader.load(scene), split: nil, downscale: downscale)
+                    .map { ($0.name, $0.intrinsics, $0.pose) }
+            } else if let entries = input.trainingCameras {
+                options.cameras = entries.map { ($0.name, $0.intrinsics, $0.pose) }
+            }
+            if let camera {
+                let (path, index) = try Self.parseCamera(camera)
+                let cameras = try CameraPaths.cameras(of: try SceneLoader.load(path), split: nil, downscale: downscale)
+                guard cameras.indices.contains(index) else {
+                    throw DatasetError(path, "camera \(index) requested; the scene has \(cameras.count) (0...\(cameras.count - 1))")
+                }
+                options.cameras.insert((cameras[index].name, cameras[index].intrinsics, cameras[index].pose), at: 0)
+                options.startCamera = 0
+            }
+            let home = Self.homeCamera(input)
+
+            let session = try ViewerSession(options: options, home: home)
+            let source = try GaussianFrameSource(device: session.device, model: input.gaussians, settings: settings)
+            session.writeScreenshot = { rgb, w, h, path in
+                try ImageIO.writePNG(Image8(width: w, height: h, channels: 3, pixels: rgb), to: path)
+            }
+            if printCamera {
+                session.onExit = { c in
+                    let json: [String: Any] = [
+                        "eye": [c.eye.x, c.eye.y, c.eye.z], "target": [c.target.x, c.target.y, c.target.z],
+                        "focus_distance": c.focusDistance,
+                        "rotation": c.pose.rotation.rows.map { [$0.x, $0.y, $0.z] },
+                    ]
+                    if let data = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]) {
+                        FileHandle.standardOutput.write(data + Data("\n".utf8))
+                    }
+                }
+            }
+            try session.run(source: source)
+        }
+    }
+
+    /// "TRANSFORMS[:INDEX]" (the last colon-separated part, when a whole number).
+    static func parseCamera(_ value: String) throws -> (String, Int) {
+        if let colon = value.lastIndex(of: ":"), let index = Int(value[value.index(after: colon)...]) {
+            guard index >= 0 else { throw ValidationError("--camera index must be >= 0") }
+            return (String(value[..<colon]), index)
+        }
+        return (value, 0)
+    }
+
+    /// Where R returns to: the first camera of `splat render --orbit`,
+    /// looking at the model's centre; up is the training cameras' mean up.
+    static func homeCamera(_ input: RenderModel) -> CameraController {
+        let orbit = RenderModel.orbit(count: 1, model: input, width: 1280, height: 720)[0]
+        let center = input.robustBox.center
+        var up = Vector3(0, 0, 1)
+        if let entries = input.trainingCameras, !entries.isEmpty {
+            let sum = entries.reduce(Vector3.zero) { $0 + $1.pose.up }
+            if sum.length > 1e-9 { up = sum.normalized }
+        }
+        return CameraController(lookingAt: center, from: orbit.pose.position, worldUp: up, fovX: orbit.intrinsics.fovX)
+    }
+}
+
+/// The Gaussian rasterizer as the viewer's frame source.
+final class GaussianFrameSource: ViewerFrameSource {
+    let rasterizer: GaussianRasterizer
+    var settings: RasterSettings
+
+    init(device: ComputeDevice, model: GaussianModel, settings: RasterSettings) throws {
+        rasterizer = try GaussianRasterizer(device: device)
+        try rasterizer.setModel(model)
+        self.settings = settings
+    }
+
+    init(rasterizer: GaussianRasterizer, settings: RasterSettings) {
+        self.rasterizer = rasterizer
+        self.settings = settings
+    }
+
+    func render(intrinsics: Intrinsics, pose: Pose, background: SIMD3<Float>) throws -> (color: BufferRange, depth: BufferRange) {
+        var s = settings
+        s.background = background
+        try rasterizer.renderOnDevice(camera: RasterCamera(intrinsics: intrinsics, pose: pose), settings: s)
+        return (rasterizer.colorBuffer!, rasterizer.depthBuffer!)
+    }
+
+    var summary: String { "\(rasterizer.gaussianCount) Gaussians" }
+}
