@@ -178,68 +178,118 @@ public final class ViewerSession {
 
     /// Runs until the window closes, Esc, or `exitAfter` frames.
     public func run(source: ViewerFrameSource) throws {
+        begin(source: source)
+        while try step(source: source, live: false) {}
+        try finish()
+    }
+
+    /// Announces the viewer (call once before the first `step`).
+    public func begin(source: ViewerFrameSource) {
         FileHandle.standardError.write(Data("splat view: \(source.summary) on \(device.info.displayName); press H for the keys\n".utf8))
-        var script = options.inputScript[...]
-        var waitFrames = 0
         previousCursor = window.cursor
-        while !window.shouldClose {
-            window.pollEvents()
-            if window.isMinimized { window.waitEvents(timeout: 0.1); continue }
-            var moving = false
-            if waitFrames > 0 {
-                waitFrames -= 1
-            } else if let event = script.popFirst() {
-                if case let .wait(n) = event { waitFrames = n } else { moving = try apply(event) || moving }
-            }
-            moving = try handleInput() || moving
-            if let between, try between() { dirty = true }
-            let (fw, fh) = window.framebufferSize
-            if fw != presenter.width || fh != presenter.height {
-                guard try presenter.configure(width: fw, height: fh) else { window.waitEvents(timeout: 0.1); continue }
-                dirty = true
-            }
-            let refine = reducedShown && !moving
-            if !(dirty || moving || refine || options.exitAfter != nil || !script.isEmpty || waitFrames > 0) {
-                window.waitEvents(timeout: 0.05)
-                continue
-            }
-            let started = Date()
-            let (w, h) = (presenter.width, presenter.height)
-            let (rw, rh) = renderSize(width: w, height: h, moving: moving)
-            let buffers = try source.render(intrinsics: controller.intrinsics(width: rw, height: rh).withFieldOfView(of: cameraIntrinsics, width: rw, height: rh),
-                                            pose: controller.pose, background: options.backgrounds[backgroundIndex])
-            let out = try pixelBuffer(bytes: w * h * 4)
-            stream.reset()
-            try pack.record(stream, color: buffers.color, depth: buffers.depth, pixels: out,
-                            layout: DisplayPack.Layout(width: w, height: h, sourceWidth: rw, sourceHeight: rh, mode: mode,
-                                                       bgra: presenter.bgra, depthFar: Float(max(controller.focusDistance * 3, 1e-3))))
-            try stream.run()
-            let outcome = try presenter.present(pixels: out)
-            if outcome == .outOfDate { try presenter.configure(width: fw, height: fh); dirty = true; continue }
-            if outcome == .skipped { continue }
-            lastFrameSeconds = Date().timeIntervalSince(started)
-            reducedShown = (rw, rh) != (w, h)
-            dirty = false
-            frame += 1
-            fpsFrames += 1
-            let elapsed = Date().timeIntervalSince(fpsClock)
-            if elapsed >= 0.5 {
-                fps = Double(fpsFrames) / elapsed
-                fpsFrames = 0
-                fpsClock = Date()
-            }
-            updateTitle(source: source, reduced: reducedShown)
-            if let limit = options.exitAfter, frame >= limit {
-                if let path = options.screenshot { try saveScreenshot(to: path) }
-                break
-            }
-        }
+        script = options.inputScript[...]
+    }
+
+    /// After the last `step`: waits for the device, reports frame rates and
+    /// any validation message, and calls `onExit`.
+    public func finish() throws {
         try device.waitIdle()
+        for (name, s) in [("full resolution", fullStats), ("reduced resolution (while moving; live training)", previewStats)] where s.frames > 0 {
+            FileHandle.standardError.write(Data(String(format: "splat view: %d frames at %@, %.1f ms per frame (%.1f fps)\n",
+                                                       s.frames, name as NSString, 1000 * s.seconds / Double(s.frames),
+                                                       Double(s.frames) / max(s.seconds, 1e-9)).utf8))
+        }
         // With SPLAT_VALIDATION=1, every message of the layer is shown (tests fail on any).
         for message in device.drainValidationMessages() {
             FileHandle.standardError.write(Data("splat view: Vulkan validation: \(message)\n".utf8))
         }
         onExit?(controller)
+    }
+
+    var script: ArraySlice<ViewerInput> = []
+    var waitFrames = 0
+    var fullStats = (frames: 0, seconds: 0.0)
+    var previewStats = (frames: 0, seconds: 0.0)
+    var lastFrameEnd = Date.distantPast
+    /// Live training: the share of wall time the viewer may take (frames are
+    /// spaced so that rendering them costs at most this), and the divisor of
+    /// the window's resolution for live frames.
+    public var liveShare = 0.2
+    public var liveDivisor = 2
+
+    /// One turn of the loop: events, input, and a frame when something
+    /// changed. With `live` (training between calls) it never blocks, and it
+    /// renders at 1/`liveDivisor` resolution at most as often as keeps the
+    /// viewer within `liveShare` of the time. Returns false when the viewer is done.
+    public func step(source: ViewerFrameSource, live: Bool) throws -> Bool {
+        if window.shouldClose { return false }
+        window.pollEvents()
+        if window.isMinimized {
+            if !live { window.waitEvents(timeout: 0.1) }
+            return true
+        }
+        var moving = false
+        if waitFrames > 0 {
+            waitFrames -= 1
+        } else if let event = script.popFirst() {
+            if case let .wait(n) = event { waitFrames = n } else { moving = try apply(event) || moving }
+        }
+        moving = try handleInput() || moving
+        if let between, try between() { dirty = true }
+        let (fw, fh) = window.framebufferSize
+        if fw != presenter.width || fh != presenter.height {
+            guard try presenter.configure(width: fw, height: fh) else {
+                if !live { window.waitEvents(timeout: 0.1) }
+                return true
+            }
+            dirty = true
+        }
+        if live {
+            // Model changes every step: render when the time budget allows.
+            let spacing = lastFrameSeconds * (1 - liveShare) / liveShare
+            if Date().timeIntervalSince(lastFrameEnd) < max(spacing, 1.0 / 30) { return true }
+        } else {
+            let refine = reducedShown && !moving
+            if !(dirty || moving || refine || options.exitAfter != nil || !script.isEmpty || waitFrames > 0) {
+                window.waitEvents(timeout: 0.05)
+                return true
+            }
+        }
+        let started = Date()
+        let (w, h) = (presenter.width, presenter.height)
+        var (rw, rh) = renderSize(width: w, height: h, moving: moving)
+        if live { (rw, rh) = (max(1, w / liveDivisor), max(1, h / liveDivisor)) }
+        let intrinsics = cameraIntrinsics?.scaled(toWidth: rw, height: rh) ?? controller.intrinsics(width: rw, height: rh)
+        let buffers = try source.render(intrinsics: intrinsics, pose: controller.pose, background: options.backgrounds[backgroundIndex])
+        let out = try pixelBuffer(bytes: w * h * 4)
+        stream.reset()
+        try pack.record(stream, color: buffers.color, depth: buffers.depth, pixels: out,
+                        layout: DisplayPack.Layout(width: w, height: h, sourceWidth: rw, sourceHeight: rh, mode: mode,
+                                                   bgra: presenter.bgra, depthFar: Float(max(controller.focusDistance * 3, 1e-3))))
+        try stream.run()
+        let outcome = try presenter.present(pixels: out)
+        if outcome == .outOfDate { try presenter.configure(width: fw, height: fh); dirty = true; return true }
+        if outcome == .skipped { return true }
+        lastFrameEnd = Date()
+        lastFrameSeconds = lastFrameEnd.timeIntervalSince(started)
+        reducedShown = (rw, rh) != (w, h)
+        if reducedShown { previewStats.frames += 1; previewStats.seconds += lastFrameSeconds }
+        else { fullStats.frames += 1; fullStats.seconds += lastFrameSeconds }
+        dirty = false
+        frame += 1
+        fpsFrames += 1
+        let elapsed = Date().timeIntervalSince(fpsClock)
+        if elapsed >= 0.5 {
+            fps = Double(fpsFrames) / elapsed
+            fpsFrames = 0
+            fpsClock = Date()
+        }
+        updateTitle(source: source, reduced: reducedShown)
+        if let limit = options.exitAfter, frame >= limit {
+            if let path = options.screenshot { try saveScreenshot(to: path) }
+            return false
+        }
+        return true
     }
 
     /// The selected training camera's intrinsics while the view is exactly its pose.
@@ -377,15 +427,5 @@ public final class ViewerSession {
         var moved = false
         for e in events { moved = try apply(e) || moved }
         return moved
-    }
-}
-
-extension Intrinsics {
-    /// `self` for a w x h frame, or, while the view is exactly a training
-    /// camera, that camera's intrinsics scaled to w x h (its principal point
-    /// and focal lengths), so that the frame matches `splat render`.
-    func withFieldOfView(of camera: Intrinsics?, width: Int, height: Int) -> Intrinsics {
-        guard let camera else { return self }
-        return camera.scaled(toWidth: width, height: height)
     }
 }

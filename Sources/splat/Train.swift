@@ -5,6 +5,7 @@ import Foundation
 import Geometry
 import Splatting
 import Training
+import Viewer
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -101,6 +102,10 @@ struct Train: ParsableCommand {
     var saveEvery = 1000
     @Option(help: "Test PSNR/SSIM every this many iterations when there is a test split (0: only at the end).")
     var evalEvery = 1000
+    @Flag(help: "Watch training in a window (as `splat view`; needs a display): frames at reduced resolution between steps, at most ~20% of the time.")
+    var view = false
+    @Option(help: "With --view: render N viewer frames, then close the window (tests).")
+    var viewFrames: Int?
 
     func validate() throws {
         if let iterations { guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") } }
@@ -180,7 +185,26 @@ struct Train: ParsableCommand {
             // Outputs and checkpoints take about 1 KB per Gaussian; densification
             // grows the model, so ask for room for a few times the start.
             try checkFreeSpace(outDir, bytes: 32 << 20 + 4096 * initial.count)
-            let device = try ComputeDevice.make()
+            // With --view the window comes first: its device must also present to it.
+            var session: ViewerSession?
+            if view {
+                var options = ViewerSession.Options()
+                let first = train[0].intrinsics
+                let fit = min(1.0, 1024.0 / Double(max(first.width, first.height)))
+                options.width = max(64, Int(Double(first.width) * fit))
+                options.height = max(64, Int(Double(first.height) * fit))
+                options.title = "splat train \((scene as NSString).lastPathComponent)"
+                options.cameras = train.map { ($0.frame.name, $0.intrinsics, $0.frame.pose) }
+                options.startCamera = 0
+                options.backgrounds = [bg, bg == .zero ? SIMD3(1, 1, 1) : .zero]
+                options.exitAfter = viewFrames
+                let sum = train.reduce(Vector3.zero) { $0 + $1.frame.pose.up }
+                let up = sum.length > 1e-9 ? sum.normalized : Vector3(0, 0, 1)
+                let home = CameraController(pose: train[0].frame.pose, focusDistance: loaded.normalization.extent / 1.1,
+                                            worldUp: up, fovX: first.fovX)
+                session = try ViewerSession(options: options, home: home)
+            }
+            let device = try session?.device ?? ComputeDevice.make()
             let trainer = try GaussianTrainer(device: device, frames: train, initial: initial,
                                               extent: loaded.normalization.extent, background: bg, config: config)
             if let resumed {
@@ -204,6 +228,24 @@ struct Train: ParsableCommand {
             }
             func saveCheckpoint() throws {
                 try trainer.checkpoint().write(to: outDir + "/checkpoint")
+            }
+
+            var viewer: (session: ViewerSession, source: GaussianFrameSource)?
+            if let session {
+                let source = GaussianFrameSource(rasterizer: trainer.rasterizer, settings: RasterSettings(background: bg))
+                session.status = { [unowned trainer] in "iteration \(trainer.iteration)/\(total)" }
+                session.begin(source: source)
+                viewer = (session, source)
+            }
+            /// One viewer turn between steps (the next step renders its own frame again).
+            func viewerStep(live: Bool) throws {
+                guard let v = viewer else { return }
+                v.source.settings.shDegree = min(config.maxSHDegree, max(0, trainer.iteration - 1) / max(1, config.shDegreeInterval))
+                if try !v.session.step(source: v.source, live: live) {
+                    try v.session.finish()
+                    viewer = nil
+                    if live { log("\nsplat train: the viewer is closed; training goes on") }
+                }
             }
 
             let startIteration = trainer.iteration
@@ -233,6 +275,7 @@ struct Train: ParsableCommand {
                         + formatDuration(Double(total - k) / max(rate, 1e-9))
                     FileHandle.standardError.write(Data((terminal ? "\r" + line + "\u{1b}[K" : line + "\n").utf8))
                 }
+                try viewerStep(live: true)
                 if !test.isEmpty && evalEvery > 0 && k % evalEvery == 0 && k < total {
                     if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
                     _ = try evaluate("splat train: ")
@@ -268,6 +311,10 @@ struct Train: ParsableCommand {
                            "background": backgroundName, "resumed_from": resume as Any? ?? NSNull()], to: outDir + "/config.json")
             try writeJSON(metrics, to: outDir + "/metrics.json")
             log("splat train: \(trainer.iteration) iterations in \(String(format: "%.1f", seconds)) s; wrote \(outDir)")
+            if viewer != nil && !interrupt.isSet {
+                log("splat train: the viewer shows the trained model until you close it")
+                while viewer != nil { try viewerStep(live: false) }
+            }
             if interrupt.isSet {
                 log("splat train: resume with: splat train \(scene) --resume \(outDir)")
                 throw ExitCode(130)

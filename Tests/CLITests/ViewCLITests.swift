@@ -34,11 +34,11 @@ final class ViewCLITests: XCTestCase {
     }
 
     /// Runs `splat view ARGS` in a virtual X server with validation on.
-    private func view(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    private func view(_ arguments: [String], command: String = "view") throws -> (status: Int32, stdout: String, stderr: String) {
         let xvfb = try xvfbRun()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: xvfb)
-        process.arguments = ["-a", "-s", "-screen 0 1024x768x24", SplatProcess.binary.path, "view"] + arguments
+        process.arguments = ["-a", "-s", "-screen 0 1024x768x24", SplatProcess.binary.path, command] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(["SPLAT_VALIDATION": "1"]) { $1 }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -128,6 +128,16 @@ final class ViewCLITests: XCTestCase {
     }
 
     private func simdLength(_ v: SIMD3<Double>) -> Double { (v * v).sum().squareRoot() }
+
+    /// `splat train --view` shows the model while it trains, then training goes on without the window.
+    func testTrainingWithTheViewer() throws {
+        let out = "\(folder!)/trained"
+        let result = try view([demo, "--iterations", "8", "--random-points", "500", "--save-every", "0", "--out", out,
+                               "--view", "--view-frames", "3"], command: "train")
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("splat view: 3 frames"), result.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/point_cloud.ply"))
+    }
 
     func testWithoutADisplayTheErrorSuggestsRender() throws {
         let model = try tinyModel()
