@@ -23,16 +23,21 @@ public struct DensificationSettings: Codable, Equatable {
     /// Reset opacities to at most 0.01 every this many iterations (0: never).
     public var opacityResetInterval = 3000
     /// After the first opacity reset, prune Gaussians whose world scale
-    /// exceeds `maxWorldScale` times the extent, and (when > 0) those whose
-    /// screen radius exceeded `maxScreenRadius` px since the last
+    /// exceeds `maxWorldScale` times the extent (when > 0), and (when > 0)
+    /// those whose screen radius exceeded `maxScreenRadius` px since the last
     /// densification. The original's test of 20 px never fires: its radii
     /// are reset just before the test (densification_postfix), so 0 (off) is
     /// the default here, as in gsplat; on beer /4 with 20 px, large smooth
     /// regions were pruned every 100 iterations and training fell from 24.7
     /// dB to 19.3 dB after the reset at 3000.
     public var maxScreenRadius = 0.0
-    /// (0: no world-size pruning.)
-    public var maxWorldScale = 0.1
+    /// The original prunes above 0.1 x the extent; off (0) by default here.
+    /// The extent comes from the cameras, and where the background lies well
+    /// beyond them (beer: cameras within 7.5 units, points out to 25) that
+    /// prune removes the Gaussians that carry it every 100 iterations:
+    /// measured on beer /4 at 7000 iterations, 21.3 dB with it vs 24.3
+    /// without (30k cap), and 22.6 dB at 5000 without a cap.
+    public var maxWorldScale = 0.0
     /// Growth stops at this many Gaussians (0: no cap); when a densification
     /// would exceed it, only the Gaussians with the largest gradients grow.
     public var maxGaussians = 0

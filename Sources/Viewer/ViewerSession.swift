@@ -125,6 +125,7 @@ public final class ViewerSession {
     var fpsFrames = 0
     var fps = 0.0
     var lastFrameSeconds = 0.0
+    var fullFrameSeconds = 0.0
     var reducedShown = false
     var dirty = true
 
@@ -170,9 +171,10 @@ public final class ViewerSession {
     /// The frame size rendered for a window of w x h: full, or halved (until
     /// the frame fits the budget) while the camera moves on a slow device.
     func renderSize(width: Int, height: Int, moving: Bool) -> (Int, Int) {
-        guard moving, lastFrameSeconds > options.interactiveFrameBudget else { return (width, height) }
+        // Judged by the last full-resolution frame (a preview's own time says nothing about it).
+        guard moving, fullFrameSeconds > options.interactiveFrameBudget else { return (width, height) }
         var factor = 2
-        while factor < 8 && lastFrameSeconds / Double(factor * factor) > options.interactiveFrameBudget { factor *= 2 }
+        while factor < 8 && fullFrameSeconds / Double(factor * factor) > options.interactiveFrameBudget { factor *= 2 }
         return (max(1, width / factor), max(1, height / factor))
     }
 
@@ -274,7 +276,7 @@ public final class ViewerSession {
         lastFrameSeconds = lastFrameEnd.timeIntervalSince(started)
         reducedShown = (rw, rh) != (w, h)
         if reducedShown { previewStats.frames += 1; previewStats.seconds += lastFrameSeconds }
-        else { fullStats.frames += 1; fullStats.seconds += lastFrameSeconds }
+        else { fullStats.frames += 1; fullStats.seconds += lastFrameSeconds; fullFrameSeconds = lastFrameSeconds }
         dirty = false
         frame += 1
         fpsFrames += 1

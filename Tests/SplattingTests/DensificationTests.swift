@@ -43,7 +43,8 @@ final class DensificationTests: GPUTestCase {
         let (model, grad, views, radius, moments) = fixture(n, seed: UInt64(n + cap))
         var settings = DensificationSettings()
         settings.maxGaussians = cap
-        settings.maxScreenRadius = 20  // off by default; on here so the kernel's screen-size prune is covered
+        settings.maxScreenRadius = 20  // off by default; on here so the kernel's size prunes are covered
+        settings.maxWorldScale = 0.1
         let extent = 5.0
         let rasterizer = try GaussianRasterizer(device: device)
         try rasterizer.setModel(model)
