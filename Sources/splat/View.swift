@@ -31,8 +31,11 @@ struct View: ParsableCommand {
         time; without them, `splat render` writes frames headless.
         """)
 
-    @Argument(help: "A training output folder or a .ply / .splat file.")
+    @Argument(help: "A training output folder or a .ply / .splat file (with --model: a scene folder or transforms.json).")
     var model: String
+
+    @Option(name: .customLong("model"), help: "The model to show, when the argument is a scene whose cameras 1-9 and [ ] step through.")
+    var modelOption: String?
 
     @Option(help: "A scene folder or transforms.json whose cameras 1-9 and [ ] step through.")
     var scene: String?
@@ -78,7 +81,10 @@ struct View: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             // Everything that can be wrong with the input is reported before a window opens.
-            let input = try RenderModel.load(model)
+            // `splat view SCENE --model M` is `splat view M --scene SCENE`.
+            let modelPath = modelOption ?? model
+            let scene = modelOption == nil ? scene : (scene ?? model)
+            let input = try RenderModel.load(modelPath)
             var settings = input.settings
             if let background { settings.background = background == "white" ? SIMD3(1, 1, 1) : .zero }
             var options = ViewerSession.Options()
@@ -87,7 +93,7 @@ struct View: ParsableCommand {
             options.vsync = vsync == "on"
             options.exitAfter = exitAfter
             options.screenshot = screenshot
-            options.title = "splat view \((model as NSString).lastPathComponent)"
+            options.title = "splat view \((modelPath as NSString).lastPathComponent)"
             let other: SIMD3<Float> = settings.background == .zero ? SIMD3(1, 1, 1) : .zero
             options.backgrounds = [settings.background, other]
             if let inputScript {
