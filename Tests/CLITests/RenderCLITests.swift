@@ -25,24 +25,7 @@ final class RenderCLITests: XCTestCase {
 
     private func parseJSON(_ text: String) throws -> [String: Any] { try SplatProcess.json(text) }
 
-    /// `count` small opaque Gaussians around the origin, where the demo scene's cameras look.
-    private func tinyModel(count: Int = 50) -> GaussianModel {
-        var model = GaussianModel(count: count, shDegree: 0)
-        var state: UInt64 = 7
-        func uniform() -> Float {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(state >> 40) / Float(1 << 24)
-        }
-        for i in 0..<count {
-            for k in 0..<3 {
-                model.positions[i * 3 + k] = uniform() - 0.5
-                model.scales[i * 3 + k] = log(0.08)
-                model.shDC[i * 3 + k] = (uniform() - 0.5) * 3
-            }
-            model.opacities[i] = 2  // sigmoid(2) = 0.88
-        }
-        return model
-    }
+    private func tinyModel(count: Int = 50) -> GaussianModel { SplatProcess.tinyModel(count: count) }
 
     /// A training output folder: point_cloud.ply and, when given, model.json.
     private func modelFolder(_ model: GaussianModel, modelJSON: String? = nil) throws -> String {

@@ -33,43 +33,19 @@ final class ViewCLITests: XCTestCase {
         throw XCTSkip("xvfb-run is not installed (apt-get install xvfb xauth); the viewer's window tests need it")
     }
 
-    /// Runs `splat view ARGS` in a virtual X server with validation on.
+    /// Runs `splat COMMAND ARGS` in a virtual X server with validation on;
+    /// any validation message fails the test.
     private func view(_ arguments: [String], command: String = "view") throws -> (status: Int32, stdout: String, stderr: String) {
-        let xvfb = try xvfbRun()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: xvfb)
-        process.arguments = ["-a", "-s", "-screen 0 1024x768x24", SplatProcess.binary.path, command] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["SPLAT_VALIDATION": "1"]) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let stderr = String(decoding: e, as: UTF8.self)
-        XCTAssertFalse(stderr.contains("Vulkan validation"), stderr)
-        return (process.terminationStatus, String(decoding: o, as: UTF8.self), stderr)
+        let result = try SplatProcess.run([command] + arguments, environment: ["SPLAT_VALIDATION": "1"],
+                                          launcher: [try xvfbRun(), "-a", "-s", "-screen 0 1024x768x24"])
+        XCTAssertFalse(result.stderr.contains("Vulkan validation"), result.stderr)
+        return result
     }
 
-    /// `count` small opaque Gaussians around the origin, where the demo scene's cameras look.
-    private func tinyModel(count: Int = 60) throws -> String {
-        var model = GaussianModel(count: count, shDegree: 0)
-        var state: UInt64 = 3
-        func uniform() -> Float {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(state >> 40) / Float(1 << 24)
-        }
-        for i in 0..<count {
-            for k in 0..<3 {
-                model.positions[i * 3 + k] = uniform() - 0.5
-                model.scales[i * 3 + k] = log(0.08)
-                model.shDC[i * 3 + k] = (uniform() - 0.5) * 3
-            }
-            model.opacities[i] = 2
-        }
+    /// A .ply of 60 small Gaussians around the origin, where the demo scene's cameras look.
+    private func tinyModel() throws -> String {
         let path = "\(folder!)/model.ply"
-        try GaussianPLY.write(model, to: path)
+        try GaussianPLY.write(SplatProcess.tinyModel(count: 60, seed: 3), to: path)
         return path
     }
 
