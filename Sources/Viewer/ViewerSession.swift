@@ -196,11 +196,7 @@ public final class ViewerSession {
     /// any validation message, and calls `onExit`.
     public func finish() throws {
         try device.waitIdle()
-        for (name, s) in [("full resolution", fullStats), ("reduced resolution (while moving; live training)", previewStats)] where s.frames > 0 {
-            FileHandle.standardError.write(Data(String(format: "splat view: %d frames at %@, %.1f ms per frame (%.1f fps)\n",
-                                                       s.frames, name as NSString, 1000 * s.seconds / Double(s.frames),
-                                                       Double(s.frames) / max(s.seconds, 1e-9)).utf8))
-        }
+        for line in frameReport() { FileHandle.standardError.write(Data("splat view: \(line)\n".utf8)) }
         // With SPLAT_VALIDATION=1, every message of the layer is shown (tests fail on any).
         for message in device.drainValidationMessages() {
             FileHandle.standardError.write(Data("splat view: Vulkan validation: \(message)\n".utf8))
@@ -208,16 +204,29 @@ public final class ViewerSession {
         onExit?(controller)
     }
 
+    /// The frames shown so far, at full and at reduced resolution, with their mean time.
+    public func frameReport() -> [String] {
+        [("full resolution", fullStats), ("reduced resolution (while moving; live training)", previewStats)]
+            .filter { $0.1.frames > 0 }
+            .map { name, s in
+                String(format: "%d frames at %@, %.1f ms per frame (%.1f fps)", s.frames, name as NSString,
+                       1000 * s.seconds / Double(s.frames), Double(s.frames) / max(s.seconds, 1e-9))
+            }
+    }
+
     var script: ArraySlice<ViewerInput> = []
     var waitFrames = 0
     var fullStats = (frames: 0, seconds: 0.0)
     var previewStats = (frames: 0, seconds: 0.0)
     var lastFrameEnd = Date.distantPast
-    /// Live training: the share of wall time the viewer may take (frames are
-    /// spaced so that rendering them costs at most this), and the divisor of
-    /// the window's resolution for live frames.
-    public var liveShare = 0.2
+    /// Live training: how much the viewer may slow training down (each live
+    /// turn, events and a frame, is followed by at least its duration /
+    /// `liveSlowdown` of training: 0.15 keeps the slowdown under the ~20%
+    /// asked for, polling the window system included), and the divisor of the
+    /// window's resolution for live frames.
+    public var liveSlowdown = 0.15
     public var liveDivisor = 2
+    var nextLiveTurn = Date.distantPast
 
     /// One turn of the loop: events, input, and a frame when something
     /// changed. With `live` (training between calls) it never blocks, and it
@@ -225,6 +234,17 @@ public final class ViewerSession {
     /// viewer within `liveShare` of the time. Returns false when the viewer is done.
     public func step(source: ViewerFrameSource, live: Bool) throws -> Bool {
         if window.shouldClose { return false }
+        // Polling the window system costs round trips too: a live turn
+        // (events, input and a frame) comes only when training has had its
+        // share since the last one.
+        let turn = Date()
+        if live && turn < nextLiveTurn { return true }
+        defer {
+            if live {
+                let spent = Date().timeIntervalSince(turn)
+                nextLiveTurn = Date().addingTimeInterval(max(spent / liveSlowdown, 1.0 / 60))
+            }
+        }
         window.pollEvents()
         if window.isMinimized {
             if !live { window.waitEvents(timeout: 0.1) }
@@ -246,11 +266,7 @@ public final class ViewerSession {
             }
             dirty = true
         }
-        if live {
-            // Model changes every step: render when the time budget allows.
-            let spacing = lastFrameSeconds * (1 - liveShare) / liveShare
-            if Date().timeIntervalSince(lastFrameEnd) < max(spacing, 1.0 / 30) { return true }
-        } else {
+        if !live {
             let refine = reducedShown && !moving
             if !(dirty || moving || refine || options.exitAfter != nil || !script.isEmpty || waitFrames > 0) {
                 window.waitEvents(timeout: 0.05)

@@ -312,9 +312,10 @@ struct Train: ParsableCommand {
                            "background": backgroundName, "resumed_from": resume as Any? ?? NSNull()], to: outDir + "/config.json")
             try writeJSON(metrics, to: outDir + "/metrics.json")
             log("splat train: \(trainer.iteration) iterations in \(String(format: "%.1f", seconds)) s; wrote \(outDir)")
+            if let v = viewer { for line in v.session.frameReport() { log("splat train: viewer during training: \(line)") } }
             if viewer != nil && !interrupt.isSet {
                 log("splat train: the viewer shows the trained model until you close it")
-                while viewer != nil { try viewerStep(live: false) }
+                while viewer != nil && !interrupt.isSet { try viewerStep(live: false) }
             }
             if interrupt.isSet {
                 log("splat train: resume with: splat train \(scene) --resume \(outDir)")

@@ -117,7 +117,7 @@ struct View: ParsableCommand {
                 options.cameras.insert((cameras[index].name, cameras[index].intrinsics, cameras[index].pose), at: 0)
                 options.startCamera = 0
             }
-            let home = Self.homeCamera(input)
+            let home = Self.homeCamera(input, cameras: options.cameras.map(\.pose))
 
             let session = try ViewerSession(options: options, home: home)
             let source = try GaussianFrameSource(device: session.device, model: input.gaussians, settings: settings)
@@ -150,15 +150,14 @@ struct View: ParsableCommand {
     }
 
     /// Where R returns to: the first camera of `splat render --orbit`,
-    /// looking at the model's centre; up is the training cameras' mean up.
-    static func homeCamera(_ input: RenderModel) -> CameraController {
+    /// looking at the model's centre; up is the mean up of `cameras` (the
+    /// model's training cameras or --scene's), else +z.
+    static func homeCamera(_ input: RenderModel, cameras: [Pose]) -> CameraController {
         let orbit = RenderModel.orbit(count: 1, model: input, width: 1280, height: 720)[0]
         let center = input.robustBox.center
         var up = Vector3(0, 0, 1)
-        if let entries = input.trainingCameras, !entries.isEmpty {
-            let sum = entries.reduce(Vector3.zero) { $0 + $1.pose.up }
-            if sum.length > 1e-9 { up = sum.normalized }
-        }
+        let sum = cameras.reduce(Vector3.zero) { $0 + $1.up }
+        if sum.length > 1e-9 { up = sum.normalized }
         return CameraController(lookingAt: center, from: orbit.pose.position, worldUp: up, fovX: orbit.intrinsics.fovX)
     }
 }
