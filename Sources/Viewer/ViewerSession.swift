@@ -229,9 +229,10 @@ public final class ViewerSession {
     var nextLiveTurn = Date.distantPast
 
     /// One turn of the loop: events, input, and a frame when something
-    /// changed. With `live` (training between calls) it never blocks, and it
-    /// renders at 1/`liveDivisor` resolution at most as often as keeps the
-    /// viewer within `liveShare` of the time. Returns false when the viewer is done.
+    /// changed. With `live` (training between calls) it never blocks: each
+    /// turn renders at 1/`liveDivisor` resolution, and turns are spaced so
+    /// that they slow training by at most `liveSlowdown`. Returns false when
+    /// the viewer is done.
     public func step(source: ViewerFrameSource, live: Bool) throws -> Bool {
         if window.shouldClose { return false }
         // Polling the window system costs round trips too: a live turn
