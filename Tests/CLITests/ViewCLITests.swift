@@ -111,7 +111,11 @@ final class ViewCLITests: XCTestCase {
         let result = try view([demo, "--iterations", "8", "--random-points", "500", "--save-every", "0", "--out", out,
                                "--view", "--view-frames", "3"], command: "train")
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stderr.contains("splat view: 3 frames"), result.stderr)
+        // --view-frames 3: live frames during training, then the trained model, 3 in all.
+        let shown = result.stderr.split(separator: "\n").filter { $0.hasPrefix("splat view: ") && $0.contains(" frames at ") }
+            .compactMap { Int($0.dropFirst("splat view: ".count).split(separator: " ")[0]) }
+        XCTAssertEqual(shown.reduce(0, +), 3, result.stderr)
+        XCTAssertTrue(result.stderr.contains("viewer during training"), result.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/point_cloud.ply"))
     }
 
