@@ -161,10 +161,11 @@ public final class ViewerSession {
     }
 
     public static let keyMap = """
-        mouse: left drag orbit (Tab: look around instead), right or middle drag pan, scroll zoom
-        keys:  W/A/S/D fly forward/left/back/right, Q/E down/up (Shift: 4x faster)
-               R reset the camera, 1-9 training camera N, [ / ] previous / next training camera
-               M colour / depth / alpha, B background black / white, F frame rate and count in the title
+        mouse: left drag orbit (Tab: look around instead), right or middle
+               drag pan, scroll zoom
+        keys:  W/A/S/D fly forward/left/back/right, Q/E down/up (Shift: 4x)
+               R reset the camera, 1-9 training camera N, [ ] previous/next
+               M colour/depth/alpha, B background, F frame rate in the title
                P screenshot PNG, H this help, Esc quit
         """
 
