@@ -103,7 +103,7 @@ struct Train: ParsableCommand {
     var saveEvery = 1000
     @Option(help: "Test PSNR/SSIM every this many iterations when there is a test split (0: only at the end).")
     var evalEvery = 1000
-    @Flag(help: "Watch training in a window (as `splat view`; needs a display): frames at reduced resolution between steps, at most ~20% of the time.")
+    @Flag(help: "Watch training in a window (as `splat view`; needs a display): frames at reduced resolution between steps, slowing training by at most ~20%.")
     var view = false
     @Option(help: "With --view: render N viewer frames, then close the window (tests).")
     var viewFrames: Int?
