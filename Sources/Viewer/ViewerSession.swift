@@ -97,9 +97,6 @@ public final class ViewerSession {
     public var onExit: ((CameraController) -> Void)?
     /// Writes a screenshot: RGB bytes [H, W, 3], width, height, path.
     public var writeScreenshot: (([UInt8], Int, Int, String) throws -> Void)?
-    /// Called between frames (live training steps here); returns whether the
-    /// model changed, so the view must be rendered again.
-    public var between: (() throws -> Bool)?
     /// Extra text for the title bar (live training: iteration and PSNR).
     public var status: (() -> String)?
 
@@ -219,7 +216,6 @@ public final class ViewerSession {
     var waitFrames = 0
     var fullStats = (frames: 0, seconds: 0.0)
     var previewStats = (frames: 0, seconds: 0.0)
-    var lastFrameEnd = Date.distantPast
     /// Live training: how much the viewer may slow training down (each live
     /// turn, events and a frame, is followed by at least its duration /
     /// `liveSlowdown` of training: 0.15 keeps the slowdown under the ~20%
@@ -259,7 +255,6 @@ public final class ViewerSession {
             if case let .wait(n) = event { waitFrames = n } else { moving = try apply(event) || moving }
         }
         moving = try handleInput() || moving
-        if let between, try between() { dirty = true }
         let (fw, fh) = window.framebufferSize
         if fw != presenter.width || fh != presenter.height {
             guard try presenter.configure(width: fw, height: fh) else {
@@ -290,8 +285,7 @@ public final class ViewerSession {
         let outcome = try presenter.present(pixels: out)
         if outcome == .outOfDate { try presenter.configure(width: fw, height: fh); dirty = true; return true }
         if outcome == .skipped { return true }
-        lastFrameEnd = Date()
-        lastFrameSeconds = lastFrameEnd.timeIntervalSince(started)
+        lastFrameSeconds = Date().timeIntervalSince(started)
         reducedShown = (rw, rh) != (w, h)
         if reducedShown { previewStats.frames += 1; previewStats.seconds += lastFrameSeconds }
         else { fullStats.frames += 1; fullStats.seconds += lastFrameSeconds; fullFrameSeconds = lastFrameSeconds }
@@ -357,7 +351,7 @@ public final class ViewerSession {
         let before = controller
         switch event {
         case let .orbit(dx, dy): controller.orbit(dx: dx, dy: dy)
-        case let .pan(dx, dy): controller.pan(dx: dx, dy: dy, windowWidth: max(presenter.width, window.framebufferSize.width))
+        case let .pan(dx, dy): controller.pan(dx: dx, dy: dy, windowWidth: drawableWidth)
         case let .look(dx, dy): controller.look(dx: dx, dy: dy)
         case let .zoom(steps): controller.zoom(steps: steps)
         case let .fly(r, u, f): controller.fly(right: r, up: u, forward: f)
@@ -411,16 +405,21 @@ public final class ViewerSession {
         (GLFW_KEY_TAB, "TAB"), (GLFW_KEY_LEFT_BRACKET, "["), (GLFW_KEY_RIGHT_BRACKET, "]"),
     ] + (1...9).map { (GLFW_KEY_0 + Int32($0), String($0)) }
 
+    /// The drawable's width in pixels: the swapchain's, or before the first
+    /// frame the window's framebuffer.
+    var drawableWidth: Int { presenter.width > 0 ? presenter.width : window.framebufferSize.width }
+
     /// Polls the mouse and keyboard; returns whether the camera moved.
     func handleInput() throws -> Bool {
         var events: [ViewerInput] = []
         let cursor = window.cursor
         let delta = cursor - previousCursor
         previousCursor = cursor
-        // Cursor positions are in window coordinates; drags are applied in framebuffer pixels (HiDPI).
-        let scale = Double(window.framebufferSize.width) / Double(max(window.windowSize.width, 1))
-        let d = delta * scale
-        if d != .zero {
+        if delta != .zero {
+            // Cursor positions are in window coordinates; drags are applied in
+            // framebuffer pixels (HiDPI). Asked only on a move: each query is a
+            // round trip to the window system.
+            let d = delta * (Double(drawableWidth) / Double(max(window.windowSize.width, 1)))
             if window.isDown(button: GLFW_MOUSE_BUTTON_LEFT) {
                 events.append(flyLook ? .look(dx: d.x, dy: d.y) : .orbit(dx: d.x, dy: d.y))
             } else if window.isDown(button: GLFW_MOUSE_BUTTON_RIGHT) || window.isDown(button: GLFW_MOUSE_BUTTON_MIDDLE) {

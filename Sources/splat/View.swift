@@ -167,10 +167,10 @@ final class GaussianFrameSource: ViewerFrameSource {
     let rasterizer: GaussianRasterizer
     var settings: RasterSettings
 
-    init(device: ComputeDevice, model: GaussianModel, settings: RasterSettings) throws {
-        rasterizer = try GaussianRasterizer(device: device)
+    convenience init(device: ComputeDevice, model: GaussianModel, settings: RasterSettings) throws {
+        let rasterizer = try GaussianRasterizer(device: device)
         try rasterizer.setModel(model)
-        self.settings = settings
+        self.init(rasterizer: rasterizer, settings: settings)
     }
 
     init(rasterizer: GaussianRasterizer, settings: RasterSettings) {
