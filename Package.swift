@@ -5,6 +5,7 @@
 //   splat -> ComputePrimitives -> Compute -> CVulkan
 //   splat -> Datasets -> Geometry
 //   splat -> Splatting -> {ComputePrimitives, Datasets}
+//   splat -> Fields -> {ComputePrimitives, Training, Geometry}
 //   splat -> Viewer -> {Compute, CGLFW (types only; libglfw is dlopened)}
 // The compute core (Compute, ComputePrimitives) never imports a graphics module.
 import PackageDescription
@@ -56,6 +57,12 @@ let package = Package(
                 dependencies: ["Compute", "ComputePrimitives", "Geometry", "Datasets", "Training", "CShaderLayouts"],
                 plugins: ["ShaderCompilerPlugin"]),
 
+        // Neural fields (instant-ngp, NeuS): hash-grid encoding, MLPs,
+        // occupancy grid, ray marching, volume rendering.
+        .target(name: "Fields",
+                dependencies: ["Compute", "ComputePrimitives", "Geometry", "Training", "CShaderLayouts"],
+                plugins: ["ShaderCompilerPlugin"]),
+
         // The interactive viewer: a GLFW window (libglfw loaded at run time)
         // with a Vulkan swapchain, input and camera control. The only code
         // that touches GLFW or presentation.
@@ -77,6 +84,8 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Geometry", "CJPEG"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Compute", "ComputeTestSupport", "Geometry"]),
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Compute", "ComputeTestSupport", "Geometry"]),
+        .testTarget(name: "FieldsTests",
+                    dependencies: ["Fields", "Compute", "ComputeTestSupport", "Geometry", "CShaderLayouts"]),
         .testTarget(name: "SplattingTests",
                     dependencies: ["Splatting", "Training", "Datasets", "Geometry", "Compute", "ComputePrimitives", "ComputeTestSupport"]),
     ]

@@ -232,4 +232,59 @@ struct DisplayParams {
     u32 pad0;
 };
 
+// ---------------------------------------------------------------------------
+// Multiresolution hash encoding (Shaders/fields/hash_encode*.comp; instant-ngp,
+// Mueller et al. 2022, Sec. 3). Each level is a table of `entries` feature
+// vectors (F floats each): dense (index x + y res + z res^2) while res^3 fits,
+// else hashed (x * 1 ^ y * 2654435761 ^ z * 805459861), modulo `entries`.
+// Buffers: points [N, 3] f32 in [0, 1]^3, levels [L] HashGridLevel,
+//          table [sum of entries, F] f32, encoded [N, L * F] f32 (point-major),
+//          table gradient [sum of entries, F] f32 (accumulated with float atomics),
+//          encoded gradient [N, L * F] f32.
+#define HASH_PRIME_Y 2654435761u
+#define HASH_PRIME_Z 805459861u
+struct HashGridLevel {
+    u32 offset;      // first table entry of this level (entries, not floats)
+    u32 entries;     // entries in this level: min(res^3, 2^T) rounded up to a multiple of 8
+    u32 resolution;  // grid vertices per axis: ceil(scale) + 1
+    f32 scale;       // b^l N_min - 1; a point x maps to scale x + 0.5
+    u32 hashed;      // 1 when res^3 exceeds the table (hash), 0 when dense
+    u32 pad0;
+    u32 pad1;
+    u32 pad2;
+};
+struct HashEncodeParams {
+    u32 count;       // points N
+    u32 levels;      // L
+    u32 features;    // F per level: 1, 2, 4 or 8
+    u32 pad0;
+};
+
+// ---------------------------------------------------------------------------
+// Fully fused MLP (Shaders/fields/mlp_*.comp; tiny-cuda-nn's FullyFusedMLP,
+// Mueller et al. 2021): layers without biases, ReLU between them, no output
+// activation. Layer l maps dims[l] inputs to dims[l + 1] outputs with weights
+// [dims[l + 1], dims[l]] f32 row-major at weight offset offsets[l].
+// Buffers: input [N, dims[0]] f32, weights [sum of dims[l+1] dims[l]] f32,
+//          output [N, dims[L]] f32, hidden [L - 1, N, width] f32 (the ReLU
+//          outputs, kept for the backward pass), deltas [L, N, width] f32
+//          (d loss / d pre-activation of each layer), gradients like weights.
+#define MLP_MAX_LAYERS 8
+#define SPEC_MLP_MAX_DIM 3        // widest layer (spec constant id; shared arrays)
+#define SPEC_MLP_WEIGHT_FLOATS 4  // floats of weights staged in shared memory at once
+#define MLP_FLAG_SAVE_HIDDEN 1u   // forward: write the hidden activations (training)
+#define MLP_FLAG_INPUT_GRADIENT 2u // backward: also write d loss / d input
+struct MLPParams {
+    u32 count;        // points N
+    u32 layers;       // L (weight matrices), 1 ... MLP_MAX_LAYERS
+    u32 width;        // hidden width (row length of hidden and deltas); dims[L] <= width
+    u32 flags;        // MLP_FLAG_*
+    u32 slicePoints;  // weight gradient: points summed per thread before one atomic add
+    u32 totalWeights; // sum of dims[l+1] dims[l]
+    u32 pad0;
+    u32 pad1;
+    u32 dims[MLP_MAX_LAYERS + 2];    // dims[0..L]
+    u32 offsets[MLP_MAX_LAYERS + 2]; // weight offset of each layer, offsets[L] = totalWeights
+};
+
 #endif

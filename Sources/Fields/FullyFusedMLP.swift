@@ -1,0 +1,278 @@
+import CShaderLayouts
+import Compute
+import ComputePrimitives
+import Foundation
+import Geometry
+
+/// The configuration of a fully fused MLP, in tiny-cuda-nn's JSON spelling:
+/// `{"otype": "FullyFusedMLP", "activation": "ReLU", "output_activation":
+///   "None", "n_neurons": 64, "n_hidden_layers": 2}`. The input and output
+/// widths come from where the network sits (the encoding before it, the
+/// consumer after it).
+public struct MLPConfig: Codable, Equatable {
+    public var otype = "FullyFusedMLP"
+    public var activation = "ReLU"
+    public var outputActivation = "None"
+    public var neurons = 64
+    public var hiddenLayers = 1
+
+    enum CodingKeys: String, CodingKey {
+        case otype, activation
+        case outputActivation = "output_activation"
+        case neurons = "n_neurons"
+        case hiddenLayers = "n_hidden_layers"
+    }
+
+    public init(neurons: Int = 64, hiddenLayers: Int = 1) {
+        self.neurons = neurons
+        self.hiddenLayers = hiddenLayers
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        otype = try c.decodeIfPresent(String.self, forKey: .otype) ?? "FullyFusedMLP"
+        activation = try c.decodeIfPresent(String.self, forKey: .activation) ?? "ReLU"
+        outputActivation = try c.decodeIfPresent(String.self, forKey: .outputActivation) ?? "None"
+        neurons = try c.decodeIfPresent(Int.self, forKey: .neurons) ?? 64
+        hiddenLayers = try c.decodeIfPresent(Int.self, forKey: .hiddenLayers) ?? 1
+    }
+
+    /// Why this configuration cannot be built for `inputs` -> `outputs`, or nil.
+    public func problem(inputs: Int, outputs: Int) -> String? {
+        if !["FullyFusedMLP", "CutlassMLP"].contains(otype) { return "network \"\(otype)\" is not known (known: FullyFusedMLP)" }
+        if activation != "ReLU" { return "activation \"\(activation)\" is not supported (ReLU)" }
+        if outputActivation != "None" { return "output_activation \"\(outputActivation)\" is not supported (None; the consumer applies its own)" }
+        if ![16, 32, 64, 128].contains(neurons) { return "n_neurons must be 16, 32, 64 or 128, got \(neurons)" }
+        if !(0...(Int(MLP_MAX_LAYERS) - 1)).contains(hiddenLayers) { return "n_hidden_layers must be within 0...\(MLP_MAX_LAYERS - 1), got \(hiddenLayers)" }
+        if !(1...128).contains(inputs) { return "an MLP input width must be within 1...128, got \(inputs)" }
+        if !(1...neurons).contains(outputs) { return "an MLP output width must be within 1...n_neurons (\(neurons)), got \(outputs)" }
+        return nil
+    }
+}
+
+/// A multilayer perceptron in the style of tiny-cuda-nn's FullyFusedMLP
+/// (Mueller et al. 2021): no biases, ReLU between layers, no output
+/// activation; each workgroup carries a batch of points through every layer
+/// with activations and staged weights in shared memory (sized from the
+/// device's limit, never assumed). Weights are one flat [sum of out x in] f32
+/// buffer, layer after layer, each [out, in] row-major.
+///
+/// Training: `forward(saveHidden: true)`, then `backward` (deltas per layer
+/// and optionally d loss / d input), then `weightGradient`. The Swift twins
+/// `reference` and `referenceBackward` compute the same in Float/Double.
+public final class FullyFusedMLP {
+    public let device: ComputeDevice
+    public let config: MLPConfig
+    /// Widths: dims[0] inputs, dims[1 ..< L] the hidden width, dims[L] outputs.
+    public let dims: [Int]
+    /// Weight offset of each layer, offsets[L] = total weights.
+    public let offsets: [Int]
+    public var layers: Int { dims.count - 1 }
+    public var weightCount: Int { offsets.last! }
+    /// Points per workgroup (from shared memory).
+    public let batch: Int
+
+    let forwardKernel, backwardKernel, weightGradientKernel: Kernel
+    let workgroupSize: Int
+    let gradientWorkgroupSize: Int
+    let dummy: GPUBuffer
+
+    public static func dims(_ config: MLPConfig, inputs: Int, outputs: Int) -> [Int] {
+        [inputs] + Array(repeating: config.neurons, count: config.hiddenLayers) + [outputs]
+    }
+
+    public init(device: ComputeDevice, config: MLPConfig, inputs: Int, outputs: Int) throws {
+        if let problem = config.problem(inputs: inputs, outputs: outputs) { throw ComputeError.invalidArgument("MLP: \(problem)") }
+        guard device.info.float32AtomicAdd else {
+            throw ComputeError.invalidArgument("MLP training needs float atomic adds on storage buffers (shaderBufferFloat32AtomicAdd), which \(device.info.displayName) lacks")
+        }
+        self.device = device
+        self.config = config
+        dims = Self.dims(config, inputs: inputs, outputs: outputs)
+        var o = [0]
+        for l in 0..<(dims.count - 1) { o.append(o[l] + dims[l] * dims[l + 1]) }
+        offsets = o
+        // Shared memory: two activation buffers of batch x maxDim and a weight
+        // stage; the stage takes a whole layer when it fits in half the memory.
+        let info = device.info
+        let maxDim = dims.max()!
+        let floats = info.maxSharedMemoryBytes / 4
+        let largestLayer = zip(dims, dims.dropFirst()).map { $0 * $1 }.max()!
+        let weightFloats = max(maxDim, min(largestLayer, floats / 2))
+        var b = 64
+        while b > 1 && 2 * b * maxDim + weightFloats > floats { b /= 2 }
+        guard 2 * b * maxDim + weightFloats <= floats else {
+            throw ComputeError.invalidArgument("MLP: \(info.maxSharedMemoryBytes) bytes of shared memory are too few for width \(maxDim)")
+        }
+        batch = b
+        workgroupSize = min(128, info.maxWorkgroupInvocations, info.maxWorkgroupSize[0])
+        gradientWorkgroupSize = min(256, info.maxWorkgroupInvocations, info.maxWorkgroupSize[0])
+        let spec = [UInt32(workgroupSize), 0, UInt32(b), UInt32(maxDim), UInt32(weightFloats)]
+        let push = MemoryLayout<MLPParams>.size
+        forwardKernel = try device.kernel(ShaderLibrary.mlpForward, bindings: [.read, .read, .write, .write],
+                                          pushConstantBytes: push, specialization: spec)
+        backwardKernel = try device.kernel(ShaderLibrary.mlpBackward, bindings: [.read, .read, .read, .write, .write],
+                                           pushConstantBytes: push, specialization: spec)
+        weightGradientKernel = try device.kernel(ShaderLibrary.mlpWeightGradient, bindings: [.read, .read, .read, .readWrite],
+                                                 pushConstantBytes: push, specialization: [UInt32(gradientWorkgroupSize)])
+        dummy = try GPUBuffer(device: device, length: 16, label: "mlp unused binding")
+    }
+
+    /// Bytes of the hidden activations kept for the backward pass of `count` points.
+    public func hiddenBytes(count: Int) -> Int { max(1, layers - 1) * count * config.neurons * 4 }
+    /// Bytes of the per-layer deltas of `count` points.
+    public func deltaBytes(count: Int) -> Int { layers * count * config.neurons * 4 }
+
+    /// Initial weights: uniform in +-sqrt(6 / (fan_in + fan_out)) per layer (Glorot, as tiny-cuda-nn).
+    public func initialWeights(seed: UInt64) -> [Float] {
+        var rng = SplitMix64(seed: seed)
+        var w: [Float] = []
+        for l in 0..<layers {
+            let bound = Float((6.0 / Double(dims[l] + dims[l + 1])).squareRoot())
+            for _ in 0..<(dims[l] * dims[l + 1]) { w.append(rng.uniform(-bound, bound)) }
+        }
+        return w
+    }
+
+    func params(count: Int, flags: UInt32, slicePoints: Int = 0) -> MLPParams {
+        var p = MLPParams()
+        p.count = UInt32(count)
+        p.layers = UInt32(layers)
+        p.width = UInt32(config.neurons)
+        p.flags = flags
+        p.slicePoints = UInt32(slicePoints)
+        p.totalWeights = UInt32(weightCount)
+        withUnsafeMutableBytes(of: &p.dims) { raw in
+            let d = raw.bindMemory(to: UInt32.self)
+            for (i, v) in dims.enumerated() { d[i] = UInt32(v) }
+        }
+        withUnsafeMutableBytes(of: &p.offsets) { raw in
+            let d = raw.bindMemory(to: UInt32.self)
+            for (i, v) in offsets.enumerated() { d[i] = UInt32(v) }
+        }
+        return p
+    }
+
+    /// Records the forward pass of `count` points.
+    /// - Parameters:
+    ///   - input: [count, dims[0]] f32
+    ///   - weights: [weightCount] f32
+    ///   - output: [count, dims[L]] f32, written
+    ///   - hidden: [L - 1, count, neurons] f32 (`hiddenBytes`), written when given (training)
+    public func forward(_ stream: CommandStream, input: BufferRange, weights: BufferRange, output: BufferRange,
+                        hidden: BufferRange? = nil, count: Int) throws {
+        guard count > 0 else { return }
+        try stream.dispatch(forwardKernel, [input, weights, output, hidden ?? dummy],
+                            push: params(count: count, flags: hidden == nil || layers == 1 ? 0 : MLP_FLAG_SAVE_HIDDEN),
+                            groups: (count + batch - 1) / batch, label: "mlp forward")
+    }
+
+    /// Records the backward pass through the activations: `deltas` [L, count,
+    /// neurons] f32 (`deltaBytes`) and, when given, `inputGradient` [count, dims[0]] f32.
+    /// - Parameters:
+    ///   - outputGradient: [count, dims[L]] f32
+    ///   - hidden: what `forward` saved
+    public func backward(_ stream: CommandStream, outputGradient: BufferRange, weights: BufferRange, hidden: BufferRange,
+                         deltas: BufferRange, inputGradient: BufferRange? = nil, count: Int) throws {
+        guard count > 0 else { return }
+        try stream.dispatch(backwardKernel, [outputGradient, weights, layers == 1 ? dummy : hidden, deltas, inputGradient ?? dummy],
+                            push: params(count: count, flags: inputGradient == nil ? 0 : MLP_FLAG_INPUT_GRADIENT),
+                            groups: (count + batch - 1) / batch, label: "mlp backward")
+    }
+
+    /// Records adding d loss / d weights [weightCount] f32 to `weightGradient`
+    /// (zero it first for a fresh gradient).
+    public func weightGradient(_ stream: CommandStream, input: BufferRange, hidden: BufferRange, deltas: BufferRange,
+                               weightGradient: BufferRange, count: Int) throws {
+        guard count > 0 else { return }
+        // About 256 points per thread: few atomics, enough workgroups.
+        let slicePoints = min(count, 256)
+        let slices = (count + slicePoints - 1) / slicePoints
+        let groupsPerSlice = (weightCount + gradientWorkgroupSize - 1) / gradientWorkgroupSize
+        try stream.dispatch(weightGradientKernel, [input, layers == 1 ? dummy : hidden, deltas, weightGradient],
+                            push: params(count: count, flags: 0, slicePoints: slicePoints),
+                            groups: slices * groupsPerSlice, label: "mlp weight gradient")
+    }
+
+    // MARK: Swift twins
+
+    /// The Swift twin of `forward`: (output [count, dims[L]], hidden per layer [count, neurons]).
+    public static func reference(dims: [Int], weights: [Float], input: [Float]) -> (output: [Float], hidden: [[Float]]) {
+        let count = input.count / dims[0]
+        var act = input
+        var hidden: [[Float]] = []
+        var offset = 0
+        for l in 0..<(dims.count - 1) {
+            let din = dims[l], dout = dims[l + 1]
+            var next = [Float](repeating: 0, count: count * dout)
+            for p in 0..<count {
+                for j in 0..<dout {
+                    var s: Float = 0
+                    for k in 0..<din { s += weights[offset + j * din + k] * act[p * din + k] }
+                    next[p * dout + j] = l + 2 < dims.count ? max(s, 0) : s
+                }
+            }
+            offset += din * dout
+            if l + 2 < dims.count { hidden.append(next) }
+            act = next
+        }
+        return (act, hidden)
+    }
+
+    /// Every layer's input in Double (acts[0] = input, acts[L] = output).
+    static func doubleForward(dims: [Int], weights: [Double], input: [Double]) -> [[Double]] {
+        let count = input.count / dims[0]
+        let L = dims.count - 1
+        var acts: [[Double]] = [input]
+        var offset = 0
+        for l in 0..<L {
+            let din = dims[l], dout = dims[l + 1]
+            var next = [Double](repeating: 0, count: count * dout)
+            for p in 0..<count {
+                for j in 0..<dout {
+                    var s = 0.0
+                    for k in 0..<din { s += weights[offset + j * din + k] * acts[l][p * din + k] }
+                    next[p * dout + j] = l + 1 < L ? max(s, 0) : s
+                }
+            }
+            offset += din * dout
+            acts.append(next)
+        }
+        return acts
+    }
+
+    /// The Double forward's output (finite-difference tests).
+    static func referenceBackwardForward(dims: [Int], weights: [Double], input: [Double]) -> [Double] {
+        doubleForward(dims: dims, weights: weights, input: input).last!
+    }
+
+    /// The Swift twin of the backward passes, in Double: (d loss / d weights,
+    /// d loss / d input) from d loss / d output.
+    public static func referenceBackward(dims: [Int], weights: [Double], input: [Double], outputGradient: [Double])
+        -> (weights: [Double], input: [Double]) {
+        let count = input.count / dims[0]
+        let L = dims.count - 1
+        var offsets = [0]
+        for l in 0..<L { offsets.append(offsets[l] + dims[l] * dims[l + 1]) }
+        let acts = doubleForward(dims: dims, weights: weights, input: input)
+        var dW = [Double](repeating: 0, count: offsets[L])
+        var delta = outputGradient
+        for l in stride(from: L - 1, through: 0, by: -1) {
+            let din = dims[l], dout = dims[l + 1]
+            var dIn = [Double](repeating: 0, count: count * din)
+            for p in 0..<count {
+                for j in 0..<dout {
+                    let d = delta[p * dout + j]
+                    if d == 0 { continue }
+                    for k in 0..<din {
+                        dW[offsets[l] + j * din + k] += d * acts[l][p * din + k]
+                        dIn[p * din + k] += weights[offsets[l] + j * din + k] * d
+                    }
+                }
+            }
+            if l > 0 { for i in dIn.indices where acts[l][i] <= 0 { dIn[i] = 0 } }
+            delta = dIn
+        }
+        return (dW, delta)
+    }
+}
