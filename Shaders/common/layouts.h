@@ -287,4 +287,14 @@ struct MLPParams {
     u32 offsets[MLP_MAX_LAYERS + 2]; // weight offset of each layer, offsets[L] = totalWeights
 };
 
+// Spherical-harmonics direction encoding (Shaders/fields/sh_encode.comp):
+// 16 values per direction written at `column` of rows `stride` floats wide,
+// so they can land beside other network inputs.
+struct SHEncodeParams {
+    u32 count;    // directions N
+    u32 stride;   // floats per output row
+    u32 column;   // first output column
+    u32 pad0;
+};
+
 #endif

@@ -12,7 +12,7 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common/layouts.h"
 #include "common/dispatch.glsl"
-#include "splatting/sh.glsl"
+#include "common/sh.glsl"
 
 layout(constant_id = SPEC_WORKGROUP_SIZE) const uint WORKGROUP_SIZE = 256;
 layout(local_size_x_id = SPEC_WORKGROUP_SIZE) in;
