@@ -70,7 +70,7 @@ let package = Package(
                 plugins: ["ShaderCompilerPlugin"]),
 
         .executableTarget(name: "splat", dependencies: [
-            "Compute", "ComputePrimitives", "Geometry", "Datasets", "Splatting", "Training", "Viewer",
+            "Compute", "ComputePrimitives", "Geometry", "Datasets", "Splatting", "Fields", "Training", "Viewer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
