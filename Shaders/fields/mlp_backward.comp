@@ -1,9 +1,10 @@
 // Fully fused MLP, backward through the activations: from d loss / d y it
 // walks the layers back, delta_{l-1} = (W_l^T delta_l) * [hidden_{l-1} > 0],
-// with BATCH points per workgroup in shared memory and the weights staged
-// as in the forward pass. Every layer's delta goes to `deltas` for the
-// weight gradient (mlp_weight_gradient.comp); with MLP_FLAG_INPUT_GRADIENT
-// also d loss / d input (for the encoding's backward pass).
+// with BATCH points per workgroup in shared memory; each thread computes four
+// inputs' deltas of one point from weights staged row-major ([out, in/4]
+// vec4s). Every layer's delta goes to `deltas` for the weight gradient
+// (mlp_weight_gradient.comp); with MLP_FLAG_INPUT_GRADIENT also
+// d loss / d input (for the encoding's backward pass).
 // Twin: FullyFusedMLP.referenceBackward (Sources/Fields/FullyFusedMLP.swift).
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -26,43 +27,60 @@ void main() {
     for (uint i = t; i < BATCH * dout; i += WORKGROUP_SIZE) {
         uint p = first + i / dout, j = i % dout;
         float d = p < pc.count ? dy[p * dout + j] : 0.0;
-        sActA[i] = d;
+        sAct[i] = d;
         if (p < pc.count) deltas[((L - 1u) * pc.count + p) * pc.width + j] = d;
     }
-    bool inA = true;
+    uint inOff = 0u, outOff = BATCH * MAX_DIM;  // in: this layer's output deltas; out: its input deltas
     for (uint l = L; l-- > 0u;) {
         if (l == 0u && (pc.flags & MLP_FLAG_INPUT_GRADIENT) == 0u) break;
         uint din = pc.dims[l];
         dout = pc.dims[l + 1];
+        uint q = mlpRound4(din) / 4u;  // vec4s per weight row
         uint rowsPerStage = mlpRowsPerStage(din);
         for (uint row0 = 0u; row0 < dout; row0 += rowsPerStage) {
             uint rows = min(rowsPerStage, dout - row0);
             barrier();
-            for (uint i = t; i < rows * din; i += WORKGROUP_SIZE) sWeights[i] = w[pc.offsets[l] + row0 * din + i];
+            for (uint i = t; i < rows * q; i += WORKGROUP_SIZE) {
+                uint j = i / q, k4 = (i % q) * 4u;
+                vec4 v = vec4(0.0);
+                for (uint c = 0u; c < 4u; ++c) {
+                    if (k4 + c < din) v[c] = w[pc.offsets[l] + (row0 + j) * din + k4 + c];
+                }
+                sWeights[i] = v;
+            }
             barrier();
-            // Each thread owns the same (point, input) pairs in every stage,
-            // so it accumulates them in shared memory without races.
-            for (uint o = t; o < BATCH * din; o += WORKGROUP_SIZE) {
-                uint b = o / din, k = o % din;
-                float s = 0.0;
-                for (uint j = 0u; j < rows; ++j) s += sWeights[j * din + k] * (inA ? sActA[b * dout + row0 + j] : sActB[b * dout + row0 + j]);
-                if (inA) sActB[o] = (row0 == 0u ? 0.0 : sActB[o]) + s;
-                else sActA[o] = (row0 == 0u ? 0.0 : sActA[o]) + s;
+            // Each thread owns the same (point, 4 inputs) in every stage, so it
+            // accumulates them in shared memory without races.
+            for (uint o = t; o < BATCH * q; o += WORKGROUP_SIZE) {
+                uint b = o / q, kq = o % q;
+                vec4 s = vec4(0.0);
+                for (uint j = 0u; j < rows; ++j) s += sWeights[j * q + kq] * sAct[inOff + b * dout + row0 + j];
+                for (uint c = 0u; c < 4u; ++c) {
+                    uint k = kq * 4u + c;
+                    if (k >= din) break;
+                    uint a = outOff + b * din + k;
+                    sAct[a] = (row0 == 0u ? 0.0 : sAct[a]) + s[c];
+                }
             }
         }
         // Through the ReLU before layer l (its output is hidden[l - 1]); the owner threads again.
-        for (uint o = t; o < BATCH * din; o += WORKGROUP_SIZE) {
-            uint b = o / din, k = o % din, p = first + b;
+        for (uint o = t; o < BATCH * q; o += WORKGROUP_SIZE) {
+            uint b = o / q, p = first + b;
             if (p >= pc.count) continue;
-            float d = inA ? sActB[o] : sActA[o];
-            if (l > 0u) {
-                d = hidden[((l - 1u) * pc.count + p) * pc.width + k] > 0.0 ? d : 0.0;
-                deltas[((l - 1u) * pc.count + p) * pc.width + k] = d;
-            } else {
-                dx[p * din + k] = d;
+            for (uint c = 0u; c < 4u; ++c) {
+                uint k = (o % q) * 4u + c;
+                if (k >= din) break;
+                uint a = outOff + b * din + k;
+                float d = sAct[a];
+                if (l > 0u) {
+                    d = hidden[((l - 1u) * pc.count + p) * pc.width + k] > 0.0 ? d : 0.0;
+                    deltas[((l - 1u) * pc.count + p) * pc.width + k] = d;
+                    sAct[a] = d;
+                } else {
+                    dx[p * din + k] = d;
+                }
             }
-            if (inA) sActB[o] = d; else sActA[o] = d;
         }
-        inA = !inA;
+        uint swap = inOff; inOff = outOff; outOff = swap;
     }
 }

@@ -2,8 +2,13 @@
 // Mueller et al. 2021, "Real-time Neural Radiance Caching"): a workgroup
 // takes BATCH points through every layer, their activations in shared
 // memory, and stages each layer's weights in shared memory WEIGHT_FLOATS at
-// a time (whole rows). BATCH, MAX_DIM and WEIGHT_FLOATS are specialisation
-// constants chosen from the device's shared-memory size (FullyFusedMLP.swift).
+// a time. BATCH, MAX_DIM and WEIGHT_FLOATS are specialisation constants
+// chosen from the device's shared-memory size (FullyFusedMLP.swift).
+//
+// Staged weights are vec4s along the dimension the threads sum over, padded
+// with zeros to a multiple of 4: a thread then multiplies four weights per
+// shared-memory load, which is what CPU drivers (one access per SIMD lane
+// and scalar load) and GPUs (fewer shared-memory transactions) both want.
 #ifndef SPLAT_MLP_COMMON_GLSL
 #define SPLAT_MLP_COMMON_GLSL
 
@@ -13,11 +18,14 @@ layout(constant_id = SPEC_MLP_MAX_DIM) const uint MAX_DIM = 64;
 layout(constant_id = SPEC_MLP_WEIGHT_FLOATS) const uint WEIGHT_FLOATS = 4096;
 layout(local_size_x_id = SPEC_WORKGROUP_SIZE) in;
 
-shared float sWeights[WEIGHT_FLOATS];
-shared float sActA[BATCH * MAX_DIM];
-shared float sActB[BATCH * MAX_DIM];
+shared vec4 sWeights[WEIGHT_FLOATS / 4];
+// Two activation buffers, [BATCH, dims] each: ping at 0, pong at BATCH * MAX_DIM.
+shared float sAct[2u * BATCH * MAX_DIM];
 
-// Rows of layer weights [dout, din] that fit the stage at once.
-uint mlpRowsPerStage(uint din) { return max(1u, WEIGHT_FLOATS / din); }
+uint mlpRound4(uint n) { return (n + 3u) & ~3u; }
+
+// Rows of the dimension that is staged whole (a multiple of 4) per stage of
+// `WEIGHT_FLOATS` floats when the other dimension is `other` long.
+uint mlpRowsPerStage(uint other) { return max(4u, (WEIGHT_FLOATS / mlpRound4(other)) & ~3u); }
 
 #endif

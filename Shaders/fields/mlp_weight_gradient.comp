@@ -1,7 +1,9 @@
 // Fully fused MLP, weight gradients: dW_l[j][k] = sum over points of
-// delta_l[p][j] a_l[p][k], a_0 the input and a_l = hidden[l - 1]. One thread
-// per weight and slice of `slicePoints` points; each adds its slice's sum
-// with one float atomic (the same weight's slices run in other workgroups).
+// delta_l[p][j] a_l[p][k], a_0 the input and a_l = hidden[l - 1]. Each thread
+// takes a 4 x 4 block of one layer's weights and a slice of `slicePoints`
+// points: per point one vec4 of deltas and one of activations make 16
+// products (an outer product), then one float atomic per weight adds the
+// slice's sum (the other slices of the same block run in other workgroups).
 // Twin: FullyFusedMLP.referenceBackward (Sources/Fields/FullyFusedMLP.swift).
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -13,26 +15,53 @@ layout(constant_id = SPEC_WORKGROUP_SIZE) const uint WORKGROUP_SIZE = 256;
 layout(local_size_x_id = SPEC_WORKGROUP_SIZE) in;
 
 layout(std430, binding = 0) readonly buffer Input { float x[]; };         // [N, dims[0]] f32
-layout(std430, binding = 1) readonly buffer Hidden { float hidden[]; };   // [L - 1, N, width] f32
-layout(std430, binding = 2) readonly buffer Deltas { float deltas[]; };   // [L, N, width] f32
+layout(std430, binding = 1) readonly buffer Hidden4 { vec4 hidden4[]; };  // [L - 1, N, width / 4] vec4
+layout(std430, binding = 2) readonly buffer Deltas4 { vec4 deltas4[]; };  // [L, N, width / 4] vec4
 layout(std430, binding = 3) buffer WeightGrad { float dw[]; };            // [sum dims[l+1] dims[l]] f32, accumulated
+layout(std430, binding = 4) readonly buffer Input4 { vec4 x4[]; };        // binding 0 as vec4s (when dims[0] % 4 == 0)
 layout(push_constant) uniform Push { MLPParams pc; };
 
+uint blocksOf(uint l) { return ((pc.dims[l + 1] + 3u) / 4u) * ((pc.dims[l] + 3u) / 4u); }
+
 void main() {
-    uint groupsPerSlice = (pc.totalWeights + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
+    uint totalBlocks = 0u;
+    for (uint l = 0u; l < pc.layers; ++l) totalBlocks += blocksOf(l);
+    uint groupsPerSlice = (totalBlocks + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
     uint g = splatWorkgroupIndex();
     uint slice = g / groupsPerSlice;
     uint e = (g % groupsPerSlice) * WORKGROUP_SIZE + gl_LocalInvocationID.x;
-    if (e >= pc.totalWeights) return;
+    if (e >= totalBlocks) return;
     uint l = 0u;
-    while (l + 1u < pc.layers && e >= pc.offsets[l + 1u]) ++l;
-    uint din = pc.dims[l];
-    uint j = (e - pc.offsets[l]) / din, k = (e - pc.offsets[l]) % din;
+    while (e >= blocksOf(l)) { e -= blocksOf(l); ++l; }
+    uint din = pc.dims[l], dout = pc.dims[l + 1];
+    uint cols4 = (din + 3u) / 4u;
+    uint jb = e / cols4, kb = e % cols4;
+    uint w4 = pc.width / 4u;
+    bool vecInput = (din & 3u) == 0u;
     uint p0 = slice * pc.slicePoints, p1 = min(pc.count, p0 + pc.slicePoints);
-    float s = 0.0;
+    vec4 acc0 = vec4(0.0), acc1 = vec4(0.0), acc2 = vec4(0.0), acc3 = vec4(0.0);
     for (uint p = p0; p < p1; ++p) {
-        float a = l == 0u ? x[p * din + k] : hidden[((l - 1u) * pc.count + p) * pc.width + k];
-        s += deltas[(l * pc.count + p) * pc.width + j] * a;
+        vec4 a;
+        if (l > 0u) {
+            a = hidden4[((l - 1u) * pc.count + p) * w4 + kb];
+        } else if (vecInput) {
+            a = x4[p * cols4 + kb];
+        } else {
+            for (uint c = 0u; c < 4u; ++c) a[c] = kb * 4u + c < din ? x[p * din + kb * 4u + c] : 0.0;
+        }
+        vec4 d = deltas4[(l * pc.count + p) * w4 + jb];
+        acc0 += d.x * a;
+        acc1 += d.y * a;
+        acc2 += d.z * a;
+        acc3 += d.w * a;
     }
-    if (s != 0.0) atomicAdd(dw[e], s);
+    mat4 acc = mat4(acc0, acc1, acc2, acc3);
+    for (uint r = 0u; r < 4u; ++r) {
+        uint j = jb * 4u + r;
+        if (j >= dout) break;
+        for (uint c = 0u; c < 4u; ++c) {
+            uint k = kb * 4u + c;
+            if (k < din && acc[r][c] != 0.0) atomicAdd(dw[pc.offsets[l] + j * din + k], acc[r][c]);
+        }
+    }
 }

@@ -95,10 +95,12 @@ public final class FullyFusedMLP {
         // Shared memory: two activation buffers of batch x maxDim and a weight
         // stage; the stage takes a whole layer when it fits in half the memory.
         let info = device.info
+        // Staged weights are padded to multiples of 4 (mlp_common.glsl).
         let maxDim = dims.max()!
+        let padded = dims.map { ($0 + 3) / 4 * 4 }
         let floats = info.maxSharedMemoryBytes / 4
-        let largestLayer = zip(dims, dims.dropFirst()).map { $0 * $1 }.max()!
-        let weightFloats = max(maxDim, min(largestLayer, floats / 2))
+        let largestLayer = zip(padded, padded.dropFirst()).map { $0 * $1 }.max()!
+        let weightFloats = max(4 * padded.max()!, min(largestLayer, floats / 2) / 4 * 4)
         var b = 64
         while b > 1 && 2 * b * maxDim + weightFloats > floats { b /= 2 }
         guard 2 * b * maxDim + weightFloats <= floats else {
@@ -113,7 +115,7 @@ public final class FullyFusedMLP {
                                           pushConstantBytes: push, specialization: spec)
         backwardKernel = try device.kernel(ShaderLibrary.mlpBackward, bindings: [.read, .read, .read, .write, .write],
                                            pushConstantBytes: push, specialization: spec)
-        weightGradientKernel = try device.kernel(ShaderLibrary.mlpWeightGradient, bindings: [.read, .read, .read, .readWrite],
+        weightGradientKernel = try device.kernel(ShaderLibrary.mlpWeightGradient, bindings: [.read, .read, .read, .readWrite, .read],
                                                  pushConstantBytes: push, specialization: [UInt32(gradientWorkgroupSize)])
         dummy = try GPUBuffer(device: device, length: 16, label: "mlp unused binding")
     }
@@ -185,11 +187,13 @@ public final class FullyFusedMLP {
     public func weightGradient(_ stream: CommandStream, input: BufferRange, hidden: BufferRange, deltas: BufferRange,
                                weightGradient: BufferRange, count: Int) throws {
         guard count > 0 else { return }
-        // About 256 points per thread: few atomics, enough workgroups.
+        // About 256 points per thread and 4 x 4 weights: few atomics, enough workgroups.
         let slicePoints = min(count, 256)
         let slices = (count + slicePoints - 1) / slicePoints
-        let groupsPerSlice = (weightCount + gradientWorkgroupSize - 1) / gradientWorkgroupSize
-        try stream.dispatch(weightGradientKernel, [input, layers == 1 ? dummy : hidden, deltas, weightGradient],
+        var blocks = 0
+        for l in 0..<layers { blocks += ((dims[l + 1] + 3) / 4) * ((dims[l] + 3) / 4) }
+        let groupsPerSlice = (blocks + gradientWorkgroupSize - 1) / gradientWorkgroupSize
+        try stream.dispatch(weightGradientKernel, [input, layers == 1 ? dummy : hidden, deltas, weightGradient, input],
                             push: params(count: count, flags: 0, slicePoints: slicePoints),
                             groups: slices * groupsPerSlice, label: "mlp weight gradient")
     }
