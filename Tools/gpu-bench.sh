@@ -81,6 +81,9 @@ run)
   bench render-100k-720p render --count $nr2 --width 1280 --height 720 --repeat 20
   nr3=10000000; [ -n "${QUICK:-}" ] && nr3=50000
   bench render-10M-1080p render --count $nr3 --width 1920 --height 1080 --repeat 5 --skip-baseline
+  # Hash-grid NeRF network: encoding + MLPs forward and backward on 2^18 samples.
+  nb=262144; [ -n "${QUICK:-}" ] && nb=4096
+  bench nerf-network nerf --batch $nb --runs 10
   # Training: the project's toy scene, and the beer scene at full resolution
   # (the GPU target) when it is there (BEER=path, else ../shared or shared/).
   ti=300; [ -n "${QUICK:-}" ] && ti=20

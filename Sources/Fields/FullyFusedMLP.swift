@@ -76,6 +76,8 @@ public final class FullyFusedMLP {
     let workgroupSize: Int
     let gradientWorkgroupSize: Int
     let dummy: GPUBuffer
+    /// Tests: fewer points per dispatch than the binding limit allows (a multiple of 256).
+    var maxPointsPerDispatch: Int?
 
     public static func dims(_ config: MLPConfig, inputs: Int, outputs: Int) -> [Int] {
         [inputs] + Array(repeating: config.neurons, count: config.hiddenLayers) + [outputs]
@@ -101,15 +103,17 @@ public final class FullyFusedMLP {
         let floats = info.maxSharedMemoryBytes / 4
         let largestLayer = zip(padded, padded.dropFirst()).map { $0 * $1 }.max()!
         let weightFloats = max(4 * padded.max()!, min(largestLayer, floats / 2) / 4 * 4)
+        // Points per workgroup: a multiple of 4 (each thread takes 4 points).
+        let maxPadded = padded.max()!
         var b = 64
-        while b > 1 && 2 * b * maxDim + weightFloats > floats { b /= 2 }
-        guard 2 * b * maxDim + weightFloats <= floats else {
+        while b > 4 && 2 * b * maxPadded + weightFloats > floats { b /= 2 }
+        guard 2 * b * maxPadded + weightFloats <= floats else {
             throw ComputeError.invalidArgument("MLP: \(info.maxSharedMemoryBytes) bytes of shared memory are too few for width \(maxDim)")
         }
         batch = b
         workgroupSize = min(128, info.maxWorkgroupInvocations, info.maxWorkgroupSize[0])
         gradientWorkgroupSize = min(256, info.maxWorkgroupInvocations, info.maxWorkgroupSize[0])
-        let spec = [UInt32(workgroupSize), 0, UInt32(b), UInt32(maxDim), UInt32(weightFloats)]
+        let spec = [UInt32(workgroupSize), 0, UInt32(b), UInt32(maxPadded), UInt32(weightFloats)]
         let push = MemoryLayout<MLPParams>.size
         forwardKernel = try device.kernel(ShaderLibrary.mlpForward, bindings: [.read, .read, .write, .write],
                                           pushConstantBytes: push, specialization: spec)
@@ -160,26 +164,36 @@ public final class FullyFusedMLP {
     ///   - input: [count, dims[0]] f32
     ///   - weights: [weightCount] f32
     ///   - output: [count, dims[L]] f32, written
-    ///   - hidden: [L - 1, count, neurons] f32 (`hiddenBytes`), written when given (training)
+    ///   - hidden: `hiddenBytes(count)`, written when given (training): the ReLU
+    ///     outputs, [L - 1, count, neurons] f32 when `count` fits one dispatch (see `chunks`)
     public func forward(_ stream: CommandStream, input: BufferRange, weights: BufferRange, output: BufferRange,
                         hidden: BufferRange? = nil, count: Int) throws {
-        guard count > 0 else { return }
-        try stream.dispatch(forwardKernel, [input, weights, output, hidden ?? dummy],
-                            push: params(count: count, flags: hidden == nil || layers == 1 ? 0 : MLP_FLAG_SAVE_HIDDEN),
-                            groups: (count + batch - 1) / batch, label: "mlp forward")
+        for (start, n) in chunks(count) {
+            try stream.dispatch(forwardKernel, [
+                part(input, start, n, dims[0]), weights, part(output, start, n, dims[layers]),
+                hidden.map { part($0, start, n, (layers - 1) * config.neurons) } ?? dummy,
+            ], push: params(count: n, flags: hidden == nil || layers == 1 ? 0 : MLP_FLAG_SAVE_HIDDEN),
+               groups: (n + batch - 1) / batch, label: "mlp forward")
+        }
     }
 
-    /// Records the backward pass through the activations: `deltas` [L, count,
-    /// neurons] f32 (`deltaBytes`) and, when given, `inputGradient` [count, dims[0]] f32.
+    /// Records the backward pass through the activations: `deltas`
+    /// (`deltaBytes(count)`; [L, count, neurons] f32 when `count` fits one
+    /// dispatch) and, when given, `inputGradient` [count, dims[0]] f32.
     /// - Parameters:
     ///   - outputGradient: [count, dims[L]] f32
     ///   - hidden: what `forward` saved
     public func backward(_ stream: CommandStream, outputGradient: BufferRange, weights: BufferRange, hidden: BufferRange,
                          deltas: BufferRange, inputGradient: BufferRange? = nil, count: Int) throws {
-        guard count > 0 else { return }
-        try stream.dispatch(backwardKernel, [outputGradient, weights, layers == 1 ? dummy : hidden, deltas, inputGradient ?? dummy],
-                            push: params(count: count, flags: inputGradient == nil ? 0 : MLP_FLAG_INPUT_GRADIENT),
-                            groups: (count + batch - 1) / batch, label: "mlp backward")
+        for (start, n) in chunks(count) {
+            try stream.dispatch(backwardKernel, [
+                part(outputGradient, start, n, dims[layers]), weights,
+                layers == 1 ? dummy : part(hidden, start, n, (layers - 1) * config.neurons),
+                part(deltas, start, n, layers * config.neurons),
+                inputGradient.map { part($0, start, n, dims[0]) } ?? dummy,
+            ], push: params(count: n, flags: inputGradient == nil ? 0 : MLP_FLAG_INPUT_GRADIENT),
+               groups: (n + batch - 1) / batch, label: "mlp backward")
+        }
     }
 
     /// Records adding d loss / d weights [weightCount] f32 to `weightGradient`
@@ -188,14 +202,39 @@ public final class FullyFusedMLP {
                                weightGradient: BufferRange, count: Int) throws {
         guard count > 0 else { return }
         // About 256 points per thread and 4 x 4 weights: few atomics, enough workgroups.
-        let slicePoints = min(count, 256)
-        let slices = (count + slicePoints - 1) / slicePoints
         var blocks = 0
         for l in 0..<layers { blocks += ((dims[l + 1] + 3) / 4) * ((dims[l] + 3) / 4) }
         let groupsPerSlice = (blocks + gradientWorkgroupSize - 1) / gradientWorkgroupSize
-        try stream.dispatch(weightGradientKernel, [input, layers == 1 ? dummy : hidden, deltas, weightGradient, input],
-                            push: params(count: count, flags: 0, slicePoints: slicePoints),
-                            groups: slices * groupsPerSlice, label: "mlp weight gradient")
+        for (start, n) in chunks(count) {
+            let slicePoints = min(n, 256)
+            let slices = (n + slicePoints - 1) / slicePoints
+            let x = part(input, start, n, dims[0])
+            try stream.dispatch(weightGradientKernel, [
+                x, layers == 1 ? dummy : part(hidden, start, n, (layers - 1) * config.neurons),
+                part(deltas, start, n, layers * config.neurons), weightGradient, x,
+            ], push: params(count: n, flags: 0, slicePoints: slicePoints),
+               groups: slices * groupsPerSlice, label: "mlp weight gradient")
+        }
+    }
+
+    /// Point ranges small enough that every per-point buffer of a range
+    /// (deltas: layers x neurons floats a point) fits one storage-buffer
+    /// binding (`maxStorageBufferRange`, 128 MiB on lavapipe): the kernels run
+    /// once per range. Ranges start at multiples of 256 points, so every
+    /// slice offset is a multiple of 1 KiB (any device's offset alignment).
+    func chunks(_ count: Int) -> [(start: Int, count: Int)] {
+        guard count > 0 else { return [] }
+        let perPoint = max(layers * config.neurons, dims[0], dims[layers]) * 4
+        var limit = max(256, device.info.maxStorageBufferRange / perPoint / 256 * 256)
+        if let cap = maxPointsPerDispatch { limit = min(limit, max(256, cap / 256 * 256)) }
+        return stride(from: 0, to: count, by: limit).map { ($0, min(limit, count - $0)) }
+    }
+
+    /// The slice of a per-point buffer ([N, floatsPerPoint] f32; hidden and
+    /// deltas are laid out range after range, each [layers, n, neurons]) for
+    /// points start ..< start + n.
+    func part(_ range: BufferRange, _ start: Int, _ n: Int, _ floatsPerPoint: Int) -> BufferRange {
+        range.buffer.slice(offset: range.offset + start * floatsPerPoint * 4, length: n * floatsPerPoint * 4)
     }
 
     // MARK: Swift twins

@@ -10,9 +10,10 @@ final class FullyFusedMLPTests: GPUTestCase {
     /// Forward, backward (deltas and input gradient) and weight gradient vs
     /// the twins, per output with its own tolerance, over widths, depths,
     /// odd input/output widths and point counts that leave a partial batch.
-    func check(neurons: Int, hiddenLayers: Int, inputs: Int, outputs: Int, count: Int, seed: UInt64) throws {
+    func check(neurons: Int, hiddenLayers: Int, inputs: Int, outputs: Int, count: Int, seed: UInt64, pointsPerDispatch: Int? = nil) throws {
         let config = MLPConfig(neurons: neurons, hiddenLayers: hiddenLayers)
         let mlp = try FullyFusedMLP(device: device, config: config, inputs: inputs, outputs: outputs)
+        mlp.maxPointsPerDispatch = pointsPerDispatch
         var rng = SplitMix64(seed: seed)
         let weights = mlp.initialWeights(seed: seed)
         let input = (0..<(count * inputs)).map { _ in rng.uniform(-1, 1) }
@@ -37,7 +38,7 @@ final class FullyFusedMLPTests: GPUTestCase {
         let twin = FullyFusedMLP.reference(dims: mlp.dims, weights: weights, input: input)
         let gpuOut = try outB.read(Float.self, count: count * outputs, device: device)
         for i in gpuOut.indices { XCTAssertEqual(gpuOut[i], twin.output[i], accuracy: 1e-4, "\(label): output \(i)") }
-        if hiddenLayers > 0 {
+        if hiddenLayers > 0 && pointsPerDispatch == nil {
             let gpuHidden = try hidB.read(Float.self, count: hiddenLayers * count * neurons, device: device)
             for l in 0..<hiddenLayers {
                 for i in 0..<(count * neurons) {
@@ -64,6 +65,14 @@ final class FullyFusedMLPTests: GPUTestCase {
         try check(neurons: 16, hiddenLayers: 3, inputs: 5, outputs: 1, count: 65, seed: 3)
         try check(neurons: 128, hiddenLayers: 2, inputs: 7, outputs: 128, count: 100, seed: 4)  // weights staged in parts on 32 KiB
         try check(neurons: 32, hiddenLayers: 0, inputs: 3, outputs: 2, count: 1, seed: 5)       // one layer, one point
+    }
+
+    /// Batches whose per-point buffers exceed one binding (2^18 samples of a
+    /// 3-layer, 64-wide network on lavapipe's 128 MiB) run in point ranges;
+    /// here forced to 256 points per dispatch.
+    func testPointRangesMatchTheTwins() throws {
+        try check(neurons: 64, hiddenLayers: 2, inputs: 32, outputs: 3, count: 700, seed: 6, pointsPerDispatch: 256)
+        try check(neurons: 16, hiddenLayers: 1, inputs: 5, outputs: 16, count: 513, seed: 7, pointsPerDispatch: 256)
     }
 
     /// The Double twin against central differences. ReLU has a kink at 0, so
