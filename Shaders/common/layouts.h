@@ -297,4 +297,26 @@ struct SHEncodeParams {
     u32 pad0;
 };
 
+// Volume rendering of compacted ray samples (Shaders/fields/volume_render*.comp;
+// NeRF quadrature, Mildenhall et al. 2020, as instant-ngp composites it):
+// sigma = exp(raw density), colour = sigmoid(raw rgb), alpha = 1 - exp(-sigma dt),
+// C = sum T_i alpha_i c_i + T_end background, stopping once T < minTransmittance.
+// Buffers: rays [R, 2] u32 (first sample, sample count), density [S, densityStride] f32
+//          (raw log-density in column 0), rgb [S, 3] f32 (raw), dt [S] f32, t [S] f32,
+//          background [R, 3] f32 (VOLUME_FLAG_RAY_BACKGROUND) else push constants,
+//          out [R, 4] f32 (rgb, opacity), depth [R] f32;
+//          backward: dOut [R, 3] f32, dDensity [S, densityStride] f32 (column 0 written),
+//          dRGB [S, 3] f32.
+#define VOLUME_FLAG_RAY_BACKGROUND 1u
+struct VolumeRenderParams {
+    u32 rayCount;         // R
+    u32 densityStride;    // floats per density row (the density network's outputs)
+    u32 flags;            // VOLUME_FLAG_*
+    f32 minTransmittance; // 1e-4 (instant-ngp)
+    f32 backgroundR;      // constant background when not per ray
+    f32 backgroundG;
+    f32 backgroundB;
+    u32 pad0;
+};
+
 #endif
