@@ -319,4 +319,35 @@ struct VolumeRenderParams {
     u32 pad0;
 };
 
+// Occupancy grid and ray marching (Shaders/fields/occupancy_*.comp,
+// ray_march.comp; instant-ngp, Mueller et al. 2022, Sec. 5.1 and App. E).
+// Unit space: cascade 0 is [0, 1]^3; cascade k covers [0.5 - 2^(k-1), 0.5 + 2^(k-1)]^3
+// with gridSize^3 cells (index x + g (y + g z) + k g^3). The network's input
+// ("field space") maps the outermost cascade to [0, 1]^3.
+// Buffers: density [K g^3] f32 (optical thickness sigma dtMin, EMA), scratch
+//          [K g^3] u32 (max of new samples as float bits), bitfield [K g^3 / 32] u32,
+//          cells [n] u32 and points [n, 3] f32 (update samples),
+//          rays [R, 6] f32 (origin, unit direction; unit space),
+//          ray counts [R] u32, ray ranges [R, 2] u32 (first, count),
+//          samples: points [S, 3] f32 (field space), directions [S, 3] f32, dt [S] f32, t [S] f32.
+#define OCC_FLAG_WRITE 1u   // ray_march: write samples (else count them)
+struct OccupancyParams {
+    u32 cascades;     // K
+    u32 gridSize;     // g (cells per axis); K g^3 must be a multiple of 32
+    u32 count;        // cells, points or rays of this dispatch
+    u32 maxSamples;   // per ray (1024)
+    f32 decay;        // EMA decay (0.95)
+    f32 threshold;    // occupied when density > threshold
+    f32 dtMin;        // sqrt(3) / 1024
+    f32 dtMax;        // sqrt(3) 2^(K-1) / g
+    f32 coneAngle;    // 1/256 when aabb_scale > 1, else 0
+    f32 near;         // first t along a ray
+    u32 seed;         // random cells and jitter of this update
+    u32 flags;        // OCC_FLAG_*
+    u32 densityStride; // floats per density-network output row (update)
+    u32 pad0;
+    u32 pad1;
+    u32 pad2;
+};
+
 #endif

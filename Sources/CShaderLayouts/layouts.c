@@ -17,3 +17,4 @@ _Static_assert(sizeof(struct HashEncodeParams) == 16, "HashEncodeParams must be 
 _Static_assert(sizeof(struct MLPParams) == 112, "MLPParams must be 112 bytes");
 _Static_assert(sizeof(struct SHEncodeParams) == 16, "SHEncodeParams must be 16 bytes");
 _Static_assert(sizeof(struct VolumeRenderParams) == 32, "VolumeRenderParams must be 32 bytes");
+_Static_assert(sizeof(struct OccupancyParams) == 64, "OccupancyParams must be 64 bytes");
