@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Compute", "ComputeTestSupport", "Geometry"]),
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Compute", "ComputeTestSupport", "Geometry"]),
         .testTarget(name: "FieldsTests",
-                    dependencies: ["Fields", "Compute", "ComputeTestSupport", "Geometry", "CShaderLayouts"]),
+                    dependencies: ["Fields", "Compute", "ComputeTestSupport", "Geometry", "Datasets", "CShaderLayouts"]),
         .testTarget(name: "SplattingTests",
                     dependencies: ["Splatting", "Training", "Datasets", "Geometry", "Compute", "ComputePrimitives", "ComputeTestSupport"]),
     ]

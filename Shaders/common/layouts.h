@@ -350,4 +350,30 @@ struct OccupancyParams {
     u32 pad2;
 };
 
+// NeRF training batch (Shaders/fields/nerf_*.comp). Rays are drawn from the
+// training images and expressed in unit space: unit = (world - boxCenter) /
+// boxSize + 0.5, where the box is cascade 0 of the occupancy grid.
+// Buffers: cameras [V] NerfCamera, pixels [sum of W H] u32 (RGBA8),
+//          rays [R, 6] f32 (unit-space origin, unit direction), targets [R, 4] f32
+//          (rgb, alpha), background [R, 3] f32, loss [R] f32, dC [R, 3] f32.
+struct NerfCamera {
+    f32 fx, fy, cx, cy;
+    u32 width, height, pixelOffset, pad0;
+    f32 r00, r01, r02, px;   // camera-to-world rotation rows (OpenCV axes) and centre,
+    f32 r10, r11, r12, py;   // both already in unit space (the rotation is a rotation:
+    f32 r20, r21, r22, pz;   // directions are normalised after the box's uniform scaling)
+};
+#define NERF_FLAG_RANDOM_BACKGROUND 1u // alpha images: a random background per ray
+#define NERF_FLAG_HUBER 2u             // Huber loss (delta 0.1) instead of L2
+struct NerfBatchParams {
+    u32 rays;         // R
+    u32 cameras;      // V
+    u32 seed;
+    u32 flags;        // NERF_FLAG_*
+    f32 backgroundR;  // constant background (no alpha or not random)
+    f32 backgroundG;
+    f32 backgroundB;
+    u32 columns;      // concat: colour-network input width
+};
+
 #endif

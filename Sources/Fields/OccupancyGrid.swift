@@ -22,19 +22,22 @@ public final class OccupancyGrid {
         public var threshold: Float = 0.01
         public var maxSamplesPerRay = 1024
         public var coneAngle: Float = 0
-        public init(cascades: Int = 1, gridSize: Int = 128, coneAngle: Float = 0) {
+        /// Steps across cascade 0's diagonal at the finest step (instant-ngp: 1024).
+        public var steps = 1024
+        public init(cascades: Int = 1, gridSize: Int = 128, coneAngle: Float = 0, steps: Int = 1024) {
             self.cascades = cascades
             self.gridSize = gridSize
             self.coneAngle = coneAngle
+            self.steps = steps
         }
         /// instant-ngp's settings for a scene box of `aabbScale` (a power of two):
         /// log2(aabb_scale) + 1 cascades, cone angle 1/256 when aabb_scale > 1.
-        public static func instantNGP(aabbScale: Int, gridSize: Int = 128) -> Settings {
+        public static func instantNGP(aabbScale: Int, gridSize: Int = 128, steps: Int = 1024) -> Settings {
             let k = max(1, Int(log2(Double(max(1, aabbScale))).rounded(.up)) + 1)
-            return Settings(cascades: k, gridSize: gridSize, coneAngle: aabbScale > 1 ? 1.0 / 256 : 0)
+            return Settings(cascades: k, gridSize: gridSize, coneAngle: aabbScale > 1 ? 1.0 / 256 : 0, steps: steps)
         }
-        /// The smallest step: sqrt(3) / 1024 of cascade 0's box.
-        public var dtMin: Float { Float(3).squareRoot() / 1024 }
+        /// The smallest step: sqrt(3) / steps of cascade 0's box (instant-ngp: sqrt(3) / 1024).
+        public var dtMin: Float { Float(3).squareRoot() / Float(steps) }
         /// The largest step: one cell diagonal of the outermost cascade.
         public var dtMax: Float { Float(3).squareRoot() * exp2(Float(cascades - 1)) / Float(gridSize) }
         public var cellCount: Int { cascades * gridSize * gridSize * gridSize }

@@ -1,0 +1,235 @@
+import CShaderLayouts
+import Compute
+import ComputePrimitives
+import Foundation
+import Geometry
+import Training
+
+/// The NeRF engine's configuration, in tiny-cuda-nn's spelling where it has
+/// one: `{"encoding": {HashGrid}, "network": {FullyFusedMLP, density},
+/// "rgb_network": {FullyFusedMLP, colour}, "optimizer": {...}, "loss": "L2"}`.
+public struct NerfConfig: Codable, Equatable {
+    public var encoding = HashGridConfig()
+    public var network = MLPConfig(neurons: 64, hiddenLayers: 1)
+    public var rgbNetwork = MLPConfig(neurons: 64, hiddenLayers: 2)
+    /// Adam (instant-ngp: lr 1e-2, betas 0.9 / 0.99, eps 1e-15).
+    public var learningRate: Float = 1e-2
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.99
+    public var epsilon: Float = 1e-15
+    /// "L2" or "Huber".
+    public var loss = "L2"
+    /// Rays per training batch (instant-ngp aims at 2^18 samples; a CPU wants fewer).
+    public var raysPerBatch = 4096
+    /// Occupancy grid cells per axis and the random cells each update evaluates.
+    public var gridSize = 128
+    public var gridUpdatePoints = 65_536
+    /// Steps across the unit box's diagonal at the finest step (instant-ngp: 1024; fewer is faster and coarser).
+    public var marchSteps = 1024
+
+    enum CodingKeys: String, CodingKey {
+        case encoding, network, loss
+        case rgbNetwork = "rgb_network"
+        case learningRate = "learning_rate", beta1, beta2, epsilon
+        case raysPerBatch = "rays_per_batch", gridSize = "grid_size", gridUpdatePoints = "grid_update_points"
+        case marchSteps = "march_steps"
+    }
+
+    public init() {}
+}
+
+/// Trains an instant-ngp NeRF (Mueller et al. 2022) on posed images, every
+/// step on the GPU: random rays over all training pixels, occupancy-grid
+/// marching, hash encoding + density MLP, SH direction encoding + colour
+/// MLP, volume rendering, loss, backward through all of it, and Adam.
+///
+/// Unit space: world x maps to (x - boxCenter) / boxSize + 0.5; cascade 0
+/// of the occupancy grid is [0, 1]^3 there, and `aabbScale` (a power of two)
+/// sets how many cascades (and how far) the grid reaches.
+public final class NerfTrainer {
+    public struct View {
+        public var image: [UInt32]  // [H, W] RGBA8 (alpha 255 where the image has none)
+        public var intrinsics: Intrinsics
+        public var pose: Pose
+        public init(image: [UInt32], intrinsics: Intrinsics, pose: Pose) {
+            self.image = image
+            self.intrinsics = intrinsics
+            self.pose = pose
+        }
+    }
+
+    public let device: ComputeDevice
+    public let config: NerfConfig
+    public let boxCenter: Vector3
+    public let boxSize: Double
+    public let grid: HashGridEncoding
+    public let density: FullyFusedMLP
+    public let colour: FullyFusedMLP
+    public let occupancy: OccupancyGrid
+    let sh: SphericalHarmonicsEncoding
+    let volume: VolumeRenderer
+    let batch: NerfBatch
+    let adam: Adam
+    let reduction: Reduction
+    /// Trainable parameters.
+    public let table, densityWeights, colourWeights: GPUBuffer
+    let tableGrad, densityWeightsGrad, colourWeightsGrad: GPUBuffer
+    let cameras, pixels: GPUBuffer
+    let cameraCount: Int
+    public let background: SIMD3<Float>
+    public let randomBackground: Bool
+    public private(set) var iteration = 0
+    public var seed: UInt32
+
+    // Per-batch buffers, grown on need.
+    let rays = ScratchBuffer(label: "nerf rays"), targets = ScratchBuffer(label: "nerf targets")
+    let backgrounds = ScratchBuffer(label: "nerf backgrounds"), rendered = ScratchBuffer(label: "nerf rendered")
+    let depth = ScratchBuffer(label: "nerf depth"), loss = ScratchBuffer(label: "nerf loss"), dC = ScratchBuffer(label: "nerf dC")
+    let lossTotal: GPUBuffer
+    let encoded = ScratchBuffer(label: "nerf encoded"), densityOut = ScratchBuffer(label: "nerf density out")
+    let densityHidden = ScratchBuffer(label: "nerf density hidden"), colourIn = ScratchBuffer(label: "nerf colour in")
+    let rgbRaw = ScratchBuffer(label: "nerf rgb"), colourHidden = ScratchBuffer(label: "nerf colour hidden")
+    let dDensityOut = ScratchBuffer(label: "nerf d density out"), dRGB = ScratchBuffer(label: "nerf d rgb")
+    let colourDeltas = ScratchBuffer(label: "nerf colour deltas"), dColourIn = ScratchBuffer(label: "nerf d colour in")
+    let densityDeltas = ScratchBuffer(label: "nerf density deltas"), dEncoded = ScratchBuffer(label: "nerf d encoded")
+
+    public init(device: ComputeDevice, views: [View], boxCenter: Vector3, boxSize: Double, aabbScale: Int = 1,
+                config: NerfConfig = NerfConfig(), background: SIMD3<Float> = .zero, randomBackground: Bool = false, seed: UInt32 = 0) throws {
+        guard !views.isEmpty else { throw ComputeError.invalidArgument("NeRF training needs at least one training image") }
+        guard boxSize > 0, boxSize.isFinite else { throw ComputeError.invalidArgument("NeRF scene box size must be positive, got \(boxSize)") }
+        self.device = device
+        self.config = config
+        self.boxCenter = boxCenter
+        self.boxSize = boxSize
+        self.background = background
+        self.randomBackground = randomBackground
+        self.seed = seed
+        grid = try HashGridEncoding(device: device, config: config.encoding, aabbScale: Double(aabbScale))
+        density = try FullyFusedMLP(device: device, config: config.network, inputs: grid.outputWidth, outputs: 16)
+        colour = try FullyFusedMLP(device: device, config: config.rgbNetwork, inputs: SphericalHarmonicsEncoding.outputWidth + 16, outputs: 3)
+        occupancy = try OccupancyGrid(device: device, settings: .instantNGP(aabbScale: aabbScale, gridSize: config.gridSize,
+                                                                            steps: config.marchSteps))
+        sh = try SphericalHarmonicsEncoding(device: device)
+        volume = try VolumeRenderer(device: device)
+        batch = try NerfBatch(device: device)
+        adam = try Adam(device: device, hyperparameters: Adam.Hyperparameters(beta1: config.beta1, beta2: config.beta2,
+                                                                                epsilon: config.epsilon, sparse: true))
+        reduction = try Reduction(device: device)
+        table = try GPUBuffer(device: device, grid.initialTable(seed: UInt64(seed)), label: "hash table")
+        densityWeights = try GPUBuffer(device: device, density.initialWeights(seed: UInt64(seed) &+ 1), label: "density weights")
+        colourWeights = try GPUBuffer(device: device, colour.initialWeights(seed: UInt64(seed) &+ 2), label: "colour weights")
+        tableGrad = try GPUBuffer(device: device, length: grid.parameterCount * 4, label: "hash table gradient")
+        densityWeightsGrad = try GPUBuffer(device: device, length: density.weightCount * 4, label: "density weight gradient")
+        colourWeightsGrad = try GPUBuffer(device: device, length: colour.weightCount * 4, label: "colour weight gradient")
+        var cams: [NerfCamera] = [], pix: [UInt32] = []
+        for v in views {
+            guard v.image.count == v.intrinsics.width * v.intrinsics.height else {
+                throw ComputeError.invalidArgument("NeRF view of \(v.intrinsics.width)x\(v.intrinsics.height) has \(v.image.count) pixels")
+            }
+            cams.append(NerfBatch.camera(intrinsics: v.intrinsics, pose: v.pose, pixelOffset: pix.count, center: boxCenter, size: boxSize))
+            pix += v.image
+        }
+        cameras = try GPUBuffer(device: device, cams, label: "nerf cameras")
+        pixels = try GPUBuffer(device: device, pix, label: "nerf pixels")
+        cameraCount = cams.count
+        lossTotal = try GPUBuffer(device: device, length: 16, label: "nerf loss total")
+        let stream = try CommandStream(device: device)
+        occupancy.recordFill(stream)
+        try stream.run()
+    }
+
+    func slice(_ s: ScratchBuffer, _ bytes: Int) throws -> BufferSlice {
+        try s.atLeast(max(16, bytes), device: device).slice(offset: 0, length: max(16, bytes))
+    }
+
+    /// The occupancy grid is updated every step for the first 256, then every 16 (instant-ngp).
+    func updatesGrid(at step: Int) -> Bool { step < 256 || step % 16 == 0 }
+
+    /// Records evaluating the density network on `count` field-space points
+    /// (no hidden activations kept): returns the raw outputs [count, 16].
+    func recordDensity(_ stream: CommandStream, points: BufferRange, count: Int) throws -> BufferSlice {
+        let enc = try slice(encoded, count * grid.outputWidth * 4)
+        let out = try slice(densityOut, count * 16 * 4)
+        try grid.encode(stream, points: points, table: table, encoded: enc, count: count)
+        try density.forward(stream, input: enc, weights: densityWeights, output: out, count: count)
+        return out
+    }
+
+    /// One training step; returns the batch's loss (mean over rays and channels).
+    @discardableResult
+    public func step() throws -> Float {
+        iteration += 1
+        let stepSeed = seed &+ UInt32(truncatingIfNeeded: iteration) &* 0x9E37_79B9
+        if updatesGrid(at: iteration) {
+            let s = try CommandStream(device: device)
+            let n = min(config.gridUpdatePoints, occupancy.settings.cellCount)
+            let (cells, points) = try occupancy.recordUpdatePoints(s, count: n, seed: stepSeed ^ 0xA5A5_A5A5)
+            let out = try recordDensity(s, points: points, count: n)
+            try occupancy.recordUpdate(s, cells: cells, density: out, densityStride: 16, count: n)
+            try s.run()
+        }
+        let R = config.raysPerBatch
+        let raysB = try slice(rays, R * 24), targetsB = try slice(targets, R * 16), bgB = try slice(backgrounds, R * 12)
+        let s0 = try CommandStream(device: device)
+        try batch.recordRays(s0, cameras: cameras, cameraCount: cameraCount, pixels: pixels, count: R, seed: stepSeed,
+                             background: background, randomBackground: randomBackground, rays: raysB, targets: targetsB, backgrounds: bgB)
+        try s0.run()
+        let samples = try occupancy.march(rays: raysB, rayCount: R, near: 0)
+        let S = samples.count
+        let s = try CommandStream(device: device)
+        let outB = try slice(rendered, R * 16), depthB = try slice(depth, R * 4)
+        let lossB = try slice(loss, R * 4), dCB = try slice(dC, R * 12)
+        let cols = colour.dims[0]
+        if S > 0 {
+            let enc = try slice(encoded, S * grid.outputWidth * 4)
+            let dOut = try slice(densityOut, S * 64)
+            let dHid = try slice(densityHidden, density.hiddenBytes(count: S))
+            let cIn = try slice(colourIn, S * cols * 4)
+            let rgb = try slice(rgbRaw, S * 12)
+            let cHid = try slice(colourHidden, colour.hiddenBytes(count: S))
+            try grid.encode(s, points: samples.points, table: table, encoded: enc, count: S)
+            try density.forward(s, input: enc, weights: densityWeights, output: dOut, hidden: dHid, count: S)
+            try sh.encode(s, directions: samples.directions, encoded: cIn, count: S, stride: cols, column: 0)
+            try batch.recordConcat(s, density: dOut, colour: cIn, samples: S, columns: cols)
+            try colour.forward(s, input: cIn, weights: colourWeights, output: rgb, hidden: cHid, count: S)
+            try volume.render(s, rays: samples.ranges, rayCount: R, density: dOut, densityStride: 16, rgb: rgb, dt: samples.dt, t: samples.t,
+                              background: .perRay(bgB), output: outB, depth: depthB)
+            try batch.recordLoss(s, rendered: outB, targets: targetsB, backgrounds: bgB, count: R, huber: config.loss == "Huber",
+                                 loss: lossB, gradient: dCB)
+            let gDens = try slice(dDensityOut, S * 64), gRGB = try slice(dRGB, S * 12)
+            s.fill(gDens.buffer, value: 0, offset: 0, bytes: S * 64)
+            try volume.backward(s, rays: samples.ranges, rayCount: R, density: dOut, densityStride: 16, rgb: rgb, dt: samples.dt,
+                                output: outB, outputGradient: dCB, densityGradient: gDens, rgbGradient: gRGB)
+            let cDel = try slice(colourDeltas, colour.deltaBytes(count: S)), gCIn = try slice(dColourIn, S * cols * 4)
+            try colour.backward(s, outputGradient: gRGB, weights: colourWeights, hidden: cHid, deltas: cDel, inputGradient: gCIn, count: S)
+            s.fill(colourWeightsGrad, value: 0)
+            try colour.weightGradient(s, input: cIn, hidden: cHid, deltas: cDel, weightGradient: colourWeightsGrad, count: S)
+            try batch.recordConcat(s, density: gDens, colour: gCIn, samples: S, columns: cols, backward: true)
+            let dDel = try slice(densityDeltas, density.deltaBytes(count: S)), gEnc = try slice(dEncoded, S * grid.outputWidth * 4)
+            try density.backward(s, outputGradient: gDens, weights: densityWeights, hidden: dHid, deltas: dDel, inputGradient: gEnc, count: S)
+            s.fill(densityWeightsGrad, value: 0)
+            try density.weightGradient(s, input: enc, hidden: dHid, deltas: dDel, weightGradient: densityWeightsGrad, count: S)
+            s.fill(tableGrad, value: 0)
+            try grid.backward(s, points: samples.points, encodedGradient: gEnc, tableGradient: tableGrad, count: S)
+            adam.beginStep()
+            try adam.record(s, group: "hash table", parameters: table, gradients: tableGrad, count: grid.parameterCount, learningRate: config.learningRate)
+            try adam.record(s, group: "density network", parameters: densityWeights, gradients: densityWeightsGrad,
+                            count: density.weightCount, learningRate: config.learningRate)
+            try adam.record(s, group: "colour network", parameters: colourWeights, gradients: colourWeightsGrad,
+                            count: colour.weightCount, learningRate: config.learningRate)
+        } else {
+            // No ray met an occupied cell: every ray shows its background.
+            try volume.render(s, rays: samples.ranges, rayCount: R, density: dCB, densityStride: 1, rgb: dCB, dt: dCB, t: dCB,
+                              background: .perRay(bgB), output: outB, depth: depthB)
+            try batch.recordLoss(s, rendered: outB, targets: targetsB, backgrounds: bgB, count: R, huber: config.loss == "Huber",
+                                 loss: lossB, gradient: dCB)
+        }
+        try reduction.record(s, .sumF32, input: lossB, count: R, result: lossTotal.slice(offset: 0, length: 4))
+        try s.run()
+        let value = try lossTotal.read(Float.self, count: 1, device: device)[0]
+        guard value.isFinite else {
+            throw ComputeError.invalidArgument("the NeRF loss became \(value) at iteration \(iteration)")
+        }
+        return value
+    }
+}

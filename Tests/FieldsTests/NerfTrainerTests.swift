@@ -1,0 +1,47 @@
+import Compute
+import ComputeTestSupport
+import Datasets
+@testable import Fields
+import Foundation
+import Geometry
+import XCTest
+
+final class NerfTrainerTests: GPUTestCase {
+    static let demo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Scenes/demo").path
+
+    /// End to end on the project's 64x64 demo scene (Gaussians within 1.3 of
+    /// the origin, images with alpha, so random backgrounds): a small
+    /// configuration (L8 T14 hash grid, 32-wide networks, 512 rays, a 32^3
+    /// grid, 128 steps across the box) so that lavapipe runs it in seconds.
+    /// The loss must fall well below where it starts and stay finite.
+    func testDemoSceneLossFalls() throws {
+        let scene = try SceneLoader.load(Self.demo)
+        let (frames, _) = try SceneImages.load(scene.trainFrames, root: scene.root, downscale: 1,
+                                               cache: ImageCache(folder: NSTemporaryDirectory() + "splat-nerf-test-\(UUID().uuidString)"))
+        let views = frames.map { f -> NerfTrainer.View in
+            let img = f.image, c = img.channels
+            let packed = (0..<(img.width * img.height)).map { p -> UInt32 in
+                let a: UInt32 = c == 4 ? UInt32(img.pixels[c * p + 3]) : 255
+                return UInt32(img.pixels[c * p]) | UInt32(img.pixels[c * p + 1]) << 8 | UInt32(img.pixels[c * p + 2]) << 16 | a << 24
+            }
+            return NerfTrainer.View(image: packed, intrinsics: f.intrinsics, pose: f.frame.pose)
+        }
+        var config = NerfConfig()
+        config.encoding = HashGridConfig(levels: 8, featuresPerLevel: 2, log2HashmapSize: 14)
+        config.network = MLPConfig(neurons: 32, hiddenLayers: 1)
+        config.rgbNetwork = MLPConfig(neurons: 32, hiddenLayers: 1)
+        config.raysPerBatch = 512
+        config.gridSize = 32
+        config.gridUpdatePoints = 4096
+        config.marchSteps = 128
+        let trainer = try NerfTrainer(device: device, views: views, boxCenter: .zero, boxSize: 2.8, config: config,
+                                      randomBackground: true, seed: 3)
+        var losses: [Float] = []
+        for _ in 0..<80 { losses.append(try trainer.step()) }
+        let first = losses.prefix(5).reduce(0, +) / 5, last = losses.suffix(5).reduce(0, +) / 5
+        XCTAssertTrue(losses.allSatisfy(\.isFinite))
+        XCTAssertLessThan(last, first * 0.5, "loss \(first) -> \(last)")
+        print("NeRF demo: loss \(first) -> \(last) (batch PSNR \(-10 * log10(first)) -> \(-10 * log10(last)) dB)")
+    }
+}
