@@ -232,4 +232,48 @@ public final class NerfTrainer {
         }
         return value
     }
+    let renderRays = ScratchBuffer(label: "nerf render rays")
+
+    /// Renders a view: [H, W, 4] f32 (rgb over `background`, opacity), rays
+    /// marched through the occupancy grid in chunks of `chunk` rays.
+    public func render(intrinsics k: Intrinsics, pose: Pose, background bg: SIMD3<Float>, chunk: Int = 65_536) throws -> [Float] {
+        let cam = NerfBatch.camera(intrinsics: k, pose: pose, pixelOffset: 0, center: boxCenter, size: boxSize)
+        let n = k.width * k.height
+        var image = [Float](repeating: 0, count: n * 4)
+        let cols = colour.dims[0]
+        for start in stride(from: 0, to: n, by: chunk) {
+            let m = min(chunk, n - start)
+            var rays = [Float](repeating: 0, count: m * 6)
+            for i in 0..<m {
+                let x = (start + i) % k.width, y = (start + i) / k.width
+                let d = SIMD3<Float>((Float(x) + 0.5 - cam.cx) / cam.fx, (Float(y) + 0.5 - cam.cy) / cam.fy, 1)
+                var w = SIMD3<Float>((SIMD3(cam.r00, cam.r01, cam.r02) * d).sum(), (SIMD3(cam.r10, cam.r11, cam.r12) * d).sum(),
+                                     (SIMD3(cam.r20, cam.r21, cam.r22) * d).sum())
+                w /= (w * w).sum().squareRoot()
+                rays.replaceSubrange((6 * i)..<(6 * i + 6), with: [cam.px, cam.py, cam.pz, w.x, w.y, w.z])
+            }
+            let raysB = try slice(renderRays, m * 24)
+            try raysB.buffer.write(rays, device: device)
+            let samples = try occupancy.march(rays: raysB, rayCount: m, near: 0)
+            let S = samples.count
+            let s = try CommandStream(device: device)
+            let outB = try slice(rendered, m * 16), depthB = try slice(depth, m * 4)
+            if S > 0 {
+                let dOut = try recordDensity(s, points: samples.points, count: S)
+                let cIn = try slice(colourIn, S * cols * 4), rgb = try slice(rgbRaw, S * 12)
+                try sh.encode(s, directions: samples.directions, encoded: cIn, count: S, stride: cols, column: 0)
+                try batch.recordConcat(s, density: dOut, colour: cIn, samples: S, columns: cols)
+                try colour.forward(s, input: cIn, weights: colourWeights, output: rgb, count: S)
+                try volume.render(s, rays: samples.ranges, rayCount: m, density: dOut, densityStride: 16, rgb: rgb, dt: samples.dt,
+                                  t: samples.t, background: .constant(bg), output: outB, depth: depthB)
+            } else {
+                try volume.render(s, rays: samples.ranges, rayCount: m, density: outB, densityStride: 1, rgb: outB, dt: outB, t: outB,
+                                  background: .constant(bg), output: outB, depth: depthB)
+            }
+            try s.run()
+            let out = try outB.buffer.read(Float.self, count: m * 4, device: device)
+            image.replaceSubrange((start * 4)..<((start + m) * 4), with: out)
+        }
+        return image
+    }
 }

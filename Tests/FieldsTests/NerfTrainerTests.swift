@@ -42,6 +42,25 @@ final class NerfTrainerTests: GPUTestCase {
         let first = losses.prefix(5).reduce(0, +) / 5, last = losses.suffix(5).reduce(0, +) / 5
         XCTAssertTrue(losses.allSatisfy(\.isFinite))
         XCTAssertLessThan(last, first * 0.5, "loss \(first) -> \(last)")
-        print("NeRF demo: loss \(first) -> \(last) (batch PSNR \(-10 * log10(first)) -> \(-10 * log10(last)) dB)")
+        // A held-out view over white: rendered, finite, and closer to the photo than a blank frame.
+        let (tests, _) = try SceneImages.load(Array(scene.testFrames.prefix(1)), root: scene.root, downscale: 1)
+        let f = try XCTUnwrap(tests.first)
+        let image = try trainer.render(intrinsics: f.intrinsics, pose: f.frame.pose, background: SIMD3(1, 1, 1), chunk: 1000)
+        XCTAssertEqual(image.count, f.image.width * f.image.height * 4)
+        XCTAssertTrue(image.allSatisfy(\.isFinite))
+        var mse = 0.0, blank = 0.0
+        let c = f.image.channels
+        for p in 0..<(f.image.width * f.image.height) {
+            let a = c == 4 ? Double(f.image.pixels[c * p + 3]) / 255 : 1
+            for k in 0..<3 {
+                let target = Double(f.image.pixels[c * p + k]) / 255 * a + (1 - a)
+                mse += pow(Double(min(max(image[4 * p + k], 0), 1)) - target, 2)
+                blank += pow(1 - target, 2)
+            }
+        }
+        let psnr = -10 * log10(mse / Double(3 * f.image.width * f.image.height))
+        let blankPSNR = -10 * log10(blank / Double(3 * f.image.width * f.image.height))
+        XCTAssertGreaterThan(psnr, blankPSNR + 3, "test view \(psnr) dB vs a white frame's \(blankPSNR) dB")
+        print("NeRF demo: loss \(first) -> \(last) (batch PSNR \(-10 * log10(first)) -> \(-10 * log10(last)) dB); test view \(psnr) dB (white frame \(blankPSNR) dB)")
     }
 }
