@@ -60,7 +60,7 @@ let package = Package(
         // Neural fields (instant-ngp, NeuS): hash-grid encoding, MLPs,
         // occupancy grid, ray marching, volume rendering.
         .target(name: "Fields",
-                dependencies: ["Compute", "ComputePrimitives", "Geometry", "Training", "CShaderLayouts"],
+                dependencies: ["Compute", "ComputePrimitives", "Geometry", "Datasets", "Training", "CShaderLayouts"],
                 plugins: ["ShaderCompilerPlugin"]),
 
         // The interactive viewer: a GLFW window (libglfw loaded at run time)

@@ -36,6 +36,37 @@ public struct NerfConfig: Codable, Equatable {
     }
 
     public init() {}
+
+    /// Every key optional: a partial JSON keeps the defaults for the rest.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = NerfConfig()
+        encoding = try c.decodeIfPresent(HashGridConfig.self, forKey: .encoding) ?? d.encoding
+        network = try c.decodeIfPresent(MLPConfig.self, forKey: .network) ?? d.network
+        rgbNetwork = try c.decodeIfPresent(MLPConfig.self, forKey: .rgbNetwork) ?? d.rgbNetwork
+        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? d.learningRate
+        beta1 = try c.decodeIfPresent(Float.self, forKey: .beta1) ?? d.beta1
+        beta2 = try c.decodeIfPresent(Float.self, forKey: .beta2) ?? d.beta2
+        epsilon = try c.decodeIfPresent(Float.self, forKey: .epsilon) ?? d.epsilon
+        loss = try c.decodeIfPresent(String.self, forKey: .loss) ?? d.loss
+        raysPerBatch = try c.decodeIfPresent(Int.self, forKey: .raysPerBatch) ?? d.raysPerBatch
+        gridSize = try c.decodeIfPresent(Int.self, forKey: .gridSize) ?? d.gridSize
+        gridUpdatePoints = try c.decodeIfPresent(Int.self, forKey: .gridUpdatePoints) ?? d.gridUpdatePoints
+        marchSteps = try c.decodeIfPresent(Int.self, forKey: .marchSteps) ?? d.marchSteps
+    }
+
+    /// Why this configuration cannot train, or nil.
+    public var problem: String? {
+        if let p = encoding.problem { return p }
+        if let p = network.problem(inputs: encoding.levels * encoding.featuresPerLevel, outputs: 16) { return "network: \(p)" }
+        if let p = rgbNetwork.problem(inputs: 32, outputs: 3) { return "rgb_network: \(p)" }
+        if !["L2", "Huber"].contains(loss) { return "loss must be L2 or Huber, got \(loss)" }
+        if raysPerBatch < 1 { return "rays_per_batch must be at least 1" }
+        if gridSize < 8 || (gridSize * gridSize * gridSize) % 32 != 0 { return "grid_size must be at least 8 with grid_size^3 a multiple of 32" }
+        if marchSteps < 8 { return "march_steps must be at least 8" }
+        if !(learningRate > 0) { return "learning_rate must be positive" }
+        return nil
+    }
 }
 
 /// Trains an instant-ngp NeRF (Mueller et al. 2022) on posed images, every
@@ -62,6 +93,7 @@ public final class NerfTrainer {
     public let config: NerfConfig
     public let boxCenter: Vector3
     public let boxSize: Double
+    public let aabbScale: Int
     public let grid: HashGridEncoding
     public let density: FullyFusedMLP
     public let colour: FullyFusedMLP
@@ -95,12 +127,13 @@ public final class NerfTrainer {
 
     public init(device: ComputeDevice, views: [View], boxCenter: Vector3, boxSize: Double, aabbScale: Int = 1,
                 config: NerfConfig = NerfConfig(), background: SIMD3<Float> = .zero, randomBackground: Bool = false, seed: UInt32 = 0) throws {
-        guard !views.isEmpty else { throw ComputeError.invalidArgument("NeRF training needs at least one training image") }
+        if let problem = config.problem { throw ComputeError.invalidArgument("NeRF configuration: \(problem)") }
         guard boxSize > 0, boxSize.isFinite else { throw ComputeError.invalidArgument("NeRF scene box size must be positive, got \(boxSize)") }
         self.device = device
         self.config = config
         self.boxCenter = boxCenter
         self.boxSize = boxSize
+        self.aabbScale = aabbScale
         self.background = background
         self.randomBackground = randomBackground
         self.seed = seed
@@ -129,8 +162,11 @@ public final class NerfTrainer {
             cams.append(NerfBatch.camera(intrinsics: v.intrinsics, pose: v.pose, pixelOffset: pix.count, center: boxCenter, size: boxSize))
             pix += v.image
         }
-        cameras = try GPUBuffer(device: device, cams, label: "nerf cameras")
-        pixels = try GPUBuffer(device: device, pix, label: "nerf pixels")
+        // A model loaded for rendering has no views: placeholder buffers.
+        cameras = cams.isEmpty ? try GPUBuffer(device: device, length: 80, label: "nerf cameras")
+                               : try GPUBuffer(device: device, cams, label: "nerf cameras")
+        pixels = pix.isEmpty ? try GPUBuffer(device: device, length: 16, label: "nerf pixels")
+                             : try GPUBuffer(device: device, pix, label: "nerf pixels")
         cameraCount = cams.count
         lossTotal = try GPUBuffer(device: device, length: 16, label: "nerf loss total")
         let stream = try CommandStream(device: device)
@@ -155,9 +191,23 @@ public final class NerfTrainer {
         return out
     }
 
+    /// A trained model from `NerfModelFile`, for rendering (no views) or to continue training on `views`.
+    public convenience init(device: ComputeDevice, model: NerfModelFile.Contents, views: [View] = []) throws {
+        let h = model.header
+        try self.init(device: device, views: views, boxCenter: Vector3(h.boxCenter[0], h.boxCenter[1], h.boxCenter[2]), boxSize: h.boxSize,
+                      aabbScale: h.aabbScale, config: h.config, background: SIMD3(h.background[0], h.background[1], h.background[2]))
+        try table.write(model.table, device: device)
+        try densityWeights.write(model.densityWeights, device: device)
+        try colourWeights.write(model.colourWeights, device: device)
+        try occupancy.grid.write(model.occupancy, device: device)
+        try occupancy.bitfield.write(model.bits, device: device)
+        iteration = h.iteration
+    }
+
     /// One training step; returns the batch's loss (mean over rays and channels).
     @discardableResult
     public func step() throws -> Float {
+        guard cameraCount > 0 else { throw ComputeError.invalidArgument("NeRF training needs at least one training image") }
         iteration += 1
         let stepSeed = seed &+ UInt32(truncatingIfNeeded: iteration) &* 0x9E37_79B9
         if updatesGrid(at: iteration) {

@@ -61,6 +61,20 @@ final class NerfTrainerTests: GPUTestCase {
         let psnr = -10 * log10(mse / Double(3 * f.image.width * f.image.height))
         let blankPSNR = -10 * log10(blank / Double(3 * f.image.width * f.image.height))
         XCTAssertGreaterThan(psnr, blankPSNR + 3, "test view \(psnr) dB vs a white frame's \(blankPSNR) dB")
+        // The model file round trip renders the same image; damaged files are refused.
+        let path = NSTemporaryDirectory() + "splat-nerf-\(UUID().uuidString).nerf"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try NerfModelFile.write(trainer, to: path)
+        let loaded = try NerfTrainer(device: device, model: try NerfModelFile.read(path: path))
+        XCTAssertEqual(try loaded.render(intrinsics: f.intrinsics, pose: f.frame.pose, background: SIMD3(1, 1, 1), chunk: 1000), image)
+        XCTAssertEqual(loaded.iteration, 80)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try bytes.prefix(bytes.count - 10).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try NerfModelFile.read(path: path)) { XCTAssertTrue("\($0)".contains("truncated"), "\($0)") }
+        var other = bytes
+        other[8] = 9
+        try other.write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try NerfModelFile.read(path: path)) { XCTAssertTrue("\($0)".contains("version 9"), "\($0)") }
         print("NeRF demo: loss \(first) -> \(last) (batch PSNR \(-10 * log10(first)) -> \(-10 * log10(last)) dB); test view \(psnr) dB (white frame \(blankPSNR) dB)")
     }
 }
