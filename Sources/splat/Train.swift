@@ -42,6 +42,8 @@ struct Train: ParsableCommand {
 
     @Argument(help: "The scene folder or transforms.json.")
     var scene: String
+    @Option(help: "gaussians (3DGS) or nerf (instant-ngp hash-grid NeRF).")
+    var method = "gaussians"
     @Option(help: "Output folder.")
     var out: String?
     @Option(help: "Training iterations (default 7000, or the checkpoint's with --resume).")
@@ -108,6 +110,15 @@ struct Train: ParsableCommand {
     @Option(help: "With --view: render N viewer frames, then close the window (tests).")
     var viewFrames: Int?
 
+    @Option(help: "--method nerf: a JSON configuration (tiny-cuda-nn spelling: encoding, network, rgb_network, learning_rate, loss, rays_per_batch, grid_size, march_steps, ...); missing keys keep instant-ngp's defaults.")
+    var nerfConfig: String?
+    @Option(help: "--method nerf: rays per training batch (default 4096).")
+    var raysPerBatch: Int?
+    @Option(help: "--method nerf: ray-marching steps across the unit box (instant-ngp: 1024; fewer is faster and coarser).")
+    var marchSteps: Int?
+    @Option(help: "--method nerf: how far the occupancy grid reaches, in unit boxes (a power of two; default: the transforms.json's aabb_scale, else 1).")
+    var aabbScale: Int?
+
     func validate() throws {
         if let iterations { guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") } }
         guard downscale >= 1 else { throw ValidationError("--downscale must be an integer >= 1") }
@@ -115,6 +126,7 @@ struct Train: ParsableCommand {
         guard saveEvery >= 0, evalEvery >= 0, maxGaussians >= 0, densifyInterval >= 0, opacityResetInterval >= 0 else {
             throw ValidationError("--save-every, --eval-every, --max-gaussians, --densify-interval and --opacity-reset-interval must be >= 0")
         }
+        guard ["gaussians", "nerf"].contains(method) else { throw ValidationError("--method must be gaussians or nerf") }
         if let background, !["white", "black", "random"].contains(background) {
             throw ValidationError("--background must be white, black or random")
         }
@@ -156,6 +168,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        if method == "nerf" { return try runNerf() }
         try runReportingErrors {
             let resumed = try resume.map { try GaussianCheckpoint.read(from: $0) }
             if let resume, let previous = Self.recordedConfig(resume) {
@@ -404,11 +417,19 @@ func writeJSON(_ object: Any, to path: String) throws {
 enum Evaluate {
     static func metrics(rasterizer: GaussianRasterizer, frames: [LoadedFrame], background: SIMD3<Float>) throws
         -> (psnr: Double, ssim: Double, perImage: [(name: String, psnr: Double, ssim: Double)]) {
-        let loss = try ImageLoss(device: rasterizer.device)
+        try metrics(device: rasterizer.device, frames: frames, background: background) { f in
+            try rasterizer.render(camera: RasterCamera(intrinsics: f.intrinsics, pose: f.frame.pose),
+                                  settings: RasterSettings(background: background)).color
+        }
+    }
+
+    /// The same for any engine: `render` gives a frame's [H, W, 3] f32 colours over `background`.
+    static func metrics(device: ComputeDevice, frames: [LoadedFrame], background: SIMD3<Float>, render: (LoadedFrame) throws -> [Float]) throws
+        -> (psnr: Double, ssim: Double, perImage: [(name: String, psnr: Double, ssim: Double)]) {
+        let loss = try ImageLoss(device: device)
         var results: [(String, Double, Double)] = []
         for f in frames {
-            let camera = RasterCamera(intrinsics: f.intrinsics, pose: f.frame.pose)
-            let image = try rasterizer.render(camera: camera, settings: RasterSettings(background: background))
+            let image = (width: f.image.width, height: f.image.height, color: try render(f))
             let bg = SIMD3<Double>(Double(background.x), Double(background.y), Double(background.z))
             let target = GaussianTrainer.composite(f.image, over: bg)
             let psnr = ImageMetrics.psnr(rendered: image.color, target: target.pixels)
@@ -421,7 +442,6 @@ enum Evaluate {
             for p in 0..<(image.width * image.height) {
                 for c in 0..<3 { clamped[4 * p + c] = min(1, max(0, image.color[3 * p + c])) }
             }
-            let device = rasterizer.device
             let r = try GPUBuffer(device: device, clamped), t = try GPUBuffer(device: device, packed)
             let g = try GPUBuffer(device: device, length: image.width * image.height * 12)
             let stream = try CommandStream(device: device)
