@@ -19,8 +19,12 @@ public struct NerfConfig: Codable, Equatable {
     public var epsilon: Float = 1e-15
     /// "L2" or "Huber".
     public var loss = "L2"
-    /// Rays per training batch (instant-ngp aims at 2^18 samples; a CPU wants fewer).
+    /// Rays of the first training batch; later batches adapt their ray count
+    /// so that their samples come near `samplesPerBatch`.
     public var raysPerBatch = 4096
+    /// Samples per batch (instant-ngp: 2^18; a CPU device wants far fewer):
+    /// rays beyond it are dropped from the batch.
+    public var samplesPerBatch = 1 << 18
     /// Occupancy grid cells per axis and the random cells each update evaluates.
     public var gridSize = 128
     public var gridUpdatePoints = 65_536
@@ -32,7 +36,7 @@ public struct NerfConfig: Codable, Equatable {
         case rgbNetwork = "rgb_network"
         case learningRate = "learning_rate", beta1, beta2, epsilon
         case raysPerBatch = "rays_per_batch", gridSize = "grid_size", gridUpdatePoints = "grid_update_points"
-        case marchSteps = "march_steps"
+        case marchSteps = "march_steps", samplesPerBatch = "samples_per_batch"
     }
 
     public init() {}
@@ -53,6 +57,7 @@ public struct NerfConfig: Codable, Equatable {
         gridSize = try c.decodeIfPresent(Int.self, forKey: .gridSize) ?? d.gridSize
         gridUpdatePoints = try c.decodeIfPresent(Int.self, forKey: .gridUpdatePoints) ?? d.gridUpdatePoints
         marchSteps = try c.decodeIfPresent(Int.self, forKey: .marchSteps) ?? d.marchSteps
+        samplesPerBatch = try c.decodeIfPresent(Int.self, forKey: .samplesPerBatch) ?? d.samplesPerBatch
     }
 
     /// Why this configuration cannot train, or nil.
@@ -62,6 +67,7 @@ public struct NerfConfig: Codable, Equatable {
         if let p = rgbNetwork.problem(inputs: 32, outputs: 3) { return "rgb_network: \(p)" }
         if !["L2", "Huber"].contains(loss) { return "loss must be L2 or Huber, got \(loss)" }
         if raysPerBatch < 1 { return "rays_per_batch must be at least 1" }
+        if samplesPerBatch < 1024 { return "samples_per_batch must be at least 1024" }
         if gridSize < 8 || (gridSize * gridSize * gridSize) % 32 != 0 { return "grid_size must be at least 8 with grid_size^3 a multiple of 32" }
         if marchSteps < 8 { return "march_steps must be at least 8" }
         if !(learningRate > 0) { return "learning_rate must be positive" }
@@ -112,6 +118,9 @@ public final class NerfTrainer {
     public let randomBackground: Bool
     public private(set) var iteration = 0
     public var seed: UInt32
+    /// Rays of the next batch (adapted to the sample budget) and the last batch's samples.
+    public private(set) var raysPerBatch: Int
+    public private(set) var lastSamples = 0
 
     // Per-batch buffers, grown on need.
     let rays = ScratchBuffer(label: "nerf rays"), targets = ScratchBuffer(label: "nerf targets")
@@ -137,6 +146,7 @@ public final class NerfTrainer {
         self.background = background
         self.randomBackground = randomBackground
         self.seed = seed
+        raysPerBatch = config.raysPerBatch
         grid = try HashGridEncoding(device: device, config: config.encoding, aabbScale: Double(aabbScale))
         density = try FullyFusedMLP(device: device, config: config.network, inputs: grid.outputWidth, outputs: 16)
         colour = try FullyFusedMLP(device: device, config: config.rgbNetwork, inputs: SphericalHarmonicsEncoding.outputWidth + 16, outputs: 3)
@@ -218,14 +228,19 @@ public final class NerfTrainer {
             try occupancy.recordUpdate(s, cells: cells, density: out, densityStride: 16, count: n)
             try s.run()
         }
-        let R = config.raysPerBatch
-        let raysB = try slice(rays, R * 24), targetsB = try slice(targets, R * 16), bgB = try slice(backgrounds, R * 12)
+        let rayBudget = raysPerBatch
+        let raysB = try slice(rays, rayBudget * 24), targetsB = try slice(targets, rayBudget * 16), bgB = try slice(backgrounds, rayBudget * 12)
         let s0 = try CommandStream(device: device)
-        try batch.recordRays(s0, cameras: cameras, cameraCount: cameraCount, pixels: pixels, count: R, seed: stepSeed,
+        try batch.recordRays(s0, cameras: cameras, cameraCount: cameraCount, pixels: pixels, count: rayBudget, seed: stepSeed,
                              background: background, randomBackground: randomBackground, rays: raysB, targets: targetsB, backgrounds: bgB)
         try s0.run()
-        let samples = try occupancy.march(rays: raysB, rayCount: R, near: 0)
+        let samples = try occupancy.march(rays: raysB, rayCount: rayBudget, near: 0, maxSamples: config.samplesPerBatch)
+        // instant-ngp's rule: next batch's rays so that its samples come near the budget.
+        let perRay = Double(max(samples.wanted, 1)) / Double(rayBudget)
+        raysPerBatch = min(max(256, Int(Double(config.samplesPerBatch) / perRay) / 256 * 256), 1 << 20)
+        let R = max(1, samples.rays)
         let S = samples.count
+        lastSamples = S
         let s = try CommandStream(device: device)
         let outB = try slice(rendered, R * 16), depthB = try slice(depth, R * 4)
         let lossB = try slice(loss, R * 4), dCB = try slice(dC, R * 12)
@@ -291,8 +306,9 @@ public final class NerfTrainer {
         let n = k.width * k.height
         var image = [Float](repeating: 0, count: n * 4)
         let cols = colour.dims[0]
-        for start in stride(from: 0, to: n, by: chunk) {
-            let m = min(chunk, n - start)
+        var start = 0
+        while start < n {
+            var m = min(chunk, n - start)
             var rays = [Float](repeating: 0, count: m * 6)
             for i in 0..<m {
                 let x = (start + i) % k.width, y = (start + i) / k.width
@@ -304,7 +320,9 @@ public final class NerfTrainer {
             }
             let raysB = try slice(renderRays, m * 24)
             try raysB.buffer.write(rays, device: device)
-            let samples = try occupancy.march(rays: raysB, rayCount: m, near: 0)
+            // The leading rays whose samples fit the batch budget; the rest come next round.
+            let samples = try occupancy.march(rays: raysB, rayCount: m, near: 0, maxSamples: max(config.samplesPerBatch, occupancy.settings.maxSamplesPerRay))
+            m = max(1, samples.rays)
             let S = samples.count
             let s = try CommandStream(device: device)
             let outB = try slice(rendered, m * 16), depthB = try slice(depth, m * 4)
@@ -323,6 +341,7 @@ public final class NerfTrainer {
             try s.run()
             let out = try outB.buffer.read(Float.self, count: m * 4, device: device)
             image.replaceSubrange((start * 4)..<((start + m) * 4), with: out)
+            start += m
         }
         return image
     }

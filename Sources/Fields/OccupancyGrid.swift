@@ -145,7 +145,12 @@ public final class OccupancyGrid {
 
     /// Samples of a batch of rays, in the layout `VolumeRenderer` reads.
     public struct Samples {
+        /// Samples written.
         public var count: Int
+        /// Leading rays kept (their samples fit the budget).
+        public var rays: Int
+        /// Samples all rays had.
+        public var wanted: Int
         public let ranges: BufferRange    // [R, 2] u32
         public let points: BufferRange    // [S, 3] f32, field space
         public let directions: BufferRange // [S, 3] f32
@@ -160,10 +165,13 @@ public final class OccupancyGrid {
     let sampleDt = ScratchBuffer(label: "ray samples dt")
     let sampleT = ScratchBuffer(label: "ray samples t")
 
-    /// Marches `rayCount` rays ([R, 6] f32 origin and unit direction, unit
-    /// space) from `near`: counts, scans, reads the total back (one submit),
-    /// grows the sample buffers on need, then writes the samples (a second submit).
-    public func march(rays: BufferRange, rayCount: Int, near: Float) throws -> Samples {
+    /// Marches rays ([R, 6] f32 origin and unit direction, unit space) from
+    /// `near`: counts, scans and reads the offsets back (one submit), keeps
+    /// the leading rays whose samples fit `maxSamples` (all of them when they
+    /// fit), grows the sample buffers on need, then writes those rays'
+    /// samples (a second submit). `Samples.rays` says how many rays were kept,
+    /// `wanted` how many samples all `rayCount` rays had.
+    public func march(rays: BufferRange, rayCount: Int, near: Float, maxSamples: Int = .max) throws -> Samples {
         let counts = try rayCounts.atLeast(max(4, rayCount * 4), device: device).slice(offset: 0, length: max(4, rayCount * 4))
         let ranges = try rayRanges.atLeast(max(8, rayCount * 8), device: device).slice(offset: 0, length: max(8, rayCount * 8))
         var push = params(count: rayCount)
@@ -176,7 +184,20 @@ public final class OccupancyGrid {
         }
         try scan.record(stream, input: counts, output: counts, count: rayCount, total: sampleTotal.slice(offset: 0, length: 4))
         try stream.run()
-        let total = Int(try sampleTotal.read(UInt32.self, count: 1, device: device)[0])
+        let wanted = Int(try sampleTotal.read(UInt32.self, count: 1, device: device)[0])
+        var kept = rayCount, total = wanted
+        if wanted > maxSamples {
+            // Exclusive offsets: the first k rays have offsets[k] samples (all of them: wanted).
+            let offsets = try counts.buffer.read(UInt32.self, count: rayCount, device: device)
+            func samples(ofFirst k: Int) -> Int { k < rayCount ? Int(offsets[k]) : wanted }
+            var lo = 0, hi = rayCount
+            while lo < hi {
+                let mid = (lo + hi + 1) / 2
+                if samples(ofFirst: mid) <= maxSamples { lo = mid } else { hi = mid - 1 }
+            }
+            kept = lo
+            total = samples(ofFirst: kept)
+        }
         let s = max(1, total)
         let pts = try samplePoints.atLeast(s * 12, device: device).slice(offset: 0, length: s * 12)
         let dirs = try sampleDirs.atLeast(s * 12, device: device).slice(offset: 0, length: s * 12)
@@ -184,12 +205,13 @@ public final class OccupancyGrid {
         let t = try sampleT.atLeast(s * 4, device: device).slice(offset: 0, length: s * 4)
         let write = try CommandStream(device: device)
         push.flags = OCC_FLAG_WRITE
-        if rayCount > 0 {
+        push.count = UInt32(kept)
+        if kept > 0 {
             try write.dispatch(countKernel, [rays, bitfield, counts, ranges, pts, dirs, dt, t],
-                               push: push, groups: groups(rayCount), label: "ray march write")
+                               push: push, groups: groups(kept), label: "ray march write")
         }
         try write.run()
-        return Samples(count: total, ranges: ranges, points: pts, directions: dirs, dt: dt, t: t)
+        return Samples(count: total, rays: kept, wanted: wanted, ranges: ranges, points: pts, directions: dirs, dt: dt, t: t)
     }
 
     // MARK: Swift twins

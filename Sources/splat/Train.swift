@@ -112,8 +112,10 @@ struct Train: ParsableCommand {
 
     @Option(help: "--method nerf: a JSON configuration (tiny-cuda-nn spelling: encoding, network, rgb_network, learning_rate, loss, rays_per_batch, grid_size, march_steps, ...); missing keys keep instant-ngp's defaults.")
     var nerfConfig: String?
-    @Option(help: "--method nerf: rays per training batch (default 4096).")
+    @Option(help: "--method nerf: rays of the first batch (default 4096, 512 on a CPU); later batches adapt to --samples-per-batch.")
     var raysPerBatch: Int?
+    @Option(help: "--method nerf: samples per training batch (instant-ngp: 262144; default 16384 on a CPU device).")
+    var samplesPerBatch: Int?
     @Option(help: "--method nerf: ray-marching steps across the unit box (instant-ngp: 1024; fewer is faster and coarser).")
     var marchSteps: Int?
     @Option(help: "--method nerf: how far the occupancy grid reaches, in unit boxes (a power of two; default: the transforms.json's aabb_scale, else 1).")

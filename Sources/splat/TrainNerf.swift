@@ -48,12 +48,22 @@ extension Train {
                     throw DatasetError(nerfConfig, "not a NeRF configuration: \(error)")
                 }
             }
+            var configKeys: Set<String> = []
+            if let nerfConfig, let data = FileManager.default.contents(atPath: nerfConfig),
+               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] { configKeys = Set(object.keys) }
             if let raysPerBatch { config.raysPerBatch = raysPerBatch }
+            if let samplesPerBatch { config.samplesPerBatch = samplesPerBatch }
             if let marchSteps { config.marchSteps = marchSteps }
             if let problem = config.problem { throw ValidationError("NeRF configuration: \(problem)") }
             let box = Self.nerfBox(loaded, aabbScale: aabbScale)
             try checkFreeSpace(outDir, bytes: 256 << 20)
             let device = try ComputeDevice.make()
+            // A CPU device: 2^14 samples a batch (instant-ngp's 2^18 take seconds per step there;
+            // quality per minute is what counts).
+            if device.info.kind == .cpu && samplesPerBatch == nil && !configKeys.contains("samples_per_batch") {
+                config.samplesPerBatch = 1 << 14
+                if raysPerBatch == nil && !configKeys.contains("rays_per_batch") { config.raysPerBatch = 512 }
+            }
             let views = train.map { f -> NerfTrainer.View in
                 let img = f.image, c = img.channels
                 let straight = backgroundName == "random" && c == 4
@@ -70,9 +80,9 @@ extension Train {
             let trainer = try NerfTrainer(device: device, views: views, boxCenter: box.center, boxSize: box.size, aabbScale: box.aabbScale,
                                           config: config, background: bg, randomBackground: backgroundName == "random",
                                           seed: UInt32(truncatingIfNeeded: seed))
-            log(String(format: "splat train: NeRF, hash grid %d parameters, box %.3g wide around (%.3g, %.3g, %.3g), aabb_scale %d (%d cascades), %d rays a batch, on %@",
+            log(String(format: "splat train: NeRF, hash grid %d parameters, box %.3g wide around (%.3g, %.3g, %.3g), aabb_scale %d (%d cascades), %d samples a batch, on %@",
                        trainer.grid.parameterCount, box.size, box.center.x, box.center.y, box.center.z, box.aabbScale,
-                       trainer.occupancy.settings.cascades, config.raysPerBatch, device.info.displayName))
+                       trainer.occupancy.settings.cascades, config.samplesPerBatch, device.info.displayName))
             let total = iterations ?? 20_000
             let interrupt = InterruptFlag()
             let start = Date()
@@ -91,8 +101,9 @@ extension Train {
                     let mean = recent.reduce(0, +) / Float(recent.count)
                     let rate = Double(k) / max(elapsed, 1e-9)
                     let eta = maxSeconds.map { min(Double(total - k) / max(rate, 1e-9), max(0, $0 - elapsed)) } ?? Double(total - k) / max(rate, 1e-9)
-                    let line = String(format: "iteration %d/%d  %.1f it/s  loss %.5f  batch PSNR %.2f  ETA ", k, total, rate, mean,
-                                      config.loss == "L2" ? -10 * log10(Double(max(mean, 1e-12))) : .nan) + formatDuration(eta)
+                    let line = String(format: "iteration %d/%d  %.1f it/s  loss %.5f  batch PSNR %.2f  %d rays, %d samples  ETA ", k, total, rate, mean,
+                                      config.loss == "L2" ? -10 * log10(Double(max(mean, 1e-12))) : .nan,
+                                      trainer.raysPerBatch, trainer.lastSamples) + formatDuration(eta)
                     FileHandle.standardError.write(Data((terminal ? "\r" + line + "\u{1b}[K" : line + "\n").utf8))
                 }
                 if let maxSeconds, elapsed > maxSeconds { stopReason = "--max-seconds \(maxSeconds)"; break }

@@ -32,6 +32,7 @@ final class NerfTrainerTests: GPUTestCase {
         config.network = MLPConfig(neurons: 32, hiddenLayers: 1)
         config.rgbNetwork = MLPConfig(neurons: 32, hiddenLayers: 1)
         config.raysPerBatch = 512
+        config.samplesPerBatch = 8192
         config.gridSize = 32
         config.gridUpdatePoints = 4096
         config.marchSteps = 128

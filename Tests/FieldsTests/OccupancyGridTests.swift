@@ -99,6 +99,19 @@ final class OccupancyGridTests: GPUTestCase {
             total += Int(ranges[2 * r + 1])
         }
         XCTAssertEqual(samples.count, total)
+        XCTAssertEqual(samples.rays, list.count)
+        XCTAssertEqual(samples.wanted, total)
         XCTAssertGreaterThan(withSamples, 100, "most rays cross occupied cells")
+
+        // A sample budget keeps the longest run of leading rays that fits.
+        let budget = total / 3
+        let part = try occupancy.march(rays: raysB, rayCount: list.count, near: 0.05, maxSamples: budget)
+        var fits = 0, sum = 0
+        while fits < list.count && sum + Int(ranges[2 * fits + 1]) <= budget { sum += Int(ranges[2 * fits + 1]); fits += 1 }
+        XCTAssertEqual(part.rays, fits)
+        XCTAssertEqual(part.count, sum)
+        XCTAssertEqual(part.wanted, total)
+        let partRanges = try part.ranges.buffer.read(UInt32.self, count: fits * 2, device: device)
+        XCTAssertEqual(partRanges, Array(ranges[0..<(fits * 2)]))
     }
 }
