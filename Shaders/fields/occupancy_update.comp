@@ -1,8 +1,12 @@
 // Occupancy grid update, steps 2 and 3 (instant-ngp, App. E). Variant 0
 // ("splat"): each evaluated point's optical thickness sigma dtMin goes to its
 // cell's scratch slot by an atomic max on the float's bits (non-negative
-// floats order like their bits). Variant 1 ("decay"): every cell becomes
-// max(old decay, scratch) and its scratch slot is cleared.
+// floats order like their bits). Variant 1 ("decay"): every cell this update
+// sampled becomes max(old decay, scratch), and its scratch slot is cleared.
+// instant-ngp samples every cell in each of its first 256 updates and half
+// of them later, so its decay is per visit in effect; an update that samples
+// fewer cells (a CPU device's budget) must not decay the cells it did not
+// visit, or the grid empties before the network has seen them.
 // Twin: OccupancyGrid.referenceUpdate (Sources/Fields/OccupancyGrid.swift).
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -27,7 +31,10 @@ void main() {
         float thickness = volumeDensity(raw[i * pc.densityStride]) * pc.dtMin;
         atomicMax(scratch[cells[i]], floatBitsToUint(max(thickness, 0.0)));
     } else {
-        grid[i] = max(grid[i] * pc.decay, uintBitsToFloat(scratch[i]));
-        scratch[i] = 0u;
+        uint fresh = scratch[i];
+        if (fresh != 0u) {
+            grid[i] = max(grid[i] * pc.decay, uintBitsToFloat(fresh));
+            scratch[i] = 0u;
+        }
     }
 }

@@ -261,7 +261,8 @@ public final class OccupancyGrid {
     public static func referenceUpdate(grid: [Float], cells: [UInt32], rawDensity: [Float], settings: Settings) -> [Float] {
         var fresh = [Float](repeating: 0, count: grid.count)
         for (c, raw) in zip(cells, rawDensity) { fresh[Int(c)] = max(fresh[Int(c)], max(exp(raw) * settings.dtMin, 0)) }
-        return zip(grid, fresh).map { max($0 * settings.decay, $1) }
+        // Cells this update did not sample keep their value.
+        return zip(grid, fresh).map { $1 > 0 ? max($0 * settings.decay, $1) : $0 }
     }
 
     /// The Swift twin of the bitfield.

@@ -63,6 +63,7 @@ extension Train {
             if device.info.kind == .cpu && samplesPerBatch == nil && !configKeys.contains("samples_per_batch") {
                 config.samplesPerBatch = 1 << 14
                 if raysPerBatch == nil && !configKeys.contains("rays_per_batch") { config.raysPerBatch = 512 }
+                if !configKeys.contains("grid_update_points") { config.gridUpdatePoints = 1 << 14 }
             }
             let views = train.map { f -> NerfTrainer.View in
                 let img = f.image, c = img.channels
