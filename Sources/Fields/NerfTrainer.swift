@@ -298,6 +298,8 @@ public final class NerfTrainer {
         return value
     }
     let renderRays = ScratchBuffer(label: "nerf render rays")
+    /// Samples per rendering round (2^19: the encoded samples stay within 64 MiB).
+    public var renderSamples = 1 << 19
 
     /// Renders a view: [H, W, 4] f32 (rgb over `background`, opacity), rays
     /// marched through the occupancy grid in chunks of `chunk` rays.
@@ -320,8 +322,10 @@ public final class NerfTrainer {
             }
             let raysB = try slice(renderRays, m * 24)
             try raysB.buffer.write(rays, device: device)
-            // The leading rays whose samples fit the batch budget; the rest come next round.
-            let samples = try occupancy.march(rays: raysB, rayCount: m, near: 0, maxSamples: max(config.samplesPerBatch, occupancy.settings.maxSamplesPerRay))
+            // The leading rays whose samples fit `renderSamples` (no backward
+            // pass: a larger budget than training's); the rest come next round.
+            let samples = try occupancy.march(rays: raysB, rayCount: m, near: 0,
+                                              maxSamples: max(renderSamples, occupancy.settings.maxSamplesPerRay))
             m = max(1, samples.rays)
             let S = samples.count
             let s = try CommandStream(device: device)
