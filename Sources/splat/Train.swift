@@ -163,6 +163,19 @@ struct Train: ParsableCommand {
         return config
     }
 
+    /// Both engines' start: the scene with its split, the output folder
+    /// (checked writable), and the images at --downscale, split.
+    func loadTrainingScene() throws -> (scene: Scene, outDir: String, frames: [LoadedFrame], train: [LoadedFrame], test: [LoadedFrame]) {
+        let loaded = try SceneLoader.load(scene, options: SceneOptions(eval: eval))
+        let outDir = out ?? resume ?? "output/" + ((loaded.root as NSString).standardizingPath as NSString).lastPathComponent
+        try checkWritable(outDir)
+        log("splat train: \(loaded.frames.count) images (\(loaded.trainFrames.count) train, \(loaded.testFrames.count) test); split: \(loaded.splitSource.isEmpty ? "scene files" : loaded.splitSource)")
+        let (frames, _) = try SceneImages.load(loaded.frames, root: loaded.root, downscale: downscale)
+        let train = frames.filter { $0.frame.split == .train }, test = frames.filter { $0.frame.split == .test }
+        if train.isEmpty { throw DatasetError(scene, "no training images left after the split") }
+        return (loaded, outDir, frames, train, test)
+    }
+
     /// The config.json a training run wrote into `folder`, if there is one.
     static func recordedConfig(_ folder: String) -> [String: Any]? {
         guard let data = FileManager.default.contents(atPath: folder + "/config.json") else { return nil }
@@ -182,13 +195,7 @@ struct Train: ParsableCommand {
                     throw DatasetError(resume, "the checkpoint was trained with --downscale \(d); resume with the same value")
                 }
             }
-            let loaded = try SceneLoader.load(scene, options: SceneOptions(eval: eval))
-            let outDir = out ?? resume ?? "output/" + ((loaded.root as NSString).standardizingPath as NSString).lastPathComponent
-            try checkWritable(outDir)
-            log("splat train: \(loaded.frames.count) images (\(loaded.trainFrames.count) train, \(loaded.testFrames.count) test); split: \(loaded.splitSource.isEmpty ? "scene files" : loaded.splitSource)")
-            let (frames, _) = try SceneImages.load(loaded.frames, root: loaded.root, downscale: downscale)
-            let train = frames.filter { $0.frame.split == .train }, test = frames.filter { $0.frame.split == .test }
-            if train.isEmpty { throw DatasetError(scene, "no training images left after the split") }
+            let (loaded, outDir, frames, train, test) = try loadTrainingScene()
             let hasAlpha = frames.contains { $0.image.hasAlpha }
             let backgroundName = background ?? (hasAlpha ? "white" : "black")
             // Evaluation and the saved model use white for a random training background.

@@ -29,13 +29,7 @@ extension Train {
         try runReportingErrors {
             if resume != nil { throw ValidationError("--resume is not available for --method nerf yet") }
             if view { throw ValidationError("--view is not available for --method nerf yet") }
-            let loaded = try SceneLoader.load(scene, options: SceneOptions(eval: eval))
-            let outDir = out ?? "output/" + ((loaded.root as NSString).standardizingPath as NSString).lastPathComponent
-            try checkWritable(outDir)
-            log("splat train: \(loaded.frames.count) images (\(loaded.trainFrames.count) train, \(loaded.testFrames.count) test); split: \(loaded.splitSource.isEmpty ? "scene files" : loaded.splitSource)")
-            let (frames, _) = try SceneImages.load(loaded.frames, root: loaded.root, downscale: downscale)
-            let train = frames.filter { $0.frame.split == .train }, test = frames.filter { $0.frame.split == .test }
-            if train.isEmpty { throw DatasetError(scene, "no training images left after the split") }
+            let (loaded, outDir, frames, train, test) = try loadTrainingScene()
             let hasAlpha = frames.contains { $0.image.hasAlpha }
             // instant-ngp trains images with alpha over a random colour per ray.
             let backgroundName = background ?? (hasAlpha ? "random" : "black")
