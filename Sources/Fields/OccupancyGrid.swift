@@ -131,8 +131,7 @@ public final class OccupancyGrid {
         var push = params(count: count)
         push.densityStride = UInt32(densityStride)
         if count > 0 { try stream.dispatch(splatKernel, [c, density, scratch, grid], push: push, groups: groups(count), label: "occupancy splat") }
-        let n = settings.cellCount
-        try stream.dispatch(decayKernel, [c, density, scratch, grid], push: params(count: n), groups: groups(n), label: "occupancy decay")
+        if count > 0 { try stream.dispatch(decayKernel, [c, density, scratch, grid], push: push, groups: groups(count), label: "occupancy decay") }
         try recordBitfield(stream)
     }
 
