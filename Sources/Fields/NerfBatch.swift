@@ -75,6 +75,16 @@ public final class NerfBatch {
 
     // MARK: Swift twins
 
+    /// The unit-space ray through pixel (x, y)'s centre: [origin, unit direction]
+    /// (as nerf_rays.comp computes it).
+    public static func ray(_ cam: NerfCamera, x: UInt32, y: UInt32) -> [Float] {
+        let d = SIMD3<Float>((Float(x) + 0.5 - cam.cx) / cam.fx, (Float(y) + 0.5 - cam.cy) / cam.fy, 1)
+        var w = SIMD3<Float>((SIMD3(cam.r00, cam.r01, cam.r02) * d).sum(), (SIMD3(cam.r10, cam.r11, cam.r12) * d).sum(),
+                             (SIMD3(cam.r20, cam.r21, cam.r22) * d).sum())
+        w /= (w * w).sum().squareRoot()
+        return [cam.px, cam.py, cam.pz, w.x, w.y, w.z]
+    }
+
     /// The Swift twin of `recordRays`: (rays [R, 6], targets [R, 4], backgrounds [R, 3]).
     public static func referenceRays(cameras: [NerfCamera], pixels: [UInt32], count: Int, seed: UInt32, background: SIMD3<Float>,
                                      randomBackground: Bool) -> (rays: [Float], targets: [Float], backgrounds: [Float]) {
@@ -86,11 +96,7 @@ public final class NerfBatch {
             let cam = cameras[Int(h % UInt32(cameras.count))]
             let h1 = hash(h), h2 = hash(h1)
             let x = h1 % cam.width, y = h2 % cam.height
-            let d = SIMD3<Float>((Float(x) + 0.5 - cam.cx) / cam.fx, (Float(y) + 0.5 - cam.cy) / cam.fy, 1)
-            var w = SIMD3<Float>((SIMD3(cam.r00, cam.r01, cam.r02) * d).sum(), (SIMD3(cam.r10, cam.r11, cam.r12) * d).sum(),
-                                 (SIMD3(cam.r20, cam.r21, cam.r22) * d).sum())
-            w /= (w * w).sum().squareRoot()
-            rays += [cam.px, cam.py, cam.pz, w.x, w.y, w.z]
+            rays += ray(cam, x: x, y: y)
             let px = pixels[Int(cam.pixelOffset + y * cam.width + x)]
             targets += (0..<4).map { Float((px >> (8 * UInt32($0))) & 255) / 255 }
             var bg = background

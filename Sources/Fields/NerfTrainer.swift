@@ -2,6 +2,7 @@ import CShaderLayouts
 import Compute
 import ComputePrimitives
 import Foundation
+import Datasets
 import Geometry
 import Training
 
@@ -92,6 +93,18 @@ public final class NerfTrainer {
             self.image = image
             self.intrinsics = intrinsics
             self.pose = pose
+        }
+
+        /// A view of an 8-bit image (RGB, RGBA with straight alpha, or grey), packed RGBA8.
+        public init(image img: Image8, intrinsics: Intrinsics, pose: Pose) {
+            let c = img.channels
+            let packed = (0..<(img.width * img.height)).map { p -> UInt32 in
+                let rgb = c >= 3 ? (img.pixels[c * p], img.pixels[c * p + 1], img.pixels[c * p + 2])
+                                 : (img.pixels[c * p], img.pixels[c * p], img.pixels[c * p])
+                let a: UInt32 = c == 4 ? UInt32(img.pixels[c * p + 3]) : 255
+                return UInt32(rgb.0) | UInt32(rgb.1) << 8 | UInt32(rgb.2) << 16 | a << 24
+            }
+            self.init(image: packed, intrinsics: intrinsics, pose: pose)
         }
     }
 
@@ -314,11 +327,7 @@ public final class NerfTrainer {
             var rays = [Float](repeating: 0, count: m * 6)
             for i in 0..<m {
                 let x = (start + i) % k.width, y = (start + i) / k.width
-                let d = SIMD3<Float>((Float(x) + 0.5 - cam.cx) / cam.fx, (Float(y) + 0.5 - cam.cy) / cam.fy, 1)
-                var w = SIMD3<Float>((SIMD3(cam.r00, cam.r01, cam.r02) * d).sum(), (SIMD3(cam.r10, cam.r11, cam.r12) * d).sum(),
-                                     (SIMD3(cam.r20, cam.r21, cam.r22) * d).sum())
-                w /= (w * w).sum().squareRoot()
-                rays.replaceSubrange((6 * i)..<(6 * i + 6), with: [cam.px, cam.py, cam.pz, w.x, w.y, w.z])
+                rays.replaceSubrange((6 * i)..<(6 * i + 6), with: NerfBatch.ray(cam, x: UInt32(x), y: UInt32(y)))
             }
             let raysB = try slice(renderRays, m * 24)
             try raysB.buffer.write(rays, device: device)

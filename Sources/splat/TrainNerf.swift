@@ -60,17 +60,11 @@ extension Train {
                 if !configKeys.contains("grid_update_points") { config.gridUpdatePoints = 1 << 14 }
             }
             let views = train.map { f -> NerfTrainer.View in
-                let img = f.image, c = img.channels
-                let straight = backgroundName == "random" && c == 4
+                // Random backgrounds keep the alpha; otherwise composite over the background now.
+                let keepAlpha = backgroundName == "random" && f.image.hasAlpha
                 let bgb = SIMD3<Double>(Double(bg.x), Double(bg.y), Double(bg.z))
-                let composited = straight || c != 4 ? img : GaussianTrainer.composite(img, over: bgb)
-                let cc = composited.channels
-                let packed = (0..<(img.width * img.height)).map { p -> UInt32 in
-                    let a: UInt32 = straight ? UInt32(img.pixels[c * p + 3]) : 255
-                    return UInt32(composited.pixels[cc * p]) | UInt32(composited.pixels[cc * p + 1]) << 8
-                        | UInt32(composited.pixels[cc * p + 2]) << 16 | a << 24
-                }
-                return NerfTrainer.View(image: packed, intrinsics: f.intrinsics, pose: f.frame.pose)
+                let image = keepAlpha || !f.image.hasAlpha ? f.image : GaussianTrainer.composite(f.image, over: bgb)
+                return NerfTrainer.View(image: image, intrinsics: f.intrinsics, pose: f.frame.pose)
             }
             let trainer = try NerfTrainer(device: device, views: views, boxCenter: box.center, boxSize: box.size, aabbScale: box.aabbScale,
                                           config: config, background: bg, randomBackground: backgroundName == "random",

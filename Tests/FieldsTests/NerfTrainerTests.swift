@@ -19,14 +19,7 @@ final class NerfTrainerTests: GPUTestCase {
         let scene = try SceneLoader.load(Self.demo)
         let (frames, _) = try SceneImages.load(scene.trainFrames, root: scene.root, downscale: 1,
                                                cache: ImageCache(folder: NSTemporaryDirectory() + "splat-nerf-test-\(UUID().uuidString)"))
-        let views = frames.map { f -> NerfTrainer.View in
-            let img = f.image, c = img.channels
-            let packed = (0..<(img.width * img.height)).map { p -> UInt32 in
-                let a: UInt32 = c == 4 ? UInt32(img.pixels[c * p + 3]) : 255
-                return UInt32(img.pixels[c * p]) | UInt32(img.pixels[c * p + 1]) << 8 | UInt32(img.pixels[c * p + 2]) << 16 | a << 24
-            }
-            return NerfTrainer.View(image: packed, intrinsics: f.intrinsics, pose: f.frame.pose)
-        }
+        let views = frames.map { NerfTrainer.View(image: $0.image, intrinsics: $0.intrinsics, pose: $0.frame.pose) }
         var config = NerfConfig()
         config.encoding = HashGridConfig(levels: 8, featuresPerLevel: 2, log2HashmapSize: 14)
         config.network = MLPConfig(neurons: 32, hiddenLayers: 1)
