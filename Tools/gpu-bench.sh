@@ -96,6 +96,28 @@ run)
     bench train-beer-full train --scene "$beer" --iterations $ti
     bench train-beer-4 train --scene "$beer" --downscale 4 --iterations $ti
   fi
+  # NeRF on the fox (FOX=path, else ../shared or shared/; copy it into .gpu/ to
+  # carry it): test PSNR after 5, 15 and 60 s of training at full resolution
+  # (the GPU target), then rendering rays/s of a 1280x720 frame of the
+  # 60 s model against the Swift twin.
+  fox="${FOX:-}"
+  for candidate in ../shared/scenes/fox shared/scenes/fox .gpu/fox; do
+    if [ -z "$fox" ] && [ -d "$candidate" ]; then fox=$candidate; fi
+  done
+  if [ -n "$fox" ]; then
+    for s in 5 15 60; do
+      case "nerf-fox-${s}s" in *"${ONLY:-}"*) ;; *) continue ;; esac
+      [ -n "${QUICK:-}" ] && [ "$s" != 5 ] && continue
+      echo "== nerf-fox-${s}s: splat train $fox --method nerf --eval --max-seconds $s" >&2
+      "$splat" train "$fox" --method nerf --eval --max-seconds "$s" --out "$out/fox-nerf-${s}s" 2> "$out/nerf-fox-${s}s.log" || echo "FAILED: nerf-fox-${s}s" >&2
+      cat "$out/fox-nerf-${s}s/metrics.json" 2>/dev/null || true
+      if [ "$s" = 60 ] || [ -n "${QUICK:-}" ]; then
+        bench nerf-render nerf --batch 16384 --runs 5 --render-model "$out/fox-nerf-${s}s" --width 1280 --height 720
+      fi
+      # The models (50-150 MB) stay there.
+      rm -f "$out/fox-nerf-${s}s/model.nerf" "$out/fox-nerf-${s}s/checkpoint/model.nerf"
+    done
+  fi
   ;;
 *)
   sed -n '2,14p' "$0"; exit 2 ;;

@@ -150,6 +150,10 @@ struct AdamParams {
     f32 epsilon;
     f32 biasCorrection1; // 1 - beta1^t
     f32 biasCorrection2; // 1 - beta2^t
+    f32 l2;             // L2 regularisation: g + l2 p (instant-ngp: 1e-6 on MLP weights)
+    u32 pad0;
+    u32 pad1;
+    u32 pad2;
 };
 
 // ---------------------------------------------------------------------------
@@ -331,6 +335,7 @@ struct VolumeRenderParams {
 //          ray counts [R] u32, ray ranges [R, 2] u32 (first, count),
 //          samples: points [S, 3] f32 (field space), directions [S, 3] f32, dt [S] f32, t [S] f32.
 #define OCC_FLAG_WRITE 1u   // ray_march: write samples (else count them)
+#define OCC_FLAG_RAY_NEAR 2u // ray_march: per-ray start t (binding 8), stop t written back
 struct OccupancyParams {
     u32 cascades;     // K
     u32 gridSize;     // g (cells per axis); K g^3 must be a multiple of 32

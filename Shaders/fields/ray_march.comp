@@ -5,6 +5,10 @@
 // where the ray leaves it (rounded up to whole steps); at most maxSamples
 // per ray. Two passes with the same walk: count (OCC_FLAG_WRITE off), then,
 // after an exclusive scan of the counts, write the samples at each ray's offset.
+// With OCC_FLAG_RAY_NEAR each ray starts at its own t (binding 8) and the
+// write pass stores where it stopped there (-1: the ray left the grid), so
+// that a renderer can march in rounds of a few samples per ray and drop the
+// rays that became opaque (instant-ngp's compacted inference).
 // Twin: OccupancyGrid.referenceMarch (Sources/Fields/OccupancyGrid.swift).
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -23,6 +27,7 @@ layout(std430, binding = 4) writeonly buffer Points { float points[]; };     // 
 layout(std430, binding = 5) writeonly buffer Dirs { float dirs[]; };         // [S, 3] f32 (write)
 layout(std430, binding = 6) writeonly buffer Dt { float dts[]; };            // [S] f32 (write)
 layout(std430, binding = 7) writeonly buffer T { float ts[]; };              // [S] f32 (write)
+layout(std430, binding = 8) buffer Near { float rayNear[]; };             // [R] f32 (OCC_FLAG_RAY_NEAR): start t in, stop t out (write)
 layout(push_constant) uniform Push { OccupancyParams pc; };
 
 void main() {
@@ -37,7 +42,8 @@ void main() {
     vec3 ta = (vec3(0.5 - half_) - o) * inv, tb = (vec3(0.5 + half_) - o) * inv;
     vec3 tlo = min(ta, tb), thi = max(ta, tb);
     float tEnter = max(max(tlo.x, tlo.y), tlo.z), tExit = min(min(thi.x, thi.y), thi.z);
-    float t = max(tEnter, pc.near);
+    bool perRay = (pc.flags & OCC_FLAG_RAY_NEAR) != 0u;
+    float t = max(tEnter, perRay ? rayNear[r] : pc.near);
     uint first = write ? counts[r] : 0u;
     uint n = 0u;
     uint g = pc.gridSize;
@@ -68,6 +74,9 @@ void main() {
             t += dt * max(1.0, ceil((tLeave - t) / dt));
         }
     }
-    if (write) { ranges[2 * r] = first; ranges[2 * r + 1] = n; }
+    if (write) {
+        ranges[2 * r] = first; ranges[2 * r + 1] = n;
+        if (perRay) rayNear[r] = t < tExit ? t : -1.0;
+    }
     else counts[r] = n;
 }

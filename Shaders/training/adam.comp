@@ -1,6 +1,7 @@
 // Adam (Kingma & Ba 2015), one parameter group per dispatch:
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+// with g = gradient + l2 p (L2 regularisation, as tiny-cuda-nn's Adam).
 // With ADAM_FLAG_SPARSE, elements whose gradient is exactly zero (Gaussians
 // no pixel saw) keep their value and moments (gsplat's "sparse" Adam).
 // Twin: Adam.reference (Sources/Training/Adam.swift).
@@ -33,12 +34,13 @@ void main() {
         vec4 g = grads4[t];
         bool sparse = (pc.flags & ADAM_FLAG_SPARSE) != 0u;
         if (sparse && all(equal(g, vec4(0.0)))) return;
+        bvec4 zero = equal(g, vec4(0.0));
+        g += pc.l2 * params4[t];
         vec4 mi = pc.beta1 * m4[t] + (1.0 - pc.beta1) * g;
         vec4 vi = pc.beta2 * v4[t] + (1.0 - pc.beta2) * g * g;
         vec4 step = pc.learningRate * (mi / pc.biasCorrection1) / (sqrt(vi / pc.biasCorrection2) + pc.epsilon);
         if (sparse) {
             // Elements with a zero gradient keep value and moments.
-            bvec4 zero = equal(g, vec4(0.0));
             vec4 m0 = m4[t], v0 = v4[t];
             mi = mix(mi, m0, zero); vi = mix(vi, v0, zero); step = mix(step, vec4(0.0), zero);
         }
@@ -51,6 +53,7 @@ void main() {
     for (uint i = 4u * full; i < pc.count; i++) {
         float g = grads[i];
         if ((pc.flags & ADAM_FLAG_SPARSE) != 0u && g == 0.0) continue;
+        g += pc.l2 * params[i];
         float mi = pc.beta1 * m[i] + (1.0 - pc.beta1) * g;
         float vi = pc.beta2 * v[i] + (1.0 - pc.beta2) * g * g;
         m[i] = mi;

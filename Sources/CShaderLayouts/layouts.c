@@ -9,7 +9,7 @@ _Static_assert(sizeof(struct RadixSortParams) == 16, "RadixSortParams must be 16
 _Static_assert(sizeof(struct RasterParams) == 128, "RasterParams must be 128 bytes");
 _Static_assert(sizeof(struct ProjectedSplat) == 64, "ProjectedSplat must be 64 bytes");
 _Static_assert(sizeof(struct SplatGradient) == 48, "SplatGradient must be 48 bytes");
-_Static_assert(sizeof(struct AdamParams) == 32, "AdamParams must be 32 bytes");
+_Static_assert(sizeof(struct AdamParams) == 48, "AdamParams must be 48 bytes");
 _Static_assert(sizeof(struct LossParams) == 32, "LossParams must be 32 bytes");
 _Static_assert(sizeof(struct DensifyParams) == 64, "DensifyParams must be 64 bytes");
 _Static_assert(sizeof(struct HashGridLevel) == 32, "HashGridLevel must be 32 bytes");

@@ -229,6 +229,8 @@ final class DeviceCore {
         atomic2Features.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_2_FEATURES_EXT
         var v12 = VkPhysicalDeviceVulkan12Features()
         v12.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES
+        var storage16 = VkPhysicalDevice16BitStorageFeatures()
+        storage16.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES
         var features2 = VkPhysicalDeviceFeatures2()
         features2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2
 
@@ -238,6 +240,8 @@ final class DeviceCore {
         withUnsafeMutablePointer(to: &atomicFeatures) { af in
         withUnsafeMutablePointer(to: &atomic2Features) { a2f in
         withUnsafeMutablePointer(to: &v12) { v12p in
+        withUnsafeMutablePointer(to: &storage16) { s16 in
+            v12p.pointee.pNext = UnsafeMutableRawPointer(s16)
             var head: UnsafeMutableRawPointer? = UnsafeMutableRawPointer(v12p)
             if sizeControl { sf.pointee.pNext = head; head = UnsafeMutableRawPointer(sf) }
             if extensions.contains("VK_EXT_shader_atomic_float") { af.pointee.pNext = head; head = UnsafeMutableRawPointer(af) }
@@ -260,6 +264,13 @@ final class DeviceCore {
             (v12p.pointee.storageBuffer8BitAccess, v12p.pointee.shaderFloat16,
              v12p.pointee.shaderInt8, v12p.pointee.hostQueryReset,
              v12p.pointee.uniformAndStorageBuffer8BitAccess, v12p.pointee.scalarBlockLayout) = v12Keep
+            // 16-bit storage (the MLPs' fp16 activations): only the storage-buffer access.
+            let keep16 = s16.pointee.storageBuffer16BitAccess
+            let next16 = s16.pointee.pNext
+            s16.pointee = VkPhysicalDevice16BitStorageFeatures()
+            s16.pointee.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES
+            s16.pointee.pNext = next16
+            s16.pointee.storageBuffer16BitAccess = keep16
 
             var priority: Float = 1
             var queueInfo = VkDeviceQueueCreateInfo()
@@ -283,7 +294,7 @@ final class DeviceCore {
                     }
                 }
             }
-        }}}}
+        }}}}}
         try check(result, "vkCreateDevice(\(info.name))")
         guard let device else { throw ComputeError.vulkan(call: "vkCreateDevice", result: result.rawValue) }
         handle = device

@@ -37,6 +37,8 @@ public struct DeviceInfo: Codable, Equatable {
     public var float32SharedAtomicAdd: Bool
     public var float32AtomicMinMax: Bool
     public var shaderInt64: Bool
+    /// 16-bit loads and stores in storage buffers (storageBuffer16BitAccess): fp16 storage.
+    public var storage16Bit: Bool = false
     public var pushDescriptors: Bool
     public var heaps: [Heap]
     /// What a caller's extra requirement (a device extension, a queue that
@@ -117,18 +119,21 @@ func queryDeviceInfo(_ physical: VkPhysicalDevice, index: Int) -> DeviceInfo {
     atomics.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_FEATURES_EXT
     var atomics2 = VkPhysicalDeviceShaderAtomicFloat2FeaturesEXT()
     atomics2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_ATOMIC_FLOAT_2_FEATURES_EXT
+    var storage16 = VkPhysicalDevice16BitStorageFeatures()
+    storage16.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES
     var features2 = VkPhysicalDeviceFeatures2()
     features2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2
     let hasAtomicFloat = extensions.contains("VK_EXT_shader_atomic_float")
     let hasAtomicFloat2 = extensions.contains("VK_EXT_shader_atomic_float2")
     withUnsafeMutablePointer(to: &atomics) { a in
     withUnsafeMutablePointer(to: &atomics2) { a2 in
-        var head: UnsafeMutableRawPointer? = nil
+    withUnsafeMutablePointer(to: &storage16) { s16 in
+        var head: UnsafeMutableRawPointer? = UnsafeMutableRawPointer(s16)
         if hasAtomicFloat2 { a2.pointee.pNext = head; head = UnsafeMutableRawPointer(a2) }
         if hasAtomicFloat { a.pointee.pNext = head; head = UnsafeMutableRawPointer(a) }
         features2.pNext = head
         vkGetPhysicalDeviceFeatures2(physical, &features2)
-    }}
+    }}}
 
     var memory = VkPhysicalDeviceMemoryProperties()
     vkGetPhysicalDeviceMemoryProperties(physical, &memory)
@@ -188,6 +193,7 @@ func queryDeviceInfo(_ physical: VkPhysicalDevice, index: Int) -> DeviceInfo {
         float32SharedAtomicAdd: hasAtomicFloat && atomics.shaderSharedFloat32AtomicAdd != 0,
         float32AtomicMinMax: hasAtomicFloat2 && atomics2.shaderBufferFloat32AtomicMinMax != 0,
         shaderInt64: features2.features.shaderInt64 != 0,
+        storage16Bit: storage16.storageBuffer16BitAccess != 0,
         pushDescriptors: extensions.contains("VK_KHR_push_descriptor"),
         heaps: heaps)
 }

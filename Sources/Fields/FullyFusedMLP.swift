@@ -71,6 +71,11 @@ public final class FullyFusedMLP {
     public var weightCount: Int { offsets.last! }
     /// Points per workgroup (from shared memory).
     public let batch: Int
+    /// fp16 storage of the per-point activations and deltas kept between the
+    /// passes (half the memory and bandwidth; arithmetic stays fp32).
+    public let fp16: Bool
+    /// Bytes per stored activation or delta.
+    var storageBytes: Int { fp16 ? 2 : 4 }
 
     let forwardKernel, backwardKernel, weightGradientKernel: Kernel
     let workgroupSize: Int
@@ -83,8 +88,12 @@ public final class FullyFusedMLP {
         [inputs] + Array(repeating: config.neurons, count: config.hiddenLayers) + [outputs]
     }
 
-    public init(device: ComputeDevice, config: MLPConfig, inputs: Int, outputs: Int) throws {
+    public init(device: ComputeDevice, config: MLPConfig, inputs: Int, outputs: Int, fp16: Bool = false) throws {
         if let problem = config.problem(inputs: inputs, outputs: outputs) { throw ComputeError.invalidArgument("MLP: \(problem)") }
+        guard !fp16 || device.info.storage16Bit else {
+            throw ComputeError.invalidArgument("fp16 storage needs 16-bit storage-buffer access (storageBuffer16BitAccess), which \(device.info.displayName) lacks")
+        }
+        self.fp16 = fp16
         guard device.info.float32AtomicAdd else {
             throw ComputeError.invalidArgument("MLP training needs float atomic adds on storage buffers (shaderBufferFloat32AtomicAdd), which \(device.info.displayName) lacks")
         }
@@ -115,19 +124,20 @@ public final class FullyFusedMLP {
         gradientWorkgroupSize = min(256, info.maxWorkgroupInvocations, info.maxWorkgroupSize[0])
         let spec = [UInt32(workgroupSize), 0, UInt32(b), UInt32(maxPadded), UInt32(weightFloats)]
         let push = MemoryLayout<MLPParams>.size
-        forwardKernel = try device.kernel(ShaderLibrary.mlpForward, bindings: [.read, .read, .write, .write],
+        forwardKernel = try device.kernel(fp16 ? ShaderLibrary.mlpForwardF16 : ShaderLibrary.mlpForward, bindings: [.read, .read, .write, .write],
                                           pushConstantBytes: push, specialization: spec)
-        backwardKernel = try device.kernel(ShaderLibrary.mlpBackward, bindings: [.read, .read, .read, .write, .write],
+        backwardKernel = try device.kernel(fp16 ? ShaderLibrary.mlpBackwardF16 : ShaderLibrary.mlpBackward, bindings: [.read, .read, .read, .write, .write],
                                            pushConstantBytes: push, specialization: spec)
-        weightGradientKernel = try device.kernel(ShaderLibrary.mlpWeightGradient, bindings: [.read, .read, .read, .readWrite, .read],
+        weightGradientKernel = try device.kernel(fp16 ? ShaderLibrary.mlpWeightGradientF16 : ShaderLibrary.mlpWeightGradient,
+                                                 bindings: [.read, .read, .read, .readWrite, .read],
                                                  pushConstantBytes: push, specialization: [UInt32(gradientWorkgroupSize)])
         dummy = try GPUBuffer(device: device, length: 16, label: "mlp unused binding")
     }
 
     /// Bytes of the hidden activations kept for the backward pass of `count` points.
-    public func hiddenBytes(count: Int) -> Int { max(1, layers - 1) * count * config.neurons * 4 }
+    public func hiddenBytes(count: Int) -> Int { max(1, layers - 1) * count * config.neurons * storageBytes }
     /// Bytes of the per-layer deltas of `count` points.
-    public func deltaBytes(count: Int) -> Int { layers * count * config.neurons * 4 }
+    public func deltaBytes(count: Int) -> Int { layers * count * config.neurons * storageBytes }
 
     /// Initial weights: uniform in +-sqrt(6 / (fan_in + fan_out)) per layer (Glorot, as tiny-cuda-nn).
     public func initialWeights(seed: UInt64) -> [Float] {
@@ -171,7 +181,7 @@ public final class FullyFusedMLP {
         for (start, n) in chunks(count) {
             try stream.dispatch(forwardKernel, [
                 part(input, start, n, dims[0]), weights, part(output, start, n, dims[layers]),
-                hidden.map { part($0, start, n, (layers - 1) * config.neurons) } ?? dummy,
+                hidden.map { part($0, start, n, (layers - 1) * config.neurons, bytes: storageBytes) } ?? dummy,
             ], push: params(count: n, flags: hidden == nil || layers == 1 ? 0 : MLP_FLAG_SAVE_HIDDEN),
                groups: (n + batch - 1) / batch, label: "mlp forward")
         }
@@ -188,8 +198,8 @@ public final class FullyFusedMLP {
         for (start, n) in chunks(count) {
             try stream.dispatch(backwardKernel, [
                 part(outputGradient, start, n, dims[layers]), weights,
-                layers == 1 ? dummy : part(hidden, start, n, (layers - 1) * config.neurons),
-                part(deltas, start, n, layers * config.neurons),
+                layers == 1 ? dummy : part(hidden, start, n, (layers - 1) * config.neurons, bytes: storageBytes),
+                part(deltas, start, n, layers * config.neurons, bytes: storageBytes),
                 inputGradient.map { part($0, start, n, dims[0]) } ?? dummy,
             ], push: params(count: n, flags: inputGradient == nil ? 0 : MLP_FLAG_INPUT_GRADIENT),
                groups: (n + batch - 1) / batch, label: "mlp backward")
@@ -210,8 +220,8 @@ public final class FullyFusedMLP {
             let slices = (n + slicePoints - 1) / slicePoints
             let x = part(input, start, n, dims[0])
             try stream.dispatch(weightGradientKernel, [
-                x, layers == 1 ? dummy : part(hidden, start, n, (layers - 1) * config.neurons),
-                part(deltas, start, n, layers * config.neurons), weightGradient, x,
+                x, layers == 1 ? dummy : part(hidden, start, n, (layers - 1) * config.neurons, bytes: storageBytes),
+                part(deltas, start, n, layers * config.neurons, bytes: storageBytes), weightGradient, x,
             ], push: params(count: n, flags: 0, slicePoints: slicePoints),
                groups: slices * groupsPerSlice, label: "mlp weight gradient")
         }
@@ -230,11 +240,11 @@ public final class FullyFusedMLP {
         return stride(from: 0, to: count, by: limit).map { ($0, min(limit, count - $0)) }
     }
 
-    /// The slice of a per-point buffer ([N, floatsPerPoint] f32; hidden and
-    /// deltas are laid out range after range, each [layers, n, neurons]) for
-    /// points start ..< start + n.
-    func part(_ range: BufferRange, _ start: Int, _ n: Int, _ floatsPerPoint: Int) -> BufferRange {
-        range.buffer.slice(offset: range.offset + start * floatsPerPoint * 4, length: n * floatsPerPoint * 4)
+    /// The slice of a per-point buffer ([N, valuesPerPoint] of `bytes`-byte
+    /// values; hidden and deltas are laid out range after range, each
+    /// [layers, n, neurons]) for points start ..< start + n.
+    func part(_ range: BufferRange, _ start: Int, _ n: Int, _ valuesPerPoint: Int, bytes: Int = 4) -> BufferRange {
+        range.buffer.slice(offset: range.offset + start * valuesPerPoint * bytes, length: n * valuesPerPoint * bytes)
     }
 
     // MARK: Swift twins
@@ -290,9 +300,12 @@ public final class FullyFusedMLP {
     }
 
     /// The Swift twin of the backward passes, in Double: (d loss / d weights,
-    /// d loss / d input) from d loss / d output.
-    public static func referenceBackward(dims: [Int], weights: [Double], input: [Double], outputGradient: [Double])
+    /// d loss / d input) from d loss / d output. With `fp16`, the weight
+    /// gradient uses the activations and deltas rounded to fp16, as the GPU
+    /// stores them between the passes.
+    public static func referenceBackward(dims: [Int], weights: [Double], input: [Double], outputGradient: [Double], fp16: Bool = false)
         -> (weights: [Double], input: [Double]) {
+        func stored(_ x: Double) -> Double { fp16 ? Double(Float(Float16(Float(x)))) : x }
         let count = input.count / dims[0]
         let L = dims.count - 1
         var offsets = [0]
@@ -307,8 +320,10 @@ public final class FullyFusedMLP {
                 for j in 0..<dout {
                     let d = delta[p * dout + j]
                     if d == 0 { continue }
+                    let ds = stored(d)
                     for k in 0..<din {
-                        dW[offsets[l] + j * din + k] += d * acts[l][p * din + k]
+                        let a = acts[l][p * din + k]
+                        dW[offsets[l] + j * din + k] += ds * (l > 0 ? stored(a) : a)
                         dIn[p * din + k] += weights[offsets[l] + j * din + k] * d
                     }
                 }

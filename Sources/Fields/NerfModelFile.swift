@@ -12,7 +12,12 @@ import Geometry
 ///                           elements: hash table f32, density weights f32,
 ///                           colour weights f32, occupancy grid f32,
 ///                           occupancy bits u32
+///     checkpoints only:     per optimiser group (header `optimizer.groups`,
+///                           in order) its Adam first and second moments,
+///                           two f32 sections the size of the group
 ///
+/// A checkpoint (`checkpoint/model.nerf`) is the model plus what resuming
+/// needs: the Adam step and moments, the seed and the adapted ray count.
 /// Reading checks the magic, the version, every length against what the
 /// header's configuration implies, and that nothing is missing or left over.
 public enum NerfModelFile {
@@ -26,20 +31,37 @@ public enum NerfModelFile {
         public var aabbScale: Int
         public var background: [Float]
         public var iteration: Int
+        /// Checkpoints only.
+        public var optimizer: Optimizer?
+    }
+
+    /// A checkpoint's training state beyond the parameters.
+    public struct Optimizer: Codable, Equatable {
+        public var step: Int
+        public var groups: [String]
+        public var seed: UInt32
+        public var raysPerBatch: Int
     }
 
     public struct Contents {
         public var header: Header
         public var table: [Float], densityWeights: [Float], colourWeights: [Float]
         public var occupancy: [Float], bits: [UInt32]
+        /// Checkpoints: Adam moments by group.
+        public var moments: [String: (m: [Float], v: [Float])] = [:]
     }
 
-    /// Writes `trainer`'s model to `path` (atomically).
-    public static func write(_ trainer: NerfTrainer, to path: String) throws {
+    /// Writes `trainer`'s model to `path` (atomically); with `checkpoint`,
+    /// also its optimiser state.
+    public static func write(_ trainer: NerfTrainer, to path: String, checkpoint: Bool = false) throws {
         let d = trainer.device
+        let moments = checkpoint ? try trainer.adam.downloadMoments() : [:]
+        let groups = moments.keys.sorted()
         let header = Header(config: trainer.config, boxCenter: [trainer.boxCenter.x, trainer.boxCenter.y, trainer.boxCenter.z],
                             boxSize: trainer.boxSize, aabbScale: trainer.aabbScale,
-                            background: [trainer.background.x, trainer.background.y, trainer.background.z], iteration: trainer.iteration)
+                            background: [trainer.background.x, trainer.background.y, trainer.background.z], iteration: trainer.iteration,
+                            optimizer: checkpoint ? Optimizer(step: trainer.adam.step, groups: groups, seed: trainer.seed,
+                                                              raysPerBatch: trainer.raysPerBatch) : nil)
         let json = try JSONEncoder().encode(header)
         var data = Data(magic)
         func append<T>(_ value: T) { withUnsafeBytes(of: value) { data.append(contentsOf: $0) } }
@@ -56,6 +78,10 @@ public enum NerfModelFile {
         let cells = trainer.occupancy.settings.cellCount
         section(try trainer.occupancy.grid.read(Float.self, count: cells, device: d))
         section(try trainer.occupancy.bitfield.read(UInt32.self, count: cells / 32, device: d))
+        for g in groups {
+            section(moments[g]!.m)
+            section(moments[g]!.v)
+        }
         try AtomicFile.write(data, to: path)
     }
 
@@ -90,12 +116,17 @@ public enum NerfModelFile {
             let bytes = try take(expected * MemoryLayout<T>.stride, what)
             return bytes.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
         }
-        let contents = Contents(header: header,
+        var contents = Contents(header: header,
                                 table: try section("hash table", tableCount, Float.self),
                                 densityWeights: try section("density weights", weights(dDims), Float.self),
                                 colourWeights: try section("colour weights", weights(cDims), Float.self),
                                 occupancy: try section("occupancy grid", settings.cellCount, Float.self),
                                 bits: try section("occupancy bits", settings.cellCount / 32, UInt32.self))
+        let sizes = ["hash table": tableCount, "density network": weights(dDims), "colour network": weights(cDims)]
+        for g in header.optimizer?.groups ?? [] {
+            guard let n = sizes[g] else { throw DatasetError(path, "NeRF checkpoint names an unknown optimiser group '\(g)'") }
+            contents.moments[g] = (try section("\(g) first moments", n, Float.self), try section("\(g) second moments", n, Float.self))
+        }
         guard offset == data.count else { throw DatasetError(path, "NeRF model has \(data.count - offset) bytes after its last section") }
         return contents
     }

@@ -18,6 +18,18 @@ public struct NerfConfig: Codable, Equatable {
     public var beta1: Float = 0.9
     public var beta2: Float = 0.99
     public var epsilon: Float = 1e-15
+    /// L2 regularisation of the MLP weights (not the hash table), as tiny-cuda-nn's Adam `l2_reg`.
+    public var l2Regularization: Float = 1e-6
+    /// Learning-rate decay (tiny-cuda-nn's ExponentialDecay as instant-ngp
+    /// configures it): after `decay_start` steps the rate is multiplied by
+    /// `decay_base` every `decay_interval` steps, lr = learning_rate *
+    /// decay_base^floor((step - decay_start) / decay_interval).
+    public var decayStart = 20_000
+    public var decayInterval = 10_000
+    public var decayBase: Float = 0.33
+    /// fp16 storage of the MLPs' activations and deltas between the passes
+    /// (needs 16-bit storage-buffer access; tiny-cuda-nn keeps them in fp16).
+    public var fp16Storage = false
     /// "L2" or "Huber".
     public var loss = "L2"
     /// Rays of the first training batch; later batches adapt their ray count
@@ -35,12 +47,27 @@ public struct NerfConfig: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case encoding, network, loss
         case rgbNetwork = "rgb_network"
-        case learningRate = "learning_rate", beta1, beta2, epsilon
+        case learningRate = "learning_rate", beta1, beta2, epsilon, l2Regularization = "l2_reg"
+        case decayStart = "decay_start", decayInterval = "decay_interval", decayBase = "decay_base"
         case raysPerBatch = "rays_per_batch", gridSize = "grid_size", gridUpdatePoints = "grid_update_points"
-        case marchSteps = "march_steps", samplesPerBatch = "samples_per_batch"
+        case marchSteps = "march_steps", samplesPerBatch = "samples_per_batch", fp16Storage = "fp16_storage"
     }
 
     public init() {}
+
+    /// The defaults for a CPU device (lavapipe): instant-ngp's recipe scaled
+    /// to a few seconds per hundred steps (see the README's "Neural fields").
+    public static var cpuDefaults: NerfConfig {
+        var c = NerfConfig()
+        c.samplesPerBatch = 1 << 14
+        c.raysPerBatch = 512
+        c.gridUpdatePoints = 1 << 14
+        c.gridSize = 64
+        c.marchSteps = 256
+        c.network = MLPConfig(neurons: 32, hiddenLayers: 1)
+        c.rgbNetwork = MLPConfig(neurons: 32, hiddenLayers: 1)
+        return c
+    }
 
     /// Every key optional: a partial JSON keeps the defaults for the rest.
     public init(from decoder: Decoder) throws {
@@ -53,12 +80,17 @@ public struct NerfConfig: Codable, Equatable {
         beta1 = try c.decodeIfPresent(Float.self, forKey: .beta1) ?? d.beta1
         beta2 = try c.decodeIfPresent(Float.self, forKey: .beta2) ?? d.beta2
         epsilon = try c.decodeIfPresent(Float.self, forKey: .epsilon) ?? d.epsilon
+        l2Regularization = try c.decodeIfPresent(Float.self, forKey: .l2Regularization) ?? d.l2Regularization
+        decayStart = try c.decodeIfPresent(Int.self, forKey: .decayStart) ?? d.decayStart
+        decayInterval = try c.decodeIfPresent(Int.self, forKey: .decayInterval) ?? d.decayInterval
+        decayBase = try c.decodeIfPresent(Float.self, forKey: .decayBase) ?? d.decayBase
         loss = try c.decodeIfPresent(String.self, forKey: .loss) ?? d.loss
         raysPerBatch = try c.decodeIfPresent(Int.self, forKey: .raysPerBatch) ?? d.raysPerBatch
         gridSize = try c.decodeIfPresent(Int.self, forKey: .gridSize) ?? d.gridSize
         gridUpdatePoints = try c.decodeIfPresent(Int.self, forKey: .gridUpdatePoints) ?? d.gridUpdatePoints
         marchSteps = try c.decodeIfPresent(Int.self, forKey: .marchSteps) ?? d.marchSteps
         samplesPerBatch = try c.decodeIfPresent(Int.self, forKey: .samplesPerBatch) ?? d.samplesPerBatch
+        fp16Storage = try c.decodeIfPresent(Bool.self, forKey: .fp16Storage) ?? d.fp16Storage
     }
 
     /// Why this configuration cannot train, or nil.
@@ -72,7 +104,17 @@ public struct NerfConfig: Codable, Equatable {
         if gridSize < 8 || (gridSize * gridSize * gridSize) % 32 != 0 { return "grid_size must be at least 8 with grid_size^3 a multiple of 32" }
         if marchSteps < 8 { return "march_steps must be at least 8" }
         if !(learningRate > 0) { return "learning_rate must be positive" }
+        if !(l2Regularization >= 0) { return "l2_reg must be >= 0" }
+        if decayInterval < 1 || decayStart < 0 || !(decayBase > 0 && decayBase <= 1) {
+            return "decay_start >= 0, decay_interval >= 1 and decay_base in (0, 1] are needed"
+        }
         return nil
+    }
+
+    /// The learning rate at `step` (1-based), after the decay.
+    public func learningRate(at step: Int) -> Float {
+        guard step > decayStart else { return learningRate }
+        return learningRate * pow(decayBase, Float((step - decayStart) / decayInterval))
     }
 }
 
@@ -85,6 +127,14 @@ public struct NerfConfig: Codable, Equatable {
 /// of the occupancy grid is [0, 1]^3 there, and `aabbScale` (a power of two)
 /// sets how many cascades (and how far) the grid reaches.
 public final class NerfTrainer {
+    /// The loss of a step was NaN or infinite: the parameters that step
+    /// updated are not to be trusted (keep the last checkpoint instead).
+    public struct NonFiniteLoss: Error, CustomStringConvertible {
+        public var iteration: Int
+        public var value: Float
+        public var description: String { "the NeRF loss became \(value) at iteration \(iteration)" }
+    }
+
     public struct View {
         public var image: [UInt32]  // [H, W] RGBA8 (alpha 255 where the image has none)
         public var intrinsics: Intrinsics
@@ -120,7 +170,7 @@ public final class NerfTrainer {
     let sh: SphericalHarmonicsEncoding
     let volume: VolumeRenderer
     let batch: NerfBatch
-    let adam: Adam
+    public let adam: Adam
     let reduction: Reduction
     /// Trainable parameters.
     public let table, densityWeights, colourWeights: GPUBuffer
@@ -161,8 +211,9 @@ public final class NerfTrainer {
         self.seed = seed
         raysPerBatch = config.raysPerBatch
         grid = try HashGridEncoding(device: device, config: config.encoding, aabbScale: Double(aabbScale))
-        density = try FullyFusedMLP(device: device, config: config.network, inputs: grid.outputWidth, outputs: 16)
-        colour = try FullyFusedMLP(device: device, config: config.rgbNetwork, inputs: SphericalHarmonicsEncoding.outputWidth + 16, outputs: 3)
+        density = try FullyFusedMLP(device: device, config: config.network, inputs: grid.outputWidth, outputs: 16, fp16: config.fp16Storage)
+        colour = try FullyFusedMLP(device: device, config: config.rgbNetwork, inputs: SphericalHarmonicsEncoding.outputWidth + 16, outputs: 3,
+                                   fp16: config.fp16Storage)
         occupancy = try OccupancyGrid(device: device, settings: .instantNGP(aabbScale: aabbScale, gridSize: config.gridSize,
                                                                             steps: config.marchSteps))
         sh = try SphericalHarmonicsEncoding(device: device)
@@ -215,16 +266,23 @@ public final class NerfTrainer {
     }
 
     /// A trained model from `NerfModelFile`, for rendering (no views) or to continue training on `views`.
-    public convenience init(device: ComputeDevice, model: NerfModelFile.Contents, views: [View] = []) throws {
+    public convenience init(device: ComputeDevice, model: NerfModelFile.Contents, views: [View] = [], randomBackground: Bool = false) throws {
         let h = model.header
         try self.init(device: device, views: views, boxCenter: Vector3(h.boxCenter[0], h.boxCenter[1], h.boxCenter[2]), boxSize: h.boxSize,
-                      aabbScale: h.aabbScale, config: h.config, background: SIMD3(h.background[0], h.background[1], h.background[2]))
+                      aabbScale: h.aabbScale, config: h.config, background: SIMD3(h.background[0], h.background[1], h.background[2]),
+                      randomBackground: randomBackground)
         try table.write(model.table, device: device)
         try densityWeights.write(model.densityWeights, device: device)
         try colourWeights.write(model.colourWeights, device: device)
         try occupancy.grid.write(model.occupancy, device: device)
         try occupancy.bitfield.write(model.bits, device: device)
         iteration = h.iteration
+        if let o = h.optimizer {
+            // A checkpoint: training continues where it stopped.
+            try adam.restore(step: o.step, moments: model.moments)
+            seed = o.seed
+            raysPerBatch = o.raysPerBatch
+        }
     }
 
     /// One training step; returns the batch's loss (mean over rays and channels).
@@ -290,11 +348,12 @@ public final class NerfTrainer {
             s.fill(tableGrad, value: 0)
             try grid.backward(s, points: samples.points, encodedGradient: gEnc, tableGradient: tableGrad, count: S)
             adam.beginStep()
-            try adam.record(s, group: "hash table", parameters: table, gradients: tableGrad, count: grid.parameterCount, learningRate: config.learningRate)
+            let lr = config.learningRate(at: iteration), l2 = config.l2Regularization
+            try adam.record(s, group: "hash table", parameters: table, gradients: tableGrad, count: grid.parameterCount, learningRate: lr)
             try adam.record(s, group: "density network", parameters: densityWeights, gradients: densityWeightsGrad,
-                            count: density.weightCount, learningRate: config.learningRate)
+                            count: density.weightCount, learningRate: lr, l2: l2)
             try adam.record(s, group: "colour network", parameters: colourWeights, gradients: colourWeightsGrad,
-                            count: colour.weightCount, learningRate: config.learningRate)
+                            count: colour.weightCount, learningRate: lr, l2: l2)
         } else {
             // No ray met an occupied cell: every ray shows its background.
             try volume.render(s, rays: samples.ranges, rayCount: R, density: dCB, densityStride: 1, rgb: dCB, dt: dCB, t: dCB,
@@ -305,57 +364,102 @@ public final class NerfTrainer {
         try reduction.record(s, .sumF32, input: lossB, count: R, result: lossTotal.slice(offset: 0, length: 4))
         try s.run()
         let value = try lossTotal.read(Float.self, count: 1, device: device)[0]
-        guard value.isFinite else {
-            throw ComputeError.invalidArgument("the NeRF loss became \(value) at iteration \(iteration)")
-        }
+        guard value.isFinite else { throw NonFiniteLoss(iteration: iteration, value: value) }
         return value
     }
-    let renderRays = ScratchBuffer(label: "nerf render rays")
+    let renderRays = ScratchBuffer(label: "nerf render rays"), renderNear = ScratchBuffer(label: "nerf render near")
     /// Samples per rendering round (2^19: the encoded samples stay within 64 MiB).
     public var renderSamples = 1 << 19
+    /// Ray transmittance below which a rendered ray stops (instant-ngp: 1e-4).
+    public var renderMinTransmittance: Float = 1e-4
 
-    /// Renders a view: [H, W, 4] f32 (rgb over `background`, opacity), rays
-    /// marched through the occupancy grid in chunks of `chunk` rays.
-    public func render(intrinsics k: Intrinsics, pose: Pose, background bg: SIMD3<Float>, chunk: Int = 65_536) throws -> [Float] {
+    /// A rendered view.
+    public struct Image: Equatable {
+        public var width: Int
+        public var height: Int
+        public var color: [Float]   // [H, W, 3] f32: C + T * background
+        public var alpha: [Float]   // [H, W] f32: 1 - T
+        public var depth: [Float]   // [H, W] f32: sum of T_i alpha_i z_i (camera-space z; divide by alpha for expected depth)
+        /// Samples the network evaluated and marching rounds.
+        public var samples: Int
+        public var rounds: Int
+    }
+
+    /// Renders a view as instant-ngp renders: every pixel's ray marches in
+    /// rounds of a few samples (`samplesPerRound` per ray, by default as many
+    /// as fit `renderSamples` over the rays still going, at least 8), each
+    /// round's samples are evaluated and composited, and rays whose
+    /// transmittance fell below `renderMinTransmittance` or that left the
+    /// grid drop out. An opaque surface thus costs its first few samples, not
+    /// every occupied cell behind it (a young occupancy grid is mostly full).
+    public func render(intrinsics k: Intrinsics, pose: Pose, background bg: SIMD3<Float>, samplesPerRound: Int? = nil) throws -> Image {
         let cam = NerfBatch.camera(intrinsics: k, pose: pose, pixelOffset: 0, center: boxCenter, size: boxSize)
         let n = k.width * k.height
-        var image = [Float](repeating: 0, count: n * 4)
+        var color = [Float](repeating: 0, count: n * 3), transmittance = [Float](repeating: 1, count: n)
+        var depthSum = [Float](repeating: 0, count: n)
+        var alive = [Int32](0..<Int32(n)), near = [Float](repeating: 0, count: n)
         let cols = colour.dims[0]
-        var start = 0
-        while start < n {
-            var m = min(chunk, n - start)
-            var rays = [Float](repeating: 0, count: m * 6)
-            for i in 0..<m {
-                let x = (start + i) % k.width, y = (start + i) / k.width
-                rays.replaceSubrange((6 * i)..<(6 * i + 6), with: NerfBatch.ray(cam, x: UInt32(x), y: UInt32(y)))
+        let maxPerRay = occupancy.settings.maxSamplesPerRay
+        var totalSamples = 0, rounds = 0
+        while !alive.isEmpty {
+            rounds += 1
+            let perRay = min(maxPerRay, max(1, samplesPerRound ?? max(8, renderSamples / alive.count)))
+            let chunk = max(1, renderSamples / perRay)
+            var nextAlive: [Int32] = [], nextNear: [Float] = []
+            var start = 0
+            while start < alive.count {
+                let m = min(chunk, alive.count - start)
+                var rays = [Float](repeating: 0, count: m * 6)
+                for i in 0..<m {
+                    let p = Int(alive[start + i])
+                    rays.replaceSubrange((6 * i)..<(6 * i + 6), with: NerfBatch.ray(cam, x: UInt32(p % k.width), y: UInt32(p / k.width)))
+                }
+                let raysB = try slice(renderRays, m * 24), nearB = try slice(renderNear, m * 4)
+                try raysB.buffer.write(rays, device: device)
+                try nearB.buffer.write(Array(near[start..<(start + m)]), device: device)
+                // m rays of at most perRay samples fit the budget: all are kept.
+                let samples = try occupancy.march(rays: raysB, rayCount: m, near: 0, maxSamples: .max, rayNear: nearB, samplesPerRay: perRay)
+                let S = samples.count
+                totalSamples += S
+                let s = try CommandStream(device: device)
+                let outB = try slice(rendered, m * 16), depthB = try slice(self.depth, m * 4)
+                if S > 0 {
+                    let dOut = try recordDensity(s, points: samples.points, count: S)
+                    let cIn = try slice(colourIn, S * cols * 4), rgb = try slice(rgbRaw, S * 12)
+                    try sh.encode(s, directions: samples.directions, encoded: cIn, count: S, stride: cols, column: 0)
+                    try batch.recordConcat(s, density: dOut, colour: cIn, samples: S, columns: cols)
+                    try colour.forward(s, input: cIn, weights: colourWeights, output: rgb, count: S)
+                    try volume.render(s, rays: samples.ranges, rayCount: m, density: dOut, densityStride: 16, rgb: rgb, dt: samples.dt,
+                                      t: samples.t, background: .constant(.zero), output: outB, depth: depthB)
+                } else {
+                    try volume.render(s, rays: samples.ranges, rayCount: m, density: outB, densityStride: 1, rgb: outB, dt: outB, t: outB,
+                                      background: .constant(.zero), output: outB, depth: depthB)
+                }
+                try s.run()
+                let out = try outB.buffer.read(Float.self, count: m * 4, device: device)
+                let segmentDepth = try depthB.buffer.read(Float.self, count: m, device: device)
+                let stops = try nearB.buffer.read(Float.self, count: m, device: device)
+                for i in 0..<m {
+                    // Composite this round's segment behind what the ray has so far.
+                    let p = Int(alive[start + i])
+                    let T = transmittance[p]
+                    for c in 0..<3 { color[3 * p + c] += T * out[4 * i + c] }
+                    // Unit-space t -> camera z: t * box size / |camera-space direction (z = 1)|.
+                    let dx = (Float(p % k.width) + 0.5 - cam.cx) / cam.fx, dy = (Float(p / k.width) + 0.5 - cam.cy) / cam.fy
+                    depthSum[p] += T * segmentDepth[i] * Float(boxSize) / (dx * dx + dy * dy + 1).squareRoot()
+                    transmittance[p] = T * (1 - out[4 * i + 3])
+                    if transmittance[p] >= renderMinTransmittance && stops[i] >= 0 {
+                        nextAlive.append(Int32(p))
+                        nextNear.append(stops[i])
+                    }
+                }
+                start += m
             }
-            let raysB = try slice(renderRays, m * 24)
-            try raysB.buffer.write(rays, device: device)
-            // The leading rays whose samples fit `renderSamples` (no backward
-            // pass: a larger budget than training's); the rest come next round.
-            let samples = try occupancy.march(rays: raysB, rayCount: m, near: 0,
-                                              maxSamples: max(renderSamples, occupancy.settings.maxSamplesPerRay))
-            m = max(1, samples.rays)
-            let S = samples.count
-            let s = try CommandStream(device: device)
-            let outB = try slice(rendered, m * 16), depthB = try slice(depth, m * 4)
-            if S > 0 {
-                let dOut = try recordDensity(s, points: samples.points, count: S)
-                let cIn = try slice(colourIn, S * cols * 4), rgb = try slice(rgbRaw, S * 12)
-                try sh.encode(s, directions: samples.directions, encoded: cIn, count: S, stride: cols, column: 0)
-                try batch.recordConcat(s, density: dOut, colour: cIn, samples: S, columns: cols)
-                try colour.forward(s, input: cIn, weights: colourWeights, output: rgb, count: S)
-                try volume.render(s, rays: samples.ranges, rayCount: m, density: dOut, densityStride: 16, rgb: rgb, dt: samples.dt,
-                                  t: samples.t, background: .constant(bg), output: outB, depth: depthB)
-            } else {
-                try volume.render(s, rays: samples.ranges, rayCount: m, density: outB, densityStride: 1, rgb: outB, dt: outB, t: outB,
-                                  background: .constant(bg), output: outB, depth: depthB)
-            }
-            try s.run()
-            let out = try outB.buffer.read(Float.self, count: m * 4, device: device)
-            image.replaceSubrange((start * 4)..<((start + m) * 4), with: out)
-            start += m
+            alive = nextAlive
+            near = nextNear
         }
-        return image
+        for p in 0..<n { for c in 0..<3 { color[3 * p + c] += transmittance[p] * bg[c] } }
+        return Image(width: k.width, height: k.height, color: color, alpha: transmittance.map { 1 - $0 }, depth: depthSum,
+                     samples: totalSamples, rounds: rounds)
     }
 }

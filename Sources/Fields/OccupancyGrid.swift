@@ -80,7 +80,7 @@ public final class OccupancyGrid {
         decayKernel = try device.kernel(ShaderLibrary.occupancyUpdate, bindings: [.read, .read, .readWrite, .readWrite],
                                         pushConstantBytes: push, specialization: [wg, 0, 0, 1])
         bitfieldKernel = try device.kernel(ShaderLibrary.occupancyBitfield, bindings: [.read, .read, .write], pushConstantBytes: push, specialization: [wg])
-        countKernel = try device.kernel(ShaderLibrary.rayMarch, bindings: [.read, .read, .readWrite, .write, .write, .write, .write, .write],
+        countKernel = try device.kernel(ShaderLibrary.rayMarch, bindings: [.read, .read, .readWrite, .write, .write, .write, .write, .write, .readWrite],
                                         pushConstantBytes: push, specialization: [wg])
         reduction = try Reduction(device: device)
         scan = try PrefixSum(device: device)
@@ -108,8 +108,17 @@ public final class OccupancyGrid {
     func groups(_ n: Int) -> Int { (n + workgroupSize - 1) / workgroupSize }
 
     /// Marks every cell occupied (training starts from a full grid, as instant-ngp's first updates see everything).
-    public func recordFill(_ stream: CommandStream, thickness: Float = 1) {
-        stream.fill(grid, value: thickness.bitPattern)
+    ///
+    /// The cells start just above the 0.01 threshold, not far above it: an
+    /// update decays only the cells it samples, so a cell that starts at
+    /// thickness 1 needs ~90 samples (0.95^90 = 0.01) before it can be found
+    /// empty, which on a CPU budget of 2^14 cells per update means thousands
+    /// of steps of marching through empty space. Starting at 1.01 x 0.01,
+    /// one sample that finds the cell empty clears it (instant-ngp samples
+    /// every cell in each of its first updates, which a CPU cannot afford).
+    public func recordFill(_ stream: CommandStream, thickness: Float? = nil) {
+        let initial = thickness ?? settings.threshold * 1.01
+        stream.fill(grid, value: initial.bitPattern)
         stream.fill(bitfield, value: ~0)
     }
 
@@ -170,15 +179,24 @@ public final class OccupancyGrid {
     /// fit), grows the sample buffers on need, then writes those rays'
     /// samples (a second submit). `Samples.rays` says how many rays were kept,
     /// `wanted` how many samples all `rayCount` rays had.
-    public func march(rays: BufferRange, rayCount: Int, near: Float, maxSamples: Int = .max) throws -> Samples {
+    ///
+    /// With `rayNear` ([R] f32) each ray starts at its own t instead of
+    /// `near`, and the write pass stores where it stopped there (-1 once it
+    /// left the grid); `samplesPerRay` caps each ray's samples (default: the
+    /// settings' `maxSamplesPerRay`). Together they march in rounds.
+    public func march(rays: BufferRange, rayCount: Int, near: Float, maxSamples: Int = .max,
+                      rayNear: BufferRange? = nil, samplesPerRay: Int? = nil) throws -> Samples {
         let counts = try rayCounts.atLeast(max(4, rayCount * 4), device: device).slice(offset: 0, length: max(4, rayCount * 4))
         let ranges = try rayRanges.atLeast(max(8, rayCount * 8), device: device).slice(offset: 0, length: max(8, rayCount * 8))
         var push = params(count: rayCount)
         push.near = near
+        if let samplesPerRay { push.maxSamples = UInt32(max(1, samplesPerRay)) }
+        if rayNear != nil { push.flags = OCC_FLAG_RAY_NEAR }
+        let nearB = rayNear ?? counts
         let stream = try CommandStream(device: device)
         if rayCount > 0 {
             let dummy = counts
-            try stream.dispatch(countKernel, [rays, bitfield, counts, ranges, dummy, dummy, dummy, dummy],
+            try stream.dispatch(countKernel, [rays, bitfield, counts, ranges, dummy, dummy, dummy, dummy, nearB],
                                 push: push, groups: groups(rayCount), label: "ray march count")
         }
         try scan.record(stream, input: counts, output: counts, count: rayCount, total: sampleTotal.slice(offset: 0, length: 4))
@@ -203,10 +221,10 @@ public final class OccupancyGrid {
         let dt = try sampleDt.atLeast(s * 4, device: device).slice(offset: 0, length: s * 4)
         let t = try sampleT.atLeast(s * 4, device: device).slice(offset: 0, length: s * 4)
         let write = try CommandStream(device: device)
-        push.flags = OCC_FLAG_WRITE
+        push.flags |= OCC_FLAG_WRITE
         push.count = UInt32(kept)
         if kept > 0 {
-            try write.dispatch(countKernel, [rays, bitfield, counts, ranges, pts, dirs, dt, t],
+            try write.dispatch(countKernel, [rays, bitfield, counts, ranges, pts, dirs, dt, t, nearB],
                                push: push, groups: groups(kept), label: "ray march write")
         }
         try write.run()
@@ -278,6 +296,13 @@ public final class OccupancyGrid {
     /// The Swift twin of `march` for one ray: its samples' (t, dt) and field-space points.
     public static func referenceMarch(origin o: SIMD3<Float>, direction d: SIMD3<Float>, near: Float, bits: [UInt32],
                                       settings s: Settings) -> [(t: Float, dt: Float, point: SIMD3<Float>)] {
+        referenceMarchRound(origin: o, direction: d, near: near, maxSamples: s.maxSamplesPerRay, bits: bits, settings: s).samples
+    }
+
+    /// The twin of one round of `march` with `rayNear`: at most `maxSamples`
+    /// samples from `near`, and the t where the ray stopped (-1: it left the grid).
+    public static func referenceMarchRound(origin o: SIMD3<Float>, direction d: SIMD3<Float>, near: Float, maxSamples: Int, bits: [UInt32],
+                                           settings s: Settings) -> (samples: [(t: Float, dt: Float, point: SIMD3<Float>)], stop: Float) {
         let half = 0.5 * exp2(Float(s.cascades - 1))
         let safe = SIMD3<Float>(d.x == 0 ? 1e-9 : d.x, d.y == 0 ? 1e-9 : d.y, d.z == 0 ? 1e-9 : d.z)
         let inv = SIMD3<Float>(repeating: 1) / safe
@@ -287,7 +312,7 @@ public final class OccupancyGrid {
         var t = max(tEnter, near)
         var out: [(Float, Float, SIMD3<Float>)] = []
         let g = s.gridSize
-        while t < tExit && out.count < s.maxSamplesPerRay {
+        while t < tExit && out.count < maxSamples {
             let td = t * d
             let p = o + td
             let dt = min(max(t * s.coneAngle, s.dtMin), s.dtMax)
@@ -311,6 +336,6 @@ public final class OccupancyGrid {
                 t += dt * max(1, ((tLeave - t) / dt).rounded(.up))
             }
         }
-        return out.map { (t: $0.0, dt: $0.1, point: $0.2) }
+        return (out.map { (t: $0.0, dt: $0.1, point: $0.2) }, t < tExit ? t : -1)
     }
 }

@@ -48,11 +48,12 @@ public final class Adam {
     public func beginStep() { step += 1 }
 
     /// Records the update of group `name` (`count` floats of `parameters`
-    /// with `gradients`) at `learningRate`. Moments start at zero the first
+    /// with `gradients`) at `learningRate`, the gradient plus `l2` times the
+    /// parameter (L2 regularisation; sparse Adam tests the gradient alone). Moments start at zero the first
     /// time a group is seen, and are zeroed again when its size changes
     /// (densification rebuilds them through `resize` instead).
     public func record(_ stream: CommandStream, group name: String, parameters: BufferRange, gradients: BufferRange,
-                       count: Int, learningRate: Float) throws {
+                       count: Int, learningRate: Float, l2: Float = 0) throws {
         precondition(step > 0, "call beginStep() first")
         guard count > 0 else { return }
         let group = moments[name] ?? Moments()
@@ -67,7 +68,8 @@ public final class Adam {
         let h = hyperparameters
         let params = AdamParams(count: UInt32(count), flags: h.sparse ? ADAM_FLAG_SPARSE : 0, learningRate: learningRate,
                                 beta1: h.beta1, beta2: h.beta2, epsilon: h.epsilon,
-                                biasCorrection1: 1 - pow(h.beta1, Float(step)), biasCorrection2: 1 - pow(h.beta2, Float(step)))
+                                biasCorrection1: 1 - pow(h.beta1, Float(step)), biasCorrection2: 1 - pow(h.beta2, Float(step)),
+                                l2: l2, pad0: 0, pad1: 0, pad2: 0)
         let ms = m.slice(offset: 0, length: count * 4), vs = v.slice(offset: 0, length: count * 4)
         // One thread per 4 elements, plus one for the tail (adam.comp).
         try stream.dispatch(kernel, [parameters, gradients, ms, vs, parameters, gradients, ms, vs],
@@ -126,11 +128,11 @@ public final class Adam {
 
     /// The Swift twin: one Adam step on arrays (moments updated in place).
     public static func reference(parameters: inout [Float], gradients: [Float], m: inout [Float], v: inout [Float],
-                                 step: Int, learningRate: Float, hyperparameters h: Hyperparameters) {
+                                 step: Int, learningRate: Float, hyperparameters h: Hyperparameters, l2: Float = 0) {
         let c1 = 1 - pow(h.beta1, Float(step)), c2 = 1 - pow(h.beta2, Float(step))
         for i in parameters.indices {
-            let g = gradients[i]
-            if h.sparse && g == 0 { continue }
+            if h.sparse && gradients[i] == 0 { continue }
+            let g = gradients[i] + l2 * parameters[i]
             m[i] = h.beta1 * m[i] + (1 - h.beta1) * g
             v[i] = h.beta2 * v[i] + (1 - h.beta2) * g * g
             parameters[i] -= learningRate * (m[i] / c1) / ((v[i] / c2).squareRoot() + h.epsilon)

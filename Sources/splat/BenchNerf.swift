@@ -1,5 +1,6 @@
 import ArgumentParser
 import Compute
+import Datasets
 import Fields
 import Foundation
 import Geometry
@@ -19,7 +20,15 @@ struct BenchNerf: ParsableCommand {
         is the Swift twin of the same chain, run on --baseline-samples of the
         samples and scaled to the batch (`baseline_scaled_from`); the GPU's
         encodings and outputs for those samples are checked against it.
-        Rendering rays/s comes with the volume renderer (not yet built).
+
+        With --render-model MODEL (a `splat train --method nerf` output folder
+        or .nerf), also rendering: rays/s for a --width x --height frame
+        (default 1280x720) from the model's orbit camera (as `splat render
+        --orbit 1`), wall-clock median of --runs whole frames (rays marched in
+        rounds through the occupancy grid, networks, compositing). Its
+        baseline is the Swift twin (`NerfRenderReference`) on --baseline-rays
+        random pixels of the frame, scaled to the frame (`baseline_scaled_from`);
+        those pixels are checked against the GPU frame.
         """)
 
     @Option(help: "Samples per batch.")
@@ -32,11 +41,23 @@ struct BenchNerf: ParsableCommand {
     var log2HashmapSize = 19
     @Option(help: "Samples the Swift baseline runs on (scaled to --batch).")
     var baselineSamples = 2048
+    @Flag(help: "fp16 storage of the MLPs' activations and deltas.")
+    var fp16 = false
+    @Option(help: "Also time rendering this NeRF (output folder or .nerf).")
+    var renderModel: String?
+    @Option(help: "Rendered frame width.")
+    var width = 1280
+    @Option(help: "Rendered frame height.")
+    var height = 720
+    @Option(help: "Pixels the Swift rendering baseline runs on (scaled to the frame).")
+    var baselineRays = 256
     @OptionGroup var options: BenchOptions
 
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard baselineSamples >= 1 else { throw ValidationError("--baseline-samples must be at least 1") }
+        guard baselineRays >= 1 else { throw ValidationError("--baseline-rays must be at least 1") }
+        guard (1...8192).contains(width), (1...8192).contains(height) else { throw ValidationError("--width and --height must be within 1...8192") }
     }
 
     func run() throws {
@@ -44,9 +65,10 @@ struct BenchNerf: ParsableCommand {
             let device = try ComputeDevice.make()
             let gridConfig = HashGridConfig(levels: levels, featuresPerLevel: features, log2HashmapSize: log2HashmapSize)
             let grid = try HashGridEncoding(device: device, config: gridConfig)
-            let density = try FullyFusedMLP(device: device, config: MLPConfig(neurons: 64, hiddenLayers: 1), inputs: grid.outputWidth, outputs: 16)
+            let density = try FullyFusedMLP(device: device, config: MLPConfig(neurons: 64, hiddenLayers: 1), inputs: grid.outputWidth, outputs: 16,
+                                            fp16: fp16)
             let colourInputs = SphericalHarmonicsEncoding.outputWidth + 16
-            let colour = try FullyFusedMLP(device: device, config: MLPConfig(neurons: 64, hiddenLayers: 2), inputs: colourInputs, outputs: 3)
+            let colour = try FullyFusedMLP(device: device, config: MLPConfig(neurons: 64, hiddenLayers: 2), inputs: colourInputs, outputs: 3, fp16: fp16)
             let sh = try SphericalHarmonicsEncoding(device: device)
             let n = batch
             log("bench nerf: \(n) samples, hash grid L\(levels) F\(features) T\(log2HashmapSize) (\(grid.parameterCount) parameters) on \(device.info.displayName)")
@@ -132,13 +154,14 @@ struct BenchNerf: ParsableCommand {
                 maxError = max(maxError, abs(a - b))
             }
             let tolerance: Float = 1e-3
-            let result: [String: Any] = [
+            var result: [String: Any] = [
                 "benchmark": "nerf",
                 "device": device.info.displayName,
                 "batch": n,
                 "hash_grid": ["n_levels": levels, "n_features_per_level": features, "log2_hashmap_size": log2HashmapSize,
                               "parameters": grid.parameterCount],
                 "networks": ["density": density.dims, "colour": colour.dims],
+                "fp16_storage": fp16,
                 "ms": round3(ms),
                 "samples_per_s": round3(ms > 0 ? Double(n) / ms * 1000 : 0),
                 "kernels_ms": kernels,
@@ -150,8 +173,51 @@ struct BenchNerf: ParsableCommand {
                 "tolerance": Double(tolerance),
                 "verified": maxError <= tolerance,
             ]
-            try report(result, json: options.json,
-                       text: "nerf network pass of \(n) samples: \(round3(ms)) ms (\(Int(Double(n) / max(ms, 1e-9) * 1000)) samples/s); swift twin \(round3(scaledBaseline)) ms (scaled from \(m)); speedup \(round3(ms > 0 ? scaledBaseline / ms : 0))x")
+            var text = "nerf network pass of \(n) samples: \(round3(ms)) ms (\(Int(Double(n) / max(ms, 1e-9) * 1000)) samples/s); swift twin \(round3(scaledBaseline)) ms (scaled from \(m)); speedup \(round3(ms > 0 ? scaledBaseline / ms : 0))x"
+            if let renderModel {
+                let r = try benchRender(device: device, model: renderModel)
+                result["render"] = r
+                text += "\nnerf render of \(width)x\(height): \(r["ms"]!) ms (\(r["rays_per_s"]!) rays/s, \(r["samples_per_ray"]!) samples/ray); swift twin \(r["baseline_ms"]!) ms (scaled from \(baselineRays) rays); speedup \(r["speedup"]!)x"
+            } else {
+                result["render"] = "not measured: give --render-model MODEL"
+            }
+            try report(result, json: options.json, text: text)
         }
+    }
+
+    /// Times whole frames of a trained NeRF and its Swift twin on a few pixels.
+    func benchRender(device: ComputeDevice, model: String) throws -> [String: Any] {
+        let input = try RenderModel.load(model)
+        guard case .nerf(let contents) = input.content else { throw DatasetError(input.path, "--render-model needs a NeRF model") }
+        let nerf = try NerfTrainer(device: device, model: contents)
+        let camera = RenderModel.orbit(count: 1, model: input, width: width, height: height)[0]
+        let bg = input.settings.background
+        var times: [Double] = []
+        var image: NerfTrainer.Image?
+        for run in 0..<(options.warmup + options.runs) {
+            let t = try milliseconds { image = try nerf.render(intrinsics: camera.intrinsics, pose: camera.pose, background: bg) }
+            if run >= options.warmup { times.append(t) }
+        }
+        let ms = times.sorted()[times.count / 2]
+        let frame = image!
+        let reference = try NerfRenderReference(trainer: nerf, intrinsics: camera.intrinsics, pose: camera.pose)
+        var rng = SplitMix64(seed: options.seed)
+        let pixels = (0..<baselineRays).map { _ in Int(rng.next() % UInt64(width * height)) }
+        var twin: [(rgb: SIMD3<Float>, alpha: Float)] = []
+        let baselineMs = milliseconds { twin = pixels.map { reference.pixel(x: $0 % width, y: $0 / width, background: bg) } }
+        var maxError: Float = 0
+        for (p, t) in zip(pixels, twin) {
+            for c in 0..<3 { maxError = max(maxError, abs(frame.color[3 * p + c] - t.rgb[c])) }
+            maxError = max(maxError, abs(frame.alpha[p] - t.alpha))
+        }
+        let rays = width * height
+        let scaled = baselineMs * Double(rays) / Double(baselineRays)
+        let tolerance: Float = 2e-3
+        return ["width": width, "height": height, "model": input.path, "iteration": nerf.iteration,
+                "ms": round3(ms), "rays_per_s": round3(Double(rays) / ms * 1000), "samples": frame.samples, "rounds": frame.rounds,
+                "samples_per_ray": round3(Double(frame.samples) / Double(rays)),
+                "baseline": "swift-twin", "baseline_ms": round3(scaled), "baseline_scaled_from": baselineRays,
+                "speedup": round3(scaled / ms), "max_abs_error": Double(maxError), "tolerance": Double(tolerance),
+                "verified": maxError <= tolerance]
     }
 }

@@ -71,7 +71,7 @@ struct BenchRender: ParsableCommand {
             var settings = RasterSettings()
             if let model {
                 let input = try RenderModel.load(model)
-                gaussians = input.gaussians
+                gaussians = try input.gaussians(for: "splat bench render")
                 settings = input.settings
                 let view = RenderModel.orbit(count: 1, model: input, width: width, height: height)[0]
                 camera = RasterCamera(intrinsics: view.intrinsics, pose: view.pose)

@@ -6,7 +6,7 @@ import Splatting
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Score a Gaussian model on a scene's held-out images (PSNR, SSIM).",
+        abstract: "Score a model (Gaussians or NeRF) on a scene's held-out images (PSNR, SSIM).",
         discussion: """
         The split is the one training recorded in the model folder's
         cameras.json (by image name); without it, the scene's test split file,
@@ -16,7 +16,7 @@ struct Eval: ParsableCommand {
         targets use the model's background.
         """)
 
-    @Argument(help: "A training output folder or a .ply / .splat.")
+    @Argument(help: "A training output folder or a .ply / .splat / .nerf.")
     var model: String
     @Argument(help: "The scene folder or transforms.json.")
     var scene: String
@@ -52,17 +52,19 @@ struct Eval: ParsableCommand {
             let factor = downscale ?? recorded ?? 1
             let (frames, _) = try SceneImages.load(chosen, root: loaded.root, downscale: factor)
             let device = try ComputeDevice.make()
-            let rasterizer = try GaussianRasterizer(device: device)
-            try rasterizer.setModel(input.gaussians)
-            let (psnr, ssim, perImage) = try Evaluate.metrics(rasterizer: rasterizer, frames: frames,
-                                                              background: input.settings.background)
-            if let saveRenders {
-                for (k, f) in frames.enumerated() {
-                    let image = try rasterizer.render(camera: RasterCamera(intrinsics: f.intrinsics, pose: f.frame.pose),
-                                                      settings: input.settings)
-                    try ImageIO.writePNG(RenderOutput.rgb(image), to: "\(saveRenders)/\(String(format: "%05d", k)).png")
+            let renderer = try input.renderer(device: device)
+            var index = 0
+            var progress = RenderProgress(total: frames.count)
+            let (psnr, ssim, perImage) = try Evaluate.metrics(device: device, frames: frames, background: input.settings.background) { f in
+                let image = try renderer.render(intrinsics: f.intrinsics, pose: f.frame.pose, settings: input.settings)
+                if let saveRenders {
+                    try ImageIO.writePNG(RenderOutput.rgb(image), to: "\(saveRenders)/\(String(format: "%05d", index)).png")
                 }
+                index += 1
+                progress.update(done: index)
+                return image.color
             }
+            progress.abandon()
             if json {
                 try printJSON(["psnr": psnr, "ssim": ssim, "images": perImage.count, "downscale": factor,
                                "per_image": perImage.map { ["name": $0.name, "psnr": $0.psnr, "ssim": $0.ssim] }])

@@ -2,6 +2,7 @@ import ArgumentParser
 import Compute
 import Datasets
 import Foundation
+import Fields
 import Geometry
 
 struct Info: ParsableCommand {
@@ -10,7 +11,9 @@ struct Info: ParsableCommand {
         discussion: """
         `splat info SCENE` prints a scene's format, cameras (models, resolutions,
         distortion), split, points and bounds; `splat info MODEL` (a .ply, .splat
-        or training output folder) its Gaussian count, SH degree, bounds and size.
+        or training output folder) its Gaussian count, SH degree, bounds and size,
+        or for a NeRF (.nerf or its output folder) its components, parameter
+        counts, scene box and occupancy.
         `splat info --devices` lists every Vulkan device with the limits splat's
         kernels size themselves by, and marks the one splat would choose
         (a discrete GPU, else an integrated one, else the CPU driver lavapipe;
@@ -53,9 +56,17 @@ struct Info: ParsableCommand {
     }
 
     func describePath(_ path: String) throws {
-        let isModel = path.hasSuffix(".ply") || path.hasSuffix(".splat")
+        let isModel = path.hasSuffix(".ply") || path.hasSuffix(".splat") || path.hasSuffix(".nerf")
             || FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("model.json"))
         if isModel {
+            if !path.hasSuffix(".ply") && !path.hasSuffix(".splat") {
+                let model = try RenderModel.load(path)
+                if case .nerf(let n) = model.content {
+                    let (text, object) = Self.describeNerf(n, path: model.path)
+                    if json { try printJSON(object) } else { print(text) }
+                    return
+                }
+            }
             // A training output folder holds its Gaussians in point_cloud.ply.
             var isFolder: ObjCBool = false
             let file = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
@@ -69,6 +80,30 @@ struct Info: ParsableCommand {
         if json { try printJSON(summary.json) } else { print(summary.text) }
     }
 
+    /// A NeRF model file: what trained it, its components and the occupancy grid.
+    static func describeNerf(_ n: NerfModelFile.Contents, path: String) -> (String, [String: Any]) {
+        let h = n.header, c = h.config, e = c.encoding
+        let occupied = n.bits.reduce(0) { $0 + $1.nonzeroBitCount }
+        let cells = n.occupancy.count
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        let parameters = n.table.count + n.densityWeights.count + n.colourWeights.count
+        let cascades = cells / max(1, c.gridSize * c.gridSize * c.gridSize)
+        let lines = [
+            "\(path): NeRF model (SPLATNRF version \(NerfModelFile.version)), \(formatBytes(bytes)), trained \(h.iteration) iterations",
+            "  hash grid: \(e.levels) levels x \(e.featuresPerLevel) features, 2^\(e.log2HashmapSize) entries, base resolution \(e.baseResolution): \(n.table.count) parameters",
+            "  density MLP \(c.network.hiddenLayers) x \(c.network.neurons) -> 16, colour MLP (SH degree 4 + 16) -> \(c.rgbNetwork.hiddenLayers) x \(c.rgbNetwork.neurons) -> 3: "
+                + "\(n.densityWeights.count + n.colourWeights.count) weights; \(parameters) parameters in all",
+            "  scene box: \(String(format: "%.4g", h.boxSize)) wide around (\(h.boxCenter.map { String(format: "%.4g", $0) }.joined(separator: ", "))), aabb_scale \(h.aabbScale)",
+            "  occupancy grid: \(cascades) cascades of \(c.gridSize)^3, \(occupied) of \(cells) cells occupied (\(String(format: "%.2f", 100 * Double(occupied) / Double(max(1, cells))))%)",
+            "  background \(h.background.map { String(format: "%.3g", $0) }.joined(separator: ", ")), loss \(c.loss)",
+        ]
+        let object: [String: Any] = ["path": path, "kind": "nerf", "iteration": h.iteration, "bytes": bytes, "parameters": parameters,
+                                     "hash_parameters": n.table.count, "mlp_weights": n.densityWeights.count + n.colourWeights.count,
+                                     "box_center": h.boxCenter, "box_size": h.boxSize, "aabb_scale": h.aabbScale,
+                                     "occupied_cells": occupied, "cells": cells]
+        return (lines.joined(separator: "\n"), object)
+    }
+
     func describe(_ d: DeviceInfo, chosen: Bool) -> String {
         let heaps = d.heaps.map { "\(formatBytes($0.bytes))\($0.deviceLocal ? " device-local" : "")" }.joined(separator: ", ")
         return """
@@ -79,7 +114,7 @@ struct Info: ParsableCommand {
             max workgroups \(d.maxWorkgroupCount.map(String.init).joined(separator: " x ")), push constants \(d.maxPushConstantsBytes) B
             storage buffer range \(formatBytes(d.maxStorageBufferRange)), allocation \(formatBytes(d.maxMemoryAllocationSize))
             memory heaps: \(heaps)
-            float atomics: add \(yes(d.float32AtomicAdd)) (shared \(yes(d.float32SharedAtomicAdd))), min/max \(yes(d.float32AtomicMinMax)); int64 \(yes(d.shaderInt64)); timestamps \(yes(d.timestampsSupported)) (\(d.timestampPeriodNs) ns/tick)
+            float atomics: add \(yes(d.float32AtomicAdd)) (shared \(yes(d.float32SharedAtomicAdd))), min/max \(yes(d.float32AtomicMinMax)); int64 \(yes(d.shaderInt64)); 16-bit storage \(yes(d.storage16Bit)); timestamps \(yes(d.timestampsSupported)) (\(d.timestampPeriodNs) ns/tick)
             \(d.unsupportedReason.map { "unusable: \($0)" } ?? "usable by splat")
         """
     }

@@ -3,16 +3,20 @@ import Compute
 import Datasets
 import Foundation
 import Geometry
+import Fields
 import Splatting
 
 struct Render: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Render a Gaussian model from a scene's cameras or an orbit, to numbered PNGs (and a video).",
+        abstract: "Render a model (Gaussians or NeRF) from a scene's cameras or an orbit, to numbered PNGs (and a video).",
         discussion: """
-        MODEL is a training output folder (model.json, point_cloud.ply, and
-        cameras.json when it has one) or a bare .ply / .splat. model.json's
-        `background` and `antialias` are used when present; --background and
-        --antialias override them (default: black, classic).
+        MODEL is a training output folder (model.json, point_cloud.ply or,
+        for `--method nerf`, model.nerf, and cameras.json when it has one) or
+        a bare .ply / .splat / .nerf. model.json's `background` and
+        `antialias` are used when present; --background and --antialias
+        override them (default: black, classic; antialias applies to
+        Gaussians). A NeRF's orbit circles its scene box; its depth is the
+        expected camera-space z along each ray, as for Gaussians.
 
         Cameras: --cameras SCENE (a scene folder or a transforms.json) renders
         the scene's cameras of --split (default all) with the undistorted
@@ -43,7 +47,7 @@ struct Render: ParsableCommand {
         written to a temporary name and renamed when complete.
         """)
 
-    @Argument(help: "A training output folder (model.json, point_cloud.ply) or a .ply / .splat file.")
+    @Argument(help: "A training output folder (model.json with point_cloud.ply or model.nerf) or a .ply / .splat / .nerf file.")
     var model: String
 
     @Option(help: "Render the cameras of this scene folder or transforms.json.")
@@ -137,21 +141,19 @@ struct Render: ParsableCommand {
             }
 
             let device = try ComputeDevice.make()
-            let rasterizer = try GaussianRasterizer(device: device)
-            try rasterizer.setModel(input.gaussians)
-            let nonFinite = RasterizerReference.nonFiniteCount(input.gaussians)
-            if nonFinite > 0 {
-                Diagnostics.warn("\(input.path): \(nonFinite) Gaussians with NaN/Inf parameters are skipped")
+            let renderer = try input.renderer(device: device)
+            if case .gaussians(let g) = input.content {
+                let nonFinite = RasterizerReference.nonFiniteCount(g)
+                if nonFinite > 0 { Diagnostics.warn("\(input.path): \(nonFinite) Gaussians with NaN/Inf parameters are skipped") }
             }
-            log("splat render: \(input.gaussians.count) Gaussians from \(input.path), \(views.count) frames to \(out) on \(device.info.displayName)")
+            log("splat render: \(renderer.summary) from \(input.path), \(views.count) frames to \(out) on \(device.info.displayName)")
 
             let writer = FrameWriter()
             var progress = RenderProgress(total: views.count)
             let (alpha, depth, out) = (alpha, depth, out)
             do {
                 for (index, view) in views.enumerated() {
-                    let image = try rasterizer.render(camera: RasterCamera(intrinsics: view.camera.intrinsics, pose: view.camera.pose),
-                                                      settings: settings)
+                    let image = try renderer.render(intrinsics: view.camera.intrinsics, pose: view.camera.pose, settings: settings)
                     let background = settings.background
                     let videoSink = encoder
                     try writer.submit {
@@ -234,11 +236,15 @@ struct Render: ParsableCommand {
     }
 }
 
-/// A model to render: its Gaussians and the rendering settings and training
-/// cameras its folder records.
+/// A model to render (Gaussians or a NeRF) and the rendering settings and
+/// training cameras its folder records.
 struct RenderModel {
-    var gaussians: GaussianModel
-    /// The file the Gaussians were read from.
+    enum Content {
+        case gaussians(GaussianModel)
+        case nerf(NerfModelFile.Contents)
+    }
+    var content: Content
+    /// The file the model was read from.
     var path: String
     /// The training output folder, when MODEL is one.
     var folder: String?
@@ -246,29 +252,48 @@ struct RenderModel {
     /// cameras.json of the training run, when the folder has one.
     var trainingCameras: [CameraEntry]?
 
-    /// Reads a training output folder (model.json optional, point_cloud.ply,
-    /// or 3DGS's point_cloud/iteration_N/point_cloud.ply) or a .ply / .splat.
+    /// The Gaussians, for the commands that only draw Gaussians.
+    func gaussians(for command: String) throws -> GaussianModel {
+        guard case .gaussians(let g) = content else { throw DatasetError(path, "a NeRF model: \(command) needs a Gaussian model") }
+        return g
+    }
+
+    /// Reads a training output folder (model.json optional; point_cloud.ply,
+    /// 3DGS's point_cloud/iteration_N/point_cloud.ply, or the model.nerf that
+    /// model.json names for kind "nerf") or a .ply / .splat / .nerf file.
     static func load(_ path: String) throws -> RenderModel {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
             throw DatasetError(path, "no such model file or folder")
         }
         guard isFolder.boolValue else {
-            return RenderModel(gaussians: try GaussianModelFile.read(path: path), path: path, folder: nil,
+            if path.hasSuffix(".nerf") {
+                let nerf = try NerfModelFile.read(path: path)
+                let bg = nerf.header.background
+                return RenderModel(content: .nerf(nerf), path: path, folder: nil,
+                                   settings: RasterSettings(background: SIMD3(bg[0], bg[1], bg[2])), trainingCameras: nil)
+            }
+            return RenderModel(content: .gaussians(try GaussianModelFile.read(path: path)), path: path, folder: nil,
                                settings: RasterSettings(), trainingCameras: nil)
         }
         let folder = path as NSString
         var settings = RasterSettings()
+        var nerfFile: String?
         let modelJSON = folder.appendingPathComponent("model.json")
         if FileManager.default.fileExists(atPath: modelJSON) {
-            try readSettings(modelJSON, into: &settings)
-        }
-        guard let file = modelFile(in: path) else {
-            throw DatasetError(path, "no point_cloud.ply in the model folder (a model is a training output folder or a .ply / .splat)")
+            nerfFile = try readSettings(modelJSON, into: &settings).map { folder.appendingPathComponent($0) }
         }
         let cameras = folder.appendingPathComponent("cameras.json")
         let training = FileManager.default.fileExists(atPath: cameras) ? try CamerasJSON.read(cameras) : nil
-        return RenderModel(gaussians: try GaussianModelFile.read(path: file), path: file, folder: path,
+        if let nerfFile {
+            guard FileManager.default.fileExists(atPath: nerfFile) else { throw DatasetError(nerfFile, "the NeRF model that model.json names is missing") }
+            return RenderModel(content: .nerf(try NerfModelFile.read(path: nerfFile)), path: nerfFile, folder: path,
+                               settings: settings, trainingCameras: training)
+        }
+        guard let file = modelFile(in: path) else {
+            throw DatasetError(path, "no point_cloud.ply in the model folder (a model is a training output folder or a .ply / .splat / .nerf)")
+        }
+        return RenderModel(content: .gaussians(try GaussianModelFile.read(path: file)), path: file, folder: path,
                            settings: settings, trainingCameras: training)
     }
 
@@ -290,13 +315,17 @@ struct RenderModel {
     /// "random" (rendered black, as 3DGS evaluates) or [r, g, b] in 0...1)
     /// and `antialias` (true/false, or gsplat's "antialiased"/"classic"),
     /// at the top level or under `settings`. Absent keys keep the defaults.
-    static func readSettings(_ path: String, into settings: inout RasterSettings) throws {
+    /// Returns the model file of a NeRF (`kind` "nerf": `model`, default
+    /// model.nerf), nil for Gaussians.
+    @discardableResult
+    static func readSettings(_ path: String, into settings: inout RasterSettings) throws -> String? {
         guard let data = FileManager.default.contents(atPath: path) else { throw DatasetError(path, "cannot read the file") }
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw DatasetError(path, "not a JSON object")
         }
-        if let kind = object["kind"] as? String, kind != "gaussians" {
-            throw DatasetError(path, "a \(kind) model: splat render draws Gaussian models")
+        let kind = object["kind"] as? String ?? "gaussians"
+        guard ["gaussians", "nerf"].contains(kind) else {
+            throw DatasetError(path, "a \(kind) model: splat draws Gaussian and NeRF models")
         }
         let nested = object["settings"] as? [String: Any] ?? [:]
         func value(_ key: String) -> Any? { object[key] ?? nested[key] }
@@ -325,12 +354,21 @@ struct RenderModel {
                 throw DatasetError(path, "antialias must be true, false, \"antialiased\" or \"classic\"")
             }
         }
+        return kind == "nerf" ? (object["model"] as? String ?? "model.nerf") : nil
     }
 
     /// The centre of the box from the 1st to the 99th percentile of the
     /// positions on each axis (floaters far out do not move it), and that
     /// box's half-size; the origin and 1 for an empty model.
     var robustBox: (center: Vector3, halfSize: Vector3) {
+        let gaussians: GaussianModel
+        switch content {
+        case .gaussians(let g): gaussians = g
+        case .nerf(let n):
+            // The NeRF's scene box (cascade 0 of its occupancy grid).
+            let c = n.header.boxCenter, h = n.header.boxSize / 2
+            return (Vector3(c[0], c[1], c[2]), Vector3(h, h, h))
+        }
         let n = gaussians.count
         guard n > 0 else { return (.zero, Vector3(1, 1, 1)) }
         let step = max(1, n / 100_000)  // a strided sample of at most ~100k positions
@@ -437,12 +475,17 @@ final class FrameWriter {
 /// line every few seconds (CONVENTIONS.md, "Output streams").
 struct RenderProgress {
     let total: Int
+    let label: String, unit: String
     let terminal = isatty(2) != 0
     let start = Date()
     var lastLine = Date()
     var drawn = false
 
-    init(total: Int) { self.total = total }
+    init(total: Int, label: String = "render", unit: String = "frames") {
+        self.total = total
+        self.label = label
+        self.unit = unit
+    }
 
     mutating func update(done: Int) {
         let elapsed = Date().timeIntervalSince(start)
@@ -452,11 +495,11 @@ struct RenderProgress {
             lastLine = Date()
             let width = 30, filled = total > 0 ? width * done / total : width
             let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-            FileHandle.standardError.write(Data("\rrender [\(bar)] \(done)/\(total) frames, \(String(format: "%.1f", rate)) frames/s ".utf8))
+            FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total) \(unit), \(String(format: "%.1f", rate)) \(unit)/s ".utf8))
             drawn = true
         } else if Date().timeIntervalSince(lastLine) >= 5, done < total {
             lastLine = Date()
-            log("render: \(done)/\(total) frames, \(String(format: "%.1f", rate)) frames/s")
+            log("\(label): \(done)/\(total) \(unit), \(String(format: "%.1f", rate)) \(unit)/s")
         }
     }
 

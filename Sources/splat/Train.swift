@@ -9,7 +9,7 @@ import Viewer
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train 3D Gaussians from posed photos (COLMAP or transforms.json).",
+        abstract: "Train 3D Gaussians (or, with --method nerf, a hash-grid NeRF) from posed photos (COLMAP or transforms.json).",
         discussion: """
         The 3DGS recipe (Kerbl et al. 2023) on the GPU: each iteration renders
         one training view, computes (1 - lambda) L1 + lambda (1 - SSIM),
@@ -38,6 +38,18 @@ struct Train: ParsableCommand {
         (same scene, --eval and --downscale). A NaN loss stops training with
         the iteration named; the last checkpoint written stays as it was.
         Exit codes: 0 done, 1 bad input, 2 device failure, 130 interrupted.
+
+        --method nerf trains instant-ngp's NeRF (Mueller et al. 2022; README
+        "Neural fields"): hash encoding, density and colour MLPs, occupancy
+        grid, 2^18 samples a batch (on a CPU device 2^14 samples, a 64^3 grid,
+        256 march steps and 32-wide MLPs, unless --nerf-config says
+        otherwise), Adam with L2 on the MLP weights and learning-rate decay
+        after 20000 steps. Output: model.nerf, model.json (kind nerf),
+        cameras.json, config.json, metrics.json, checkpoint/model.nerf (with
+        the optimiser state, every --save-every iterations and at the end);
+        --resume DIR continues from it. A NaN loss stops training; the last
+        checkpoint stays and no model is written. `splat render`, `eval`,
+        `view`, `info` and `mesh` read the output folder.
         """)
 
     @Argument(help: "The scene folder or transforms.json.")
@@ -46,7 +58,7 @@ struct Train: ParsableCommand {
     var method = "gaussians"
     @Option(help: "Output folder.")
     var out: String?
-    @Option(help: "Training iterations (default 7000, or the checkpoint's with --resume).")
+    @Option(help: "Training iterations (default 7000; --method nerf 20000; or the checkpoint's with --resume).")
     var iterations: Int?
     @Option(help: "Downscale images by this integer factor.")
     var downscale = 1
@@ -110,13 +122,15 @@ struct Train: ParsableCommand {
     @Option(help: "With --view: render N viewer frames, then close the window (tests).")
     var viewFrames: Int?
 
-    @Option(help: "--method nerf: a JSON configuration (tiny-cuda-nn spelling: encoding, network, rgb_network, learning_rate, loss, rays_per_batch, grid_size, march_steps, ...); missing keys keep instant-ngp's defaults.")
+    @Option(help: "--method nerf: a JSON configuration (tiny-cuda-nn spelling: encoding, network, rgb_network, learning_rate, l2_reg, decay_start, decay_interval, decay_base, loss, rays_per_batch, samples_per_batch, grid_size, grid_update_points, march_steps); missing keys keep instant-ngp's defaults (on a CPU device: 2^14 samples, a 64^3 grid, 256 march steps, 1 x 32 MLPs).")
     var nerfConfig: String?
     @Option(help: "--method nerf: rays of the first batch (default 4096, 512 on a CPU); later batches adapt to --samples-per-batch.")
     var raysPerBatch: Int?
+    @Flag(help: "--method nerf: fp16 storage of the MLPs' activations and deltas (where the device has 16-bit storage).")
+    var fp16 = false
     @Option(help: "--method nerf: samples per training batch (instant-ngp: 262144; default 16384 on a CPU device).")
     var samplesPerBatch: Int?
-    @Option(help: "--method nerf: ray-marching steps across the unit box (instant-ngp: 1024; fewer is faster and coarser).")
+    @Option(help: "--method nerf: ray-marching steps across the unit box (instant-ngp: 1024; default 256 on a CPU device; fewer is faster and coarser).")
     var marchSteps: Int?
     @Option(help: "--method nerf: how far the occupancy grid reaches, in unit boxes (a power of two; default: the transforms.json's aabb_scale, else 1).")
     var aabbScale: Int?

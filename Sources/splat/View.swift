@@ -8,12 +8,13 @@ import Viewer
 
 struct View: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Look at a Gaussian model in a window (GLFW + Vulkan swapchain).",
+        abstract: "Look at a model (Gaussians or NeRF) in a window (GLFW + Vulkan swapchain).",
         discussion: """
-        MODEL is a training output folder or a .ply / .splat, as for `splat
-        render`. The window shows the same rasterizer's frames; on a slow
-        device it renders at reduced resolution while the camera moves and
-        refines when it stops.
+        MODEL is a training output folder or a .ply / .splat / .nerf, as for
+        `splat render`. The window shows the same renderer's frames (the
+        Gaussian rasterizer, or the NeRF's ray marcher); on a slow device it
+        renders at reduced resolution while the camera moves and refines when
+        it stops (a NeRF on a CPU device takes seconds per full frame).
 
         \(ViewerSession.keyMap)
 
@@ -31,7 +32,7 @@ struct View: ParsableCommand {
         time; without them, `splat render` writes frames headless.
         """)
 
-    @Argument(help: "A training output folder or a .ply / .splat file (with --model: a scene folder or transforms.json).")
+    @Argument(help: "A training output folder or a .ply / .splat / .nerf file (with --model: a scene folder or transforms.json).")
     var model: String
 
     @Option(name: .customLong("model"), help: "The model to show, when the argument is a scene whose cameras 1-9 and [ ] step through.")
@@ -120,7 +121,7 @@ struct View: ParsableCommand {
             let home = Self.homeCamera(input, cameras: options.cameras.map(\.pose))
 
             let session = try ViewerSession(options: options, home: home)
-            let source = try GaussianFrameSource(device: session.device, model: input.gaussians, settings: settings)
+            let source = try input.frameSource(device: session.device, settings: settings)
             session.writeScreenshot = { rgb, w, h, path in
                 try ImageIO.writePNG(Image8(width: w, height: h, channels: 3, pixels: rgb), to: path)
             }

@@ -71,6 +71,26 @@ final class ViewCLITests: XCTestCase {
         XCTAssertTrue(a.pixels.contains { $0 != 0 }, "the frame shows the Gaussians")
     }
 
+    /// A NeRF in the window: the frame of a scene camera equals `splat render` of it.
+    func testNerfScreenshotMatchesRender() throws {
+        _ = try xvfbRun()
+        let config = "\(folder!)/nerf.json"
+        try #"{"encoding": {"n_levels": 8, "log2_hashmap_size": 14}, "network": {"n_neurons": 16}, "rgb_network": {"n_neurons": 16, "n_hidden_layers": 1}, "grid_size": 32, "grid_update_points": 4096, "samples_per_batch": 4096, "rays_per_batch": 256}"#
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let model = "\(folder!)/nerf"
+        let trained = try SplatProcess.run(["train", demo, "--method", "nerf", "--nerf-config", config, "--downscale", "2",
+                                            "--iterations", "15", "--out", model])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        let shot = "\(folder!)/nerf-shot.png"
+        let result = try view([model, "--camera", "\(demo)/transforms_test.json:3", "--downscale", "2", "--exit-after", "2", "--screenshot", shot])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("NeRF"), result.stderr)
+        let renders = "\(folder!)/nerf-renders"
+        let rendered = try SplatProcess.run(["render", model, "--cameras", "\(demo)/transforms_test.json", "--downscale", "2", "--out", renders])
+        XCTAssertEqual(rendered.status, 0, rendered.stderr)
+        XCTAssertGreaterThanOrEqual(psnr(try ImageIO.read(path: shot), try ImageIO.read(path: "\(renders)/00003.png")), 40)
+    }
+
     private func camera(_ stdout: String) throws -> (eye: SIMD3<Double>, target: SIMD3<Double>, distance: Double) {
         let json = try SplatProcess.json(stdout)
         let eye = try XCTUnwrap(json["eye"] as? [Double]), target = try XCTUnwrap(json["target"] as? [Double])

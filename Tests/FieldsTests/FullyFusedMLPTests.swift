@@ -10,15 +10,16 @@ final class FullyFusedMLPTests: GPUTestCase {
     /// Forward, backward (deltas and input gradient) and weight gradient vs
     /// the twins, per output with its own tolerance, over widths, depths,
     /// odd input/output widths and point counts that leave a partial batch.
-    func check(neurons: Int, hiddenLayers: Int, inputs: Int, outputs: Int, count: Int, seed: UInt64, pointsPerDispatch: Int? = nil) throws {
+    func check(neurons: Int, hiddenLayers: Int, inputs: Int, outputs: Int, count: Int, seed: UInt64, pointsPerDispatch: Int? = nil,
+               fp16: Bool = false) throws {
         let config = MLPConfig(neurons: neurons, hiddenLayers: hiddenLayers)
-        let mlp = try FullyFusedMLP(device: device, config: config, inputs: inputs, outputs: outputs)
+        let mlp = try FullyFusedMLP(device: device, config: config, inputs: inputs, outputs: outputs, fp16: fp16)
         mlp.maxPointsPerDispatch = pointsPerDispatch
         var rng = SplitMix64(seed: seed)
         let weights = mlp.initialWeights(seed: seed)
         let input = (0..<(count * inputs)).map { _ in rng.uniform(-1, 1) }
         let dOut = (0..<(count * outputs)).map { _ in rng.uniform(-1, 1) }
-        let label = "width \(neurons) hidden \(hiddenLayers) in \(inputs) out \(outputs) count \(count)"
+        let label = "width \(neurons) hidden \(hiddenLayers) in \(inputs) out \(outputs) count \(count)\(fp16 ? " fp16" : "")"
 
         let inB = try GPUBuffer(device: device, input)
         let wB = try GPUBuffer(device: device, weights)
@@ -39,20 +40,26 @@ final class FullyFusedMLPTests: GPUTestCase {
         let gpuOut = try outB.read(Float.self, count: count * outputs, device: device)
         for i in gpuOut.indices { XCTAssertEqual(gpuOut[i], twin.output[i], accuracy: 1e-4, "\(label): output \(i)") }
         if hiddenLayers > 0 && pointsPerDispatch == nil {
-            let gpuHidden = try hidB.read(Float.self, count: hiddenLayers * count * neurons, device: device)
+            let n = hiddenLayers * count * neurons
+            let gpuHidden = fp16 ? try hidB.read(UInt16.self, count: n, device: device).map { Float(Float16(bitPattern: $0)) }
+                                 : try hidB.read(Float.self, count: n, device: device)
             for l in 0..<hiddenLayers {
                 for i in 0..<(count * neurons) {
-                    XCTAssertEqual(gpuHidden[l * count * neurons + i], twin.hidden[l][i], accuracy: 1e-4, "\(label): hidden \(l) \(i)")
+                    // fp16 keeps 11 significant bits: relative 2^-11 after rounding.
+                    let t = twin.hidden[l][i], tolerance = fp16 ? 1e-4 + abs(t) / 1024 : 1e-4
+                    XCTAssertEqual(gpuHidden[l * count * neurons + i], t, accuracy: tolerance, "\(label): hidden \(l) \(i)")
                 }
             }
         }
         let back = FullyFusedMLP.referenceBackward(dims: mlp.dims, weights: weights.map(Double.init), input: input.map(Double.init),
-                                                   outputGradient: dOut.map(Double.init))
+                                                   outputGradient: dOut.map(Double.init), fp16: fp16)
         let gpuDIn = try dInB.read(Float.self, count: count * inputs, device: device)
         for i in gpuDIn.indices { XCTAssertEqual(Double(gpuDIn[i]), back.input[i], accuracy: 1e-4, "\(label): input gradient \(i)") }
         let gpuDW = try dWB.read(Float.self, count: mlp.weightCount, device: device)
         // A weight's gradient sums `count` products: tolerance grows with it.
-        let tolerance = 1e-5 * Double(count).squareRoot() * 4
+        // fp16: the GPU's fp32 deltas and the twin's Double ones may round to
+        // neighbouring fp16 values (one step, 2^-11 relative, in a few products).
+        let tolerance = (fp16 ? 2e-4 : 1e-5) * Double(count).squareRoot() * 4
         for i in gpuDW.indices {
             XCTAssertEqual(Double(gpuDW[i]), back.weights[i], accuracy: tolerance * max(1, abs(back.weights[i])), "\(label): weight gradient \(i)")
         }
@@ -65,6 +72,16 @@ final class FullyFusedMLPTests: GPUTestCase {
         try check(neurons: 16, hiddenLayers: 3, inputs: 5, outputs: 1, count: 65, seed: 3)
         try check(neurons: 128, hiddenLayers: 2, inputs: 7, outputs: 128, count: 100, seed: 4)  // weights staged in parts on 32 KiB
         try check(neurons: 32, hiddenLayers: 0, inputs: 3, outputs: 2, count: 1, seed: 5)       // one layer, one point
+    }
+
+    /// fp16 storage of the activations and deltas between the passes
+    /// (behind a flag; where the device has 16-bit storage): the twin rounds
+    /// the same values to fp16 for the weight gradient.
+    func testFP16StorageMatchesTheTwins() throws {
+        guard device.info.storage16Bit else { throw XCTSkip("\(device.info.displayName) has no 16-bit storage") }
+        try check(neurons: 64, hiddenLayers: 1, inputs: 32, outputs: 16, count: 300, seed: 11, fp16: true)
+        try check(neurons: 32, hiddenLayers: 2, inputs: 32, outputs: 3, count: 257, seed: 12, fp16: true)
+        try check(neurons: 16, hiddenLayers: 1, inputs: 5, outputs: 16, count: 513, seed: 13, pointsPerDispatch: 256, fp16: true)
     }
 
     /// Batches whose per-point buffers exceed one binding (2^18 samples of a

@@ -39,28 +39,48 @@ final class NerfTrainerTests: GPUTestCase {
         // A held-out view over white: rendered, finite, and closer to the photo than a blank frame.
         let (tests, _) = try SceneImages.load(Array(scene.testFrames.prefix(1)), root: scene.root, downscale: 1)
         let f = try XCTUnwrap(tests.first)
-        let image = try trainer.render(intrinsics: f.intrinsics, pose: f.frame.pose, background: SIMD3(1, 1, 1), chunk: 1000)
-        XCTAssertEqual(image.count, f.image.width * f.image.height * 4)
-        XCTAssertTrue(image.allSatisfy(\.isFinite))
+        let image = try trainer.render(intrinsics: f.intrinsics, pose: f.frame.pose, background: SIMD3(1, 1, 1))
+        XCTAssertEqual(image.color.count, f.image.width * f.image.height * 3)
+        XCTAssertTrue(image.color.allSatisfy(\.isFinite) && image.depth.allSatisfy(\.isFinite))
+        // Rounds of 3 samples per ray (rays dropping out as they turn opaque) give the
+        // image of one round that marches every sample: compositing segments is exact
+        // up to the early stop at T < 1e-4.
+        let oneRound = try trainer.render(intrinsics: f.intrinsics, pose: f.frame.pose, background: SIMD3(1, 1, 1), samplesPerRound: 1024)
+        let rounds = try trainer.render(intrinsics: f.intrinsics, pose: f.frame.pose, background: SIMD3(1, 1, 1), samplesPerRound: 3)
+        XCTAssertEqual(oneRound.rounds, 1)
+        XCTAssertGreaterThan(rounds.rounds, 3)
+        XCTAssertLessThanOrEqual(rounds.samples, oneRound.samples)
+        for (a, b) in zip(oneRound.color, rounds.color) { XCTAssertEqual(a, b, accuracy: 2e-3) }
+        for (a, b) in zip(oneRound.alpha, rounds.alpha) { XCTAssertEqual(a, b, accuracy: 2e-3) }
+        for (a, b) in zip(oneRound.depth, rounds.depth) { XCTAssertEqual(a, b, accuracy: 2e-3 * 2.8 * 3) }
+        // The Swift twin of the renderer agrees pixel by pixel.
+        let twin = try NerfRenderReference(trainer: trainer, intrinsics: f.intrinsics, pose: f.frame.pose)
+        for p in stride(from: 0, to: f.image.width * f.image.height, by: 97) {
+            let t = twin.pixel(x: p % f.image.width, y: p / f.image.width, background: SIMD3(1, 1, 1))
+            for c in 0..<3 { XCTAssertEqual(image.color[3 * p + c], t.rgb[c], accuracy: 2e-3, "pixel \(p) channel \(c)") }
+            XCTAssertEqual(image.alpha[p], t.alpha, accuracy: 2e-3, "pixel \(p) alpha")
+        }
         var mse = 0.0, blank = 0.0
         let c = f.image.channels
         for p in 0..<(f.image.width * f.image.height) {
             let a = c == 4 ? Double(f.image.pixels[c * p + 3]) / 255 : 1
             for k in 0..<3 {
                 let target = Double(f.image.pixels[c * p + k]) / 255 * a + (1 - a)
-                mse += pow(Double(min(max(image[4 * p + k], 0), 1)) - target, 2)
+                mse += pow(Double(min(max(image.color[3 * p + k], 0), 1)) - target, 2)
                 blank += pow(1 - target, 2)
             }
         }
         let psnr = -10 * log10(mse / Double(3 * f.image.width * f.image.height))
         let blankPSNR = -10 * log10(blank / Double(3 * f.image.width * f.image.height))
         XCTAssertGreaterThan(psnr, blankPSNR + 3, "test view \(psnr) dB vs a white frame's \(blankPSNR) dB")
+        // The fixed bar: 80 steps reach 18 dB on this held-out view (19.6 measured).
+        XCTAssertGreaterThan(psnr, 18, "test view after 80 steps")
         // The model file round trip renders the same image; damaged files are refused.
         let path = NSTemporaryDirectory() + "splat-nerf-\(UUID().uuidString).nerf"
         defer { try? FileManager.default.removeItem(atPath: path) }
         try NerfModelFile.write(trainer, to: path)
         let loaded = try NerfTrainer(device: device, model: try NerfModelFile.read(path: path))
-        XCTAssertEqual(try loaded.render(intrinsics: f.intrinsics, pose: f.frame.pose, background: SIMD3(1, 1, 1), chunk: 1000), image)
+        XCTAssertEqual(try loaded.render(intrinsics: f.intrinsics, pose: f.frame.pose, background: SIMD3(1, 1, 1)), image)
         XCTAssertEqual(loaded.iteration, 80)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         try bytes.prefix(bytes.count - 10).write(to: URL(fileURLWithPath: path))

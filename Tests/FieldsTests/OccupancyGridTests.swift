@@ -113,5 +113,33 @@ final class OccupancyGridTests: GPUTestCase {
         XCTAssertEqual(part.wanted, total)
         let partRanges = try part.ranges.buffer.read(UInt32.self, count: fits * 2, device: device)
         XCTAssertEqual(partRanges, Array(ranges[0..<(fits * 2)]))
+
+        // Rounds of 5 samples from each ray's own start t: each round matches
+        // the twin's round, and the rounds together are the whole march.
+        var near = [Float](repeating: 0.05, count: list.count)
+        var rounds = [[Float]](repeating: [], count: list.count)  // t of every sample, by ray
+        let nearB = try GPUBuffer(device: device, length: list.count * 4)
+        for _ in 0..<60 where near.contains(where: { $0 >= 0 }) {
+            try nearB.write(near, device: device)
+            let round = try occupancy.march(rays: raysB, rayCount: list.count, near: 0, rayNear: nearB.slice(offset: 0, length: list.count * 4),
+                                            samplesPerRay: 5)
+            let rr = try round.ranges.buffer.read(UInt32.self, count: list.count * 2, device: device)
+            let rt = try round.t.buffer.read(Float.self, count: max(1, round.count), device: device)
+            let stops = try nearB.read(Float.self, count: list.count, device: device)
+            for (r, ray) in list.enumerated() where near[r] >= 0 {
+                let twin = OccupancyGrid.referenceMarchRound(origin: ray.0, direction: ray.1, near: near[r], maxSamples: 5, bits: bits, settings: settings)
+                XCTAssertEqual(Int(rr[2 * r + 1]), twin.samples.count, "ray \(r) round sample count")
+                XCTAssertEqual(stops[r], twin.stop, accuracy: 1e-5, "ray \(r) stop")
+                for i in 0..<Int(rr[2 * r + 1]) { rounds[r].append(rt[Int(rr[2 * r]) + i]) }
+            }
+            for r in 0..<list.count where near[r] >= 0 { near[r] = stops[r] }
+        }
+        XCTAssertFalse(near.contains(where: { $0 >= 0 }), "every ray leaves the grid")
+        for (r, ray) in list.enumerated() {
+            let whole = OccupancyGrid.referenceMarch(origin: ray.0, direction: ray.1, near: 0.05, bits: bits, settings: settings)
+            // (One march stops at maxSamplesPerRay; rounds have no total cap.)
+            if whole.count < settings.maxSamplesPerRay { XCTAssertEqual(rounds[r].count, whole.count, "ray \(r): rounds vs one march") }
+            for (a, b) in zip(rounds[r], whole) { XCTAssertEqual(a, b.t, accuracy: 1e-4) }
+        }
     }
 }

@@ -1,0 +1,6 @@
+// mlp backward, fp16 storage of activations and deltas (body: mlp_backward.glsl).
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_shader_16bit_storage : require
+#define MLP_FP16 1
+#include "fields/mlp_backward.glsl"

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Compute
+import Datasets
+import Fields
+import Foundation
+import Geometry
+
+struct Mesh: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export a NeRF's surface as a triangle mesh (marching cubes, vertex colours) to PLY.",
+        discussion: """
+        Samples the density sigma of MODEL (a `splat train --method nerf`
+        output folder or its model.nerf) on a --resolution^3 lattice over the
+        scene box (cascade 0 of the occupancy grid: the box `splat info MODEL`
+        prints) and extracts the surface where sigma crosses --threshold
+        (instant-ngp's 2.5, in units of the box's width) with marching cubes.
+        Vertex colours are the colour network's, seen from outside along each
+        vertex's normal. The mesh is in the scene's world frame, as the model's
+        cameras. Output: binary little-endian PLY (float x y z, uchar red green
+        blue; triangles as vertex_indices), written to a temporary name and
+        renamed when complete. Memory: 4 bytes per lattice point (64 MiB at
+        256^3) plus the mesh.
+        """)
+
+    @Argument(help: "A NeRF training output folder or a .nerf file.")
+    var model: String
+    @Option(help: "Lattice points per axis.")
+    var resolution = 256
+    @Option(help: "Density at the surface (instant-ngp: 2.5).")
+    var threshold: Float = 2.5
+    @Option(help: "The PLY file to write.")
+    var out: String
+    @Flag(help: "Leave out vertex colours.")
+    var noColors = false
+
+    func validate() throws {
+        guard (2...1024).contains(resolution) else { throw ValidationError("--resolution must be within 2...1024") }
+        guard threshold > 0, threshold.isFinite else { throw ValidationError("--threshold must be a positive density") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let input = try RenderModel.load(model)
+            guard case .nerf(let contents) = input.content else {
+                throw DatasetError(input.path, "a Gaussian model: splat mesh exports NeRF models (train one with --method nerf)")
+            }
+            try checkWritable((out as NSString).deletingLastPathComponent.isEmpty ? "." : (out as NSString).deletingLastPathComponent)
+            let device = try ComputeDevice.make()
+            let nerf = try NerfTrainer(device: device, model: contents)
+            let start = Date()
+            let n = resolution, count = n * n * n
+            log("splat mesh: density on \(n)^3 points over the \(String(format: "%.4g", nerf.boxSize))-wide scene box of \(input.path) on \(device.info.displayName)")
+            var bar = RenderProgress(total: count, label: "density", unit: "points")
+            let step = 1 / Float(n - 1)
+            let sigma = try nerf.density(count: count, progress: { bar.update(done: $0) }) { i in
+                SIMD3(Float(i % n), Float((i / n) % n), Float(i / (n * n))) * step
+            }
+            bar.abandon()
+            let peak = sigma.lazy.filter(\.isFinite).max() ?? 0, floor = sigma.lazy.filter(\.isFinite).min() ?? 0
+            let spacing = Float(nerf.boxSize) * step
+            let origin = nerf.worldPoint(.zero)
+            var mesh = MarchingCubes.extract(values: sigma, size: SIMD3(n, n, n), iso: threshold,
+                                             origin: SIMD3(Float(origin.x), Float(origin.y), Float(origin.z)),
+                                             spacing: SIMD3(repeating: spacing))
+            guard !mesh.triangles.isEmpty else {
+                if floor > threshold {
+                    throw DatasetError(input.path, String(format: "no surface: the density is above %g everywhere in the scene box (its smallest value is %.3g); try a higher --threshold", threshold, floor))
+                }
+                throw DatasetError(input.path, String(format: "no surface: the density stays below %g in the scene box (its largest value is %.3g); try a lower --threshold", threshold, peak))
+            }
+            if !noColors {
+                let normals = Self.vertexNormals(mesh)
+                let units = mesh.positions.map { nerf.unitPoint(Vector3(Double($0.x), Double($0.y), Double($0.z))) }
+                let rgb = try nerf.colour(points: units, directions: normals.map { -$0 })
+                mesh.colors = rgb.map { c in SIMD3(RenderOutput.byte(c.x), RenderOutput.byte(c.y), RenderOutput.byte(c.z)) }
+            }
+            try MeshPLY.write(mesh, to: out)
+            log(String(format: "splat mesh: %d vertices, %d triangles at density %g (resolution %d) in %.1f s; wrote %@",
+                       mesh.positions.count, mesh.triangles.count, threshold, n, Date().timeIntervalSince(start), out))
+        }
+    }
+
+    /// Area-weighted vertex normals (outward: the triangles are counter-clockwise seen from outside).
+    static func vertexNormals(_ mesh: TriangleMesh) -> [SIMD3<Float>] {
+        var normals = [SIMD3<Float>](repeating: .zero, count: mesh.positions.count)
+        for t in mesh.triangles {
+            let a = mesh.positions[Int(t.x)], b = mesh.positions[Int(t.y)], c = mesh.positions[Int(t.z)]
+            let e1 = b - a, e2 = c - a
+            let n = SIMD3(e1.y * e2.z - e1.z * e2.y, e1.z * e2.x - e1.x * e2.z, e1.x * e2.y - e1.y * e2.x)
+            for i in [t.x, t.y, t.z] { normals[Int(i)] += n }
+        }
+        return normals.map { n in
+            let l = (n * n).sum().squareRoot()
+            return l > 0 ? n / l : SIMD3(0, 0, 1)
+        }
+    }
+}

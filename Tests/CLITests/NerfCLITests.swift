@@ -1,0 +1,96 @@
+import Datasets
+import Foundation
+import XCTest
+
+/// The NeRF engine through the commands a user runs: train, info, eval,
+/// render, mesh, resume, and the NaN stop.
+final class NerfCLITests: XCTestCase {
+    static var repository: String { CLITests.repository }
+
+    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) { try SplatProcess.run(arguments) }
+
+    /// A small network so that the test takes seconds on lavapipe.
+    func smallConfig() throws -> String {
+        let path = NSTemporaryDirectory() + "splat-nerf-config-\(UUID().uuidString).json"
+        let text = #"{"encoding": {"n_levels": 8, "log2_hashmap_size": 14}, "network": {"n_neurons": 16}, "rgb_network": {"n_neurons": 16, "n_hidden_layers": 1}, "grid_size": 32, "grid_update_points": 4096, "samples_per_batch": 4096, "rays_per_batch": 256}"#
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func testTrainInfoEvalRenderMeshAndResume() throws {
+        let out = NSTemporaryDirectory() + "splat-nerf-\(UUID().uuidString)"
+        let config = try smallConfig()
+        defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: config) }
+        let demo = "\(Self.repository)/Scenes/demo"
+        let train = try run(["train", demo, "--method", "nerf", "--nerf-config", config, "--downscale", "2", "--iterations", "20",
+                             "--eval", "--out", out])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        for file in ["model.nerf", "checkpoint/model.nerf", "model.json", "cameras.json", "config.json", "metrics.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(file)"), "missing \(file)")
+        }
+        let metrics = try SplatProcess.json(String(decoding: try Data(contentsOf: URL(fileURLWithPath: "\(out)/metrics.json")), as: UTF8.self))
+        XCTAssertEqual(metrics["iterations"] as? Int, 20)
+
+        // info names the components; eval scores what training scored.
+        let info = try run(["info", out])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        XCTAssertTrue(info.stdout.contains("NeRF model") && info.stdout.contains("trained 20 iterations"), info.stdout)
+        let eval = try run(["eval", out, demo, "--json"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        let scores = try SplatProcess.json(eval.stdout)
+        XCTAssertEqual(scores["images"] as? Int, 8)
+        XCTAssertEqual(try XCTUnwrap(scores["psnr"] as? Double), try XCTUnwrap(metrics["test_psnr"] as? Double), accuracy: 1e-6)
+
+        // render: an orbit frame with depth, from the folder and from the bare .nerf.
+        let frames = out + "/frames"
+        let render = try run(["render", out, "--orbit", "2", "--width", "24", "--height", "16", "--depth", "--alpha", "--out", frames])
+        XCTAssertEqual(render.status, 0, render.stderr)
+        let png = try ImageIO.read(path: frames + "/00001.png")
+        XCTAssertEqual([png.width, png.height, png.channels], [24, 16, 4])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: frames + "/00000_depth.npy"))
+        let bare = try run(["render", out + "/model.nerf", "--orbit", "1", "--width", "8", "--height", "8", "--out", frames + "/bare"])
+        XCTAssertEqual(bare.status, 0, bare.stderr)
+
+        // mesh: a clear error where there is no surface (naming the largest density), and a
+        // surface at half that density.
+        let none = try run(["mesh", out, "--resolution", "24", "--threshold", "1e30", "--out", out + "/none.ply"])
+        XCTAssertEqual(none.status, 1)
+        XCTAssertTrue(none.stderr.contains("no surface"), none.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/none.ply"))
+        let peak = try XCTUnwrap(none.stderr.components(separatedBy: "its largest value is ").last?.split(separator: ")").first.flatMap { Double($0) })
+        let mesh = try run(["mesh", out, "--resolution", "24", "--threshold", "\(peak / 2)", "--out", out + "/mesh.ply"])
+        XCTAssertEqual(mesh.status, 0, mesh.stderr)
+        let triangles = try MeshPLY.read(out + "/mesh.ply")
+        XCTAssertGreaterThan(triangles.triangles.count, 0)
+        XCTAssertEqual(triangles.colors.count, triangles.positions.count)
+        let gaussian = try run(["mesh", "\(Self.repository)/Scenes/toy/toy.ply", "--out", out + "/g.ply"])
+        XCTAssertEqual(gaussian.status, 1)
+        XCTAssertTrue(gaussian.stderr.contains("Gaussian model"), gaussian.stderr)
+
+        // resume continues from the checkpoint to the new iteration count.
+        let resumed = try run(["train", demo, "--method", "nerf", "--downscale", "2", "--iterations", "30", "--eval", "--resume", out])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("resuming the NeRF at iteration 20"), resumed.stderr)
+        let after = try SplatProcess.json(String(decoding: try Data(contentsOf: URL(fileURLWithPath: "\(out)/metrics.json")), as: UTF8.self))
+        XCTAssertEqual(after["iterations"] as? Int, 30)
+        let model = try run(["train", demo, "--method", "nerf", "--resume", out + "/model.nerf"])
+        XCTAssertEqual(model.status, 1)
+        XCTAssertTrue(model.stderr.contains("not a checkpoint"), model.stderr)
+    }
+
+    /// A loss that turns NaN stops training with a message; the last good checkpoint stays and no model is written.
+    func testNaNLossKeepsTheLastCheckpoint() throws {
+        let out = NSTemporaryDirectory() + "splat-nerf-nan-\(UUID().uuidString)"
+        let config = NSTemporaryDirectory() + "splat-nerf-nan-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: config) }
+        // A learning rate of 1e30 overflows the parameters within a few steps.
+        let text = #"{"encoding": {"n_levels": 4, "log2_hashmap_size": 12}, "network": {"n_neurons": 16}, "rgb_network": {"n_neurons": 16, "n_hidden_layers": 1}, "grid_size": 16, "grid_update_points": 1024, "samples_per_batch": 2048, "rays_per_batch": 256, "learning_rate": 1e30}"#
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let result = try run(["train", "\(Self.repository)/Scenes/demo", "--method", "nerf", "--nerf-config", config, "--downscale", "4",
+                              "--iterations", "200", "--save-every", "1", "--out", out])
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("loss became") && result.stderr.contains("last good checkpoint"), result.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/checkpoint/model.nerf"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/model.nerf"))
+    }
+}
