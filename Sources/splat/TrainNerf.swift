@@ -206,20 +206,7 @@ extension Train {
             let seconds = Date().timeIntervalSince(start)
             try NerfModelFile.write(trainer, to: outDir + "/model.nerf")
             try NerfModelFile.write(trainer, to: checkpointPath, checkpoint: true)
-            var metrics: [String: Any] = ["iterations": trainer.iteration, "seconds": seconds, "final_loss": Double(recent.last ?? 0),
-                                          "peak_memory_mb": peakResidentMegabytes(), "device": device.info.displayName]
-            if !test.isEmpty {
-                log("splat train: rendering \(test.count) test images")
-                let r = try Evaluate.metrics(device: device, frames: test, background: bg) { f in
-                    try trainer.render(intrinsics: f.intrinsics, pose: f.frame.pose, background: bg).color
-                }
-                metrics["test_psnr"] = r.psnr
-                metrics["test_ssim"] = r.ssim
-                metrics["test_images"] = r.perImage.count
-                metrics["per_image"] = r.perImage.map { ["name": $0.name, "psnr": $0.psnr, "ssim": $0.ssim] }
-                log(String(format: "splat train: test PSNR %.2f dB, SSIM %.4f (%d images, iteration %d, %.0f s of training)",
-                           r.psnr, r.ssim, r.perImage.count, trainer.iteration, seconds))
-            }
+            // The folder is a usable model before the (slow on a CPU) test rendering.
             try CamerasJSON.write(CamerasJSON.entries(frames), to: outDir + "/cameras.json")
             try writeJSON(["kind": "nerf", "format_version": 1, "model": "model.nerf",
                            "background": [Double(bg.x), Double(bg.y), Double(bg.z)],
@@ -228,6 +215,24 @@ extension Train {
             try writeJSON(["method": "nerf", "scene": loaded.root, "downscale": downscale, "eval": eval, "seed": seed,
                            "iterations": total, "nerf": configJSON, "aabb_scale": box.aabbScale,
                            "box_center": [box.center.x, box.center.y, box.center.z], "box_size": box.size], to: outDir + "/config.json")
+            var metrics: [String: Any] = ["iterations": trainer.iteration, "seconds": seconds, "final_loss": Double(recent.last ?? 0),
+                                          "peak_memory_mb": peakResidentMegabytes(), "device": device.info.displayName]
+            if !test.isEmpty {
+                log("splat train: rendering \(test.count) test images")
+                var progress = RenderProgress(total: test.count, label: "test", unit: "images")
+                var done = 0
+                let r = try Evaluate.metrics(device: device, frames: test, background: bg) { f in
+                    defer { done += 1; progress.update(done: done) }
+                    return try trainer.render(intrinsics: f.intrinsics, pose: f.frame.pose, background: bg).color
+                }
+                progress.abandon()
+                metrics["test_psnr"] = r.psnr
+                metrics["test_ssim"] = r.ssim
+                metrics["test_images"] = r.perImage.count
+                metrics["per_image"] = r.perImage.map { ["name": $0.name, "psnr": $0.psnr, "ssim": $0.ssim] }
+                log(String(format: "splat train: test PSNR %.2f dB, SSIM %.4f (%d images, iteration %d, %.0f s of training)",
+                           r.psnr, r.ssim, r.perImage.count, trainer.iteration, seconds))
+            }
             try writeJSON(metrics, to: outDir + "/metrics.json")
             log("splat train: \(trainer.iteration) iterations in \(String(format: "%.1f", seconds)) s; wrote \(outDir)")
             if stopReason == "interrupted" { throw ExitCode(130) }
