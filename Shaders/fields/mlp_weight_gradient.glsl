@@ -8,15 +8,7 @@
 // The body of mlp_weight_gradient.comp and mlp_weight_gradient_f16.comp.
 #ifndef SPLAT_MLP_WEIGHT_GRADIENT_GLSL
 #define SPLAT_MLP_WEIGHT_GRADIENT_GLSL
-#ifdef MLP_FP16
-// fp16 storage of the per-point activations and deltas (the largest
-// buffers of a training step); arithmetic and shared memory stay fp32.
-#define MLP_STORE float16_t
-#define MLP_STORE4 f16vec4
-#else
-#define MLP_STORE float
-#define MLP_STORE4 vec4
-#endif
+#include "fields/mlp_storage.glsl"
 #include "common/layouts.h"
 #include "common/dispatch.glsl"
 
