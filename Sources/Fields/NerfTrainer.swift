@@ -116,6 +116,16 @@ public struct NerfConfig: Codable, Equatable {
         guard step > decayStart else { return learningRate }
         return learningRate * pow(decayBase, Float((step - decayStart) / decayInterval))
     }
+
+    /// The learning rate of a run bounded by time, `progress` (0...1) into
+    /// its budget: the same decay by `decay_base`, first at half the budget
+    /// and again every quarter (instant-ngp's step counts assume a GPU's
+    /// 35k steps; a CPU makes a few thousand in minutes and its schedule
+    /// would never start).
+    public func learningRate(progress: Double) -> Float {
+        guard progress >= 0.5 else { return learningRate }
+        return learningRate * pow(decayBase, Float(Int((progress - 0.5) / 0.25) + 1))
+    }
 }
 
 /// Trains an instant-ngp NeRF (Mueller et al. 2022) on posed images, every
@@ -184,6 +194,40 @@ public final class NerfTrainer {
     /// Rays of the next batch (adapted to the sample budget) and the last batch's samples.
     public private(set) var raysPerBatch: Int
     public private(set) var lastSamples = 0
+    /// The learning rate of the next steps instead of the config's schedule
+    /// (a run bounded by time decays on its time budget: `splat train --max-seconds`).
+    public var learningRateOverride: Float?
+    /// When set, every step times its stages (wall clock, including
+    /// synchronisation) into `stageMilliseconds` and every dispatch of its
+    /// streams (GPU timestamps; a fill counts towards the dispatch after it)
+    /// into `kernelMilliseconds`, both summed over the steps since set
+    /// (`splat train --method nerf --profile`).
+    public var profileKernels = false {
+        didSet { stageMilliseconds = [:]; kernelMilliseconds = [:] }
+    }
+    public private(set) var stageMilliseconds: [String: Double] = [:]
+    public private(set) var kernelMilliseconds: [String: Double] = [:]
+    private var stageClock = DispatchTime.now().uptimeNanoseconds
+
+    /// A command stream that times its dispatches when profiling.
+    private func stream() throws -> CommandStream {
+        let s = try CommandStream(device: device, profileDispatches: profileKernels)
+        if profileKernels { try s.mark("begin") }
+        return s
+    }
+
+    /// Runs `s`, and when profiling adds its dispatch times and the wall
+    /// clock since the last stage's end to `stage`.
+    private func finish(_ s: CommandStream?, stage: String) throws {
+        if let s {
+            try s.run()
+            if profileKernels { for t in try s.timings() { kernelMilliseconds[t.label, default: 0] += t.milliseconds } }
+        }
+        guard profileKernels else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        stageMilliseconds[stage, default: 0] += Double(now &- stageClock) / 1e6
+        stageClock = now
+    }
 
     // Per-batch buffers, grown on need.
     let rays = ScratchBuffer(label: "nerf rays"), targets = ScratchBuffer(label: "nerf targets")
@@ -290,29 +334,33 @@ public final class NerfTrainer {
     public func step() throws -> Float {
         guard cameraCount > 0 else { throw ComputeError.invalidArgument("NeRF training needs at least one training image") }
         iteration += 1
+        stageClock = DispatchTime.now().uptimeNanoseconds
         let stepSeed = seed &+ UInt32(truncatingIfNeeded: iteration) &* 0x9E37_79B9
         if updatesGrid(at: iteration) {
-            let s = try CommandStream(device: device)
+            let s = try stream()
             let n = min(config.gridUpdatePoints, occupancy.settings.cellCount)
             let (cells, points) = try occupancy.recordUpdatePoints(s, count: n, seed: stepSeed ^ 0xA5A5_A5A5)
             let out = try recordDensity(s, points: points, count: n)
             try occupancy.recordUpdate(s, cells: cells, density: out, densityStride: 16, count: n)
-            try s.run()
+            try finish(s, stage: "occupancy update")
         }
         let rayBudget = raysPerBatch
         let raysB = try slice(rays, rayBudget * 24), targetsB = try slice(targets, rayBudget * 16), bgB = try slice(backgrounds, rayBudget * 12)
-        let s0 = try CommandStream(device: device)
+        let s0 = try stream()
         try batch.recordRays(s0, cameras: cameras, cameraCount: cameraCount, pixels: pixels, count: rayBudget, seed: stepSeed,
                              background: background, randomBackground: randomBackground, rays: raysB, targets: targetsB, backgrounds: bgB)
-        try s0.run()
+        try finish(s0, stage: "rays")
         let samples = try occupancy.march(rays: raysB, rayCount: rayBudget, near: 0, maxSamples: config.samplesPerBatch)
-        // instant-ngp's rule: next batch's rays so that its samples come near the budget.
+        try finish(nil, stage: "march (wall clock only)")
+        // instant-ngp's rule: next batch's rays so that its samples come near
+        // the budget. instant-ngp rounds to 256 rays; a CPU batch of ~700 rays
+        // would lose up to a third of its samples to that, so 64 here.
         let perRay = Double(max(samples.wanted, 1)) / Double(rayBudget)
-        raysPerBatch = min(max(256, Int(Double(config.samplesPerBatch) / perRay) / 256 * 256), 1 << 20)
+        raysPerBatch = min(max(256, Int(Double(config.samplesPerBatch) / perRay) / 64 * 64), 1 << 20)
         let R = max(1, samples.rays)
         let S = samples.count
         lastSamples = S
-        let s = try CommandStream(device: device)
+        let s = try stream()
         let outB = try slice(rendered, R * 16), depthB = try slice(depth, R * 4)
         let lossB = try slice(loss, R * 4), dCB = try slice(dC, R * 12)
         let cols = colour.dims[0]
@@ -348,7 +396,7 @@ public final class NerfTrainer {
             s.fill(tableGrad, value: 0)
             try grid.backward(s, points: samples.points, encodedGradient: gEnc, tableGradient: tableGrad, count: S)
             adam.beginStep()
-            let lr = config.learningRate(at: iteration), l2 = config.l2Regularization
+            let lr = learningRateOverride ?? config.learningRate(at: iteration), l2 = config.l2Regularization
             try adam.record(s, group: "hash table", parameters: table, gradients: tableGrad, count: grid.parameterCount, learningRate: lr)
             try adam.record(s, group: "density network", parameters: densityWeights, gradients: densityWeightsGrad,
                             count: density.weightCount, learningRate: lr, l2: l2)
@@ -362,7 +410,7 @@ public final class NerfTrainer {
                                  loss: lossB, gradient: dCB)
         }
         try reduction.record(s, .sumF32, input: lossB, count: R, result: lossTotal.slice(offset: 0, length: 4))
-        try s.run()
+        try finish(s, stage: "networks, rendering, loss, backward, Adam")
         let value = try lossTotal.read(Float.self, count: 1, device: device)[0]
         guard value.isFinite else { throw NonFiniteLoss(iteration: iteration, value: value) }
         return value

@@ -44,7 +44,10 @@ struct Train: ParsableCommand {
         grid, 2^18 samples a batch (on a CPU device 2^14 samples, a 64^3 grid,
         256 march steps and 32-wide MLPs, unless --nerf-config says
         otherwise), Adam with L2 on the MLP weights and learning-rate decay
-        after 20000 steps. Output: model.nerf, model.json (kind nerf),
+        (x0.33 every 10000 steps after 20000; a run bounded by --max-seconds
+        decays on its time budget instead: x0.33 at half of it and at three
+        quarters, unless the config sets decay_start or decay_interval);
+        --profile times the stages and kernels. Output: model.nerf, model.json (kind nerf),
         cameras.json, config.json, metrics.json, checkpoint/model.nerf (with
         the optimiser state, every --save-every iterations and at the end);
         --resume DIR continues from it. A NaN loss stops training; the last
@@ -134,6 +137,8 @@ struct Train: ParsableCommand {
     var marchSteps: Int?
     @Option(help: "--method nerf: how far the occupancy grid reaches, in unit boxes (a power of two; default: the transforms.json's aabb_scale, else 1).")
     var aabbScale: Int?
+    @Flag(help: "--method nerf: time every training stage and GPU dispatch (timestamps cost a little); the totals go to stderr and metrics.json (profile_ms).")
+    var profile = false
 
     func validate() throws {
         if let iterations { guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") } }
@@ -143,6 +148,14 @@ struct Train: ParsableCommand {
             throw ValidationError("--save-every, --eval-every, --max-gaussians, --densify-interval and --opacity-reset-interval must be >= 0")
         }
         guard ["gaussians", "nerf"].contains(method) else { throw ValidationError("--method must be gaussians or nerf") }
+        if method != "nerf" {
+            let nerfOnly = [("--nerf-config", nerfConfig != nil), ("--rays-per-batch", raysPerBatch != nil), ("--fp16", fp16),
+                            ("--samples-per-batch", samplesPerBatch != nil), ("--march-steps", marchSteps != nil),
+                            ("--aabb-scale", aabbScale != nil), ("--profile", profile)].filter { $0.1 }.map { $0.0 }
+            if !nerfOnly.isEmpty {
+                throw ValidationError("\(nerfOnly.joined(separator: ", ")) \(nerfOnly.count == 1 ? "is" : "are") for --method nerf (Gaussian training's profile: splat bench train --profile)")
+            }
+        }
         if let background, !["white", "black", "random"].contains(background) {
             throw ValidationError("--background must be white, black or random")
         }

@@ -158,6 +158,7 @@ extension Train {
                                           config: config, background: bg, randomBackground: backgroundName == "random",
                                           seed: UInt32(truncatingIfNeeded: seed))
             }
+            trainer.profileKernels = profile
             let checkpointPath = outDir + "/checkpoint/model.nerf"
             var lastCheckpoint: Int?
             log(String(format: "splat train: NeRF, hash grid %d parameters, box %.3g wide around (%.3g, %.3g, %.3g), aabb_scale %d (%d cascades), %d samples a batch, on %@",
@@ -171,7 +172,13 @@ extension Train {
             var stopReason: String?
             var recent: [Float] = []
             let firstIteration = trainer.iteration
+            // A run bounded by time decays on its budget unless the config sets the schedule.
+            let decaysOnTime = maxSeconds != nil && resumed == nil && configKeys.isDisjoint(with: ["decay_start", "decay_interval"])
             while trainer.iteration < total {
+                if decaysOnTime, let maxSeconds {
+                    let progress = max(Date().timeIntervalSince(start) / maxSeconds, Double(trainer.iteration) / Double(total))
+                    trainer.learningRateOverride = config.learningRate(progress: progress)
+                }
                 let loss: Float
                 do { loss = try trainer.step() } catch let failure as NerfTrainer.NonFiniteLoss {
                     if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
@@ -214,9 +221,20 @@ extension Train {
             let configJSON = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config))
             try writeJSON(["method": "nerf", "scene": loaded.root, "downscale": downscale, "eval": eval, "seed": seed,
                            "iterations": total, "nerf": configJSON, "aabb_scale": box.aabbScale,
+                           "learning_rate_decay": decaysOnTime ? "on the --max-seconds budget: x decay_base at 50%, 75%, 100%" : "on steps",
                            "box_center": [box.center.x, box.center.y, box.center.z], "box_size": box.size], to: outDir + "/config.json")
             var metrics: [String: Any] = ["iterations": trainer.iteration, "seconds": seconds, "final_loss": Double(recent.last ?? 0),
                                           "peak_memory_mb": peakResidentMegabytes(), "device": device.info.displayName]
+            if profile {
+                // Per-iteration means, largest first: where a step's time goes.
+                let steps = Double(max(1, trainer.iteration - firstIteration))
+                func table(_ totals: [String: Double]) -> [String: Double] { totals.mapValues { ($0 / steps * 1000).rounded() / 1000 } }
+                for (title, totals) in [("stages (wall clock)", trainer.stageMilliseconds), ("GPU dispatches", trainer.kernelMilliseconds)] {
+                    log("splat train: profile, \(title), ms per iteration:")
+                    for (name, ms) in totals.sorted(by: { $0.value > $1.value }) { log(String(format: "  %9.3f  %@", ms / steps, name)) }
+                }
+                metrics["profile_ms"] = ["stages": table(trainer.stageMilliseconds), "dispatches": table(trainer.kernelMilliseconds)]
+            }
             if !test.isEmpty {
                 log("splat train: rendering \(test.count) test images")
                 var progress = RenderProgress(total: test.count, label: "test", unit: "images")

@@ -22,14 +22,29 @@ final class NerfCLITests: XCTestCase {
         let config = try smallConfig()
         defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: config) }
         let demo = "\(Self.repository)/Scenes/demo"
+        // --max-seconds: the learning rate decays on the time budget (the config sets no decay keys).
         let train = try run(["train", demo, "--method", "nerf", "--nerf-config", config, "--downscale", "2", "--iterations", "20",
-                             "--eval", "--out", out])
+                             "--eval", "--max-seconds", "600", "--profile", "--out", out])
         XCTAssertEqual(train.status, 0, train.stderr)
         for file in ["model.nerf", "checkpoint/model.nerf", "model.json", "cameras.json", "config.json", "metrics.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(file)"), "missing \(file)")
         }
         let metrics = try SplatProcess.json(String(decoding: try Data(contentsOf: URL(fileURLWithPath: "\(out)/metrics.json")), as: UTF8.self))
         XCTAssertEqual(metrics["iterations"] as? Int, 20)
+        let recorded = try SplatProcess.json(String(decoding: try Data(contentsOf: URL(fileURLWithPath: "\(out)/config.json")), as: UTF8.self))
+        XCTAssertTrue((recorded["learning_rate_decay"] as? String)?.contains("--max-seconds budget") == true, "\(recorded)")
+        // --profile: per-iteration stage and dispatch times, in the log and in metrics.json.
+        let profile = try XCTUnwrap(metrics["profile_ms"] as? [String: Any])
+        let stages = try XCTUnwrap(profile["stages"] as? [String: Double]), dispatches = try XCTUnwrap(profile["dispatches"] as? [String: Double])
+        XCTAssertGreaterThan(stages["networks, rendering, loss, backward, Adam"] ?? 0, 0, "\(stages)")
+        for kernel in ["hash encode", "mlp forward", "mlp backward", "adam hash table"] {
+            XCTAssertNotNil(dispatches[kernel], "\(kernel) missing from \(dispatches)")
+        }
+        XCTAssertTrue(train.stderr.contains("profile, GPU dispatches"), train.stderr)
+        // NeRF-only options with Gaussians: a clear error.
+        let wrong = try run(["train", demo, "--profile", "--march-steps", "64", "--out", out + "/g"])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.stderr.contains("--march-steps, --profile are for --method nerf"), wrong.stderr)
 
         // info names the components; eval scores what training scored.
         let info = try run(["info", out])

@@ -10,6 +10,23 @@ final class NerfTrainerTests: GPUTestCase {
     static let demo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Scenes/demo").path
 
+    /// instant-ngp's step schedule (x0.33 every 10k steps after 20k), and
+    /// the one a run bounded by time uses: x0.33 at half the budget and at
+    /// three quarters (and once more at the very end).
+    func testLearningRateSchedules() {
+        let c = NerfConfig()
+        XCTAssertEqual(c.learningRate(at: 20_000), 1e-2)
+        XCTAssertEqual(c.learningRate(at: 20_001), 1e-2)
+        XCTAssertEqual(c.learningRate(at: 30_001), 1e-2 * 0.33, accuracy: 1e-9)
+        XCTAssertEqual(c.learningRate(at: 40_001), 1e-2 * 0.33 * 0.33, accuracy: 1e-9)
+        XCTAssertEqual(c.learningRate(progress: 0), 1e-2)
+        XCTAssertEqual(c.learningRate(progress: 0.499), 1e-2)
+        XCTAssertEqual(c.learningRate(progress: 0.5), 1e-2 * 0.33, accuracy: 1e-9)
+        XCTAssertEqual(c.learningRate(progress: 0.74), 1e-2 * 0.33, accuracy: 1e-9)
+        XCTAssertEqual(c.learningRate(progress: 0.75), 1e-2 * 0.33 * 0.33, accuracy: 1e-9)
+        XCTAssertEqual(c.learningRate(progress: 1), 1e-2 * 0.33 * 0.33 * 0.33, accuracy: 1e-9)
+    }
+
     /// End to end on the project's 64x64 demo scene (Gaussians within 1.3 of
     /// the origin, images with alpha, so random backgrounds): a small
     /// configuration (L8 T14 hash grid, 32-wide networks, 512 rays, a 32^3
