@@ -47,8 +47,9 @@ struct Train: ParsableCommand {
         (x0.33 every 10000 steps after 20000; a run bounded by --max-seconds
         decays on its time budget instead: x0.33 at half of it and at three
         quarters, unless the config sets decay_start or decay_interval);
-        --profile times the stages and kernels. Output: model.nerf, model.json (kind nerf),
-        cameras.json, config.json, metrics.json, checkpoint/model.nerf (with
+        --profile times the stages and kernels. Output: model.nerf,
+        model.json (kind nerf), cameras.json, config.json, metrics.json,
+        checkpoint/model.nerf (with
         the optimiser state, every --save-every iterations and at the end);
         --resume DIR continues from it. A NaN loss stops training; the last
         checkpoint stays and no model is written. `splat render`, `eval`,

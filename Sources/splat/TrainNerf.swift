@@ -221,7 +221,7 @@ extension Train {
             let configJSON = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config))
             try writeJSON(["method": "nerf", "scene": loaded.root, "downscale": downscale, "eval": eval, "seed": seed,
                            "iterations": total, "nerf": configJSON, "aabb_scale": box.aabbScale,
-                           "learning_rate_decay": decaysOnTime ? "on the --max-seconds budget: x decay_base at 50%, 75%, 100%" : "on steps",
+                           "learning_rate_decay": decaysOnTime ? "on the --max-seconds budget: x decay_base at 50% and 75% of it" : "on steps",
                            "box_center": [box.center.x, box.center.y, box.center.z], "box_size": box.size], to: outDir + "/config.json")
             var metrics: [String: Any] = ["iterations": trainer.iteration, "seconds": seconds, "final_loss": Double(recent.last ?? 0),
                                           "peak_memory_mb": peakResidentMegabytes(), "device": device.info.displayName]
