@@ -17,7 +17,8 @@ import Geometry
 ///                           two f32 sections the size of the group
 ///
 /// A checkpoint (`checkpoint/model.nerf`) is the model plus what resuming
-/// needs: the Adam step and moments, the seed and the adapted ray count.
+/// needs: the Adam step and moments, the seed, the adapted ray count and,
+/// for a run that decayed on its time budget, the learning rate it reached.
 /// Reading checks the magic, the version, every length against what the
 /// header's configuration implies, and that nothing is missing or left over.
 public enum NerfModelFile {
@@ -41,6 +42,11 @@ public enum NerfModelFile {
         public var groups: [String]
         public var seed: UInt32
         public var raysPerBatch: Int
+        /// The learning rate the run had reached when its schedule was not
+        /// the config's step schedule (a run bounded by `--max-seconds`
+        /// decays on its time budget); nil for the step schedule. A resumed
+        /// run never goes above it.
+        public var learningRate: Float?
     }
 
     public struct Contents {
@@ -61,7 +67,8 @@ public enum NerfModelFile {
                             boxSize: trainer.boxSize, aabbScale: trainer.aabbScale,
                             background: [trainer.background.x, trainer.background.y, trainer.background.z], iteration: trainer.iteration,
                             optimizer: checkpoint ? Optimizer(step: trainer.adam.step, groups: groups, seed: trainer.seed,
-                                                              raysPerBatch: trainer.raysPerBatch) : nil)
+                                                              raysPerBatch: trainer.raysPerBatch,
+                                                              learningRate: trainer.learningRateOverride) : nil)
         let json = try JSONEncoder().encode(header)
         var data = Data(magic)
         func append<T>(_ value: T) { withUnsafeBytes(of: value) { data.append(contentsOf: $0) } }

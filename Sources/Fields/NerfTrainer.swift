@@ -326,6 +326,7 @@ public final class NerfTrainer {
             try adam.restore(step: o.step, moments: model.moments)
             seed = o.seed
             raysPerBatch = o.raysPerBatch
+            learningRateOverride = o.learningRate
         }
     }
 

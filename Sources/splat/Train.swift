@@ -51,7 +51,8 @@ struct Train: ParsableCommand {
         model.json (kind nerf), cameras.json, config.json, metrics.json,
         checkpoint/model.nerf (with
         the optimiser state, every --save-every iterations and at the end);
-        --resume DIR continues from it. A NaN loss stops training; the last
+        --resume DIR continues from it (a time-bounded run's resume never
+        goes above the learning rate it had reached). A NaN loss stops training; the last
         checkpoint stays and no model is written. `splat render`, `eval`,
         `view`, `info` and `mesh` read the output folder.
         """)

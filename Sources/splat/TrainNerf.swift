@@ -173,11 +173,15 @@ extension Train {
             var recent: [Float] = []
             let firstIteration = trainer.iteration
             // A run bounded by time decays on its budget unless the config sets the schedule.
-            let decaysOnTime = maxSeconds != nil && resumed == nil && configKeys.isDisjoint(with: ["decay_start", "decay_interval"])
+            // A resumed run of such a schedule keeps the rate it reached as a ceiling (on its
+            // own budget if it has one, else at that rate) rather than starting again at the top.
+            let reachedRate = resumed?.header.optimizer?.learningRate
+            let decaysOnTime = maxSeconds != nil && (resumed == nil ? configKeys.isDisjoint(with: ["decay_start", "decay_interval"]) : reachedRate != nil)
+            if let reachedRate { log(String(format: "splat train: the checkpoint's time-budget decay had reached a learning rate of %.3g; it stays at most that", reachedRate)) }
             while trainer.iteration < total {
                 if decaysOnTime, let maxSeconds {
                     let progress = max(Date().timeIntervalSince(start) / maxSeconds, Double(trainer.iteration) / Double(total))
-                    trainer.learningRateOverride = config.learningRate(progress: progress)
+                    trainer.learningRateOverride = min(config.learningRate(progress: progress), reachedRate ?? .infinity)
                 }
                 let loss: Float
                 do { loss = try trainer.step() } catch let failure as NerfTrainer.NonFiniteLoss {
@@ -221,7 +225,8 @@ extension Train {
             let configJSON = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config))
             try writeJSON(["method": "nerf", "scene": loaded.root, "downscale": downscale, "eval": eval, "seed": seed,
                            "iterations": total, "nerf": configJSON, "aabb_scale": box.aabbScale,
-                           "learning_rate_decay": decaysOnTime ? "on the --max-seconds budget: x decay_base at 50% and 75% of it" : "on steps",
+                           "learning_rate_decay": decaysOnTime ? "on the --max-seconds budget: x decay_base at 50% and 75% of it" + (reachedRate.map { String(format: ", at most %.3g (the checkpoint's)", $0) } ?? "")
+                                : reachedRate.map { String(format: "none: %.3g, the checkpoint's time-budget decay", $0) } ?? "on steps",
                            "box_center": [box.center.x, box.center.y, box.center.z], "box_size": box.size], to: outDir + "/config.json")
             var metrics: [String: Any] = ["iterations": trainer.iteration, "seconds": seconds, "final_loss": Double(recent.last ?? 0),
                                           "peak_memory_mb": peakResidentMegabytes(), "device": device.info.displayName]
