@@ -34,8 +34,9 @@ final class NerfTrainerTests: GPUTestCase {
     /// The loss must fall well below where it starts and stay finite.
     func testDemoSceneLossFalls() throws {
         let scene = try SceneLoader.load(Self.demo)
-        let (frames, _) = try SceneImages.load(scene.trainFrames, root: scene.root, downscale: 1,
-                                               cache: ImageCache(folder: NSTemporaryDirectory() + "splat-nerf-test-\(UUID().uuidString)"))
+        let cache = ImageCache(folder: NSTemporaryDirectory() + "splat-nerf-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: cache.folder) }
+        let (frames, _) = try SceneImages.load(scene.trainFrames, root: scene.root, downscale: 1, cache: cache)
         let views = frames.map { NerfTrainer.View(image: $0.image, intrinsics: $0.intrinsics, pose: $0.frame.pose) }
         var config = NerfConfig()
         config.encoding = HashGridConfig(levels: 8, featuresPerLevel: 2, log2HashmapSize: 14)

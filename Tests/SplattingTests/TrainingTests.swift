@@ -26,8 +26,10 @@ final class GaussianTrainingTests: GPUTestCase {
     func testDemoSceneTrains() throws {
         guard device.info.float32AtomicAdd else { return }
         let scene = try SceneLoader.load(Self.demo)
+        let cache = ImageCache(folder: NSTemporaryDirectory() + "splat-train-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: cache.folder) }
         let (frames, _) = try SceneImages.load(scene.frames, root: scene.root, downscale: 1,
-                                               cache: ImageCache(folder: NSTemporaryDirectory() + "splat-train-test-\(UUID().uuidString)"))
+                                               cache: cache)
         let train = frames.filter { $0.frame.split == .train }, test = frames.filter { $0.frame.split == .test }
         var config = GaussianTrainingConfig()
         config.iterations = 300
@@ -55,8 +57,10 @@ final class GaussianTrainingTests: GPUTestCase {
 
     func demoFrames() throws -> (train: [LoadedFrame], test: [LoadedFrame], extent: Double) {
         let scene = try SceneLoader.load(Self.demo)
+        let cache = ImageCache(folder: NSTemporaryDirectory() + "splat-train-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(atPath: cache.folder) }
         let (frames, _) = try SceneImages.load(scene.frames, root: scene.root, downscale: 1,
-                                               cache: ImageCache(folder: NSTemporaryDirectory() + "splat-train-test-\(UUID().uuidString)"))
+                                               cache: cache)
         return (frames.filter { $0.frame.split == .train }, frames.filter { $0.frame.split == .test }, scene.normalization.extent)
     }
 
@@ -89,6 +93,7 @@ final class GaussianTrainingTests: GPUTestCase {
         let first = try GaussianTrainer(device: device, frames: train, initial: initial, extent: extent, background: SIMD3(1, 1, 1), config: config)
         for _ in 0..<33 { try first.step() }
         let folder = NSTemporaryDirectory() + "splat-checkpoint-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
         try first.checkpoint().write(to: folder)
         let saved = try GaussianCheckpoint.read(from: folder)
         XCTAssertEqual(saved.iteration, 33)
@@ -112,6 +117,7 @@ final class GaussianTrainingTests: GPUTestCase {
         let initial = GaussianInitialization.random(in: Box(min: Vector3(-1, -1, -1), max: Vector3(1, 1, 1)), config: config)
         let trainer = try GaussianTrainer(device: device, frames: train, initial: initial, extent: extent, background: SIMD3(1, 1, 1), config: config)
         let folder = NSTemporaryDirectory() + "splat-checkpoint-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
         try trainer.checkpoint().write(to: folder)
         let path = folder + "/" + GaussianCheckpoint.fileName
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
