@@ -8,7 +8,9 @@ import Training
 
 /// The NeRF engine's configuration, in tiny-cuda-nn's spelling where it has
 /// one: `{"encoding": {HashGrid}, "network": {FullyFusedMLP, density},
-/// "rgb_network": {FullyFusedMLP, colour}, "optimizer": {...}, "loss": "L2"}`.
+/// "rgb_network": {FullyFusedMLP, colour}, "learning_rate": 1e-2, ...,
+/// "loss": "L2"}`; the optimiser's and the sampler's keys sit at the top
+/// level. The README's "Neural fields" lists every key.
 public struct NerfConfig: Codable, Equatable {
     public var encoding = HashGridConfig()
     public var network = MLPConfig(neurons: 64, hiddenLayers: 1)
@@ -27,6 +29,10 @@ public struct NerfConfig: Codable, Equatable {
     public var decayStart = 20_000
     public var decayInterval = 10_000
     public var decayBase: Float = 0.33
+    /// A run bounded by time (`splat train --max-seconds`) decays by
+    /// `decay_base` at these fractions of its budget instead (ascending, in
+    /// (0, 1]); see `learningRate(progress:)`.
+    public var decayBudgetPoints: [Double] = [0.5, 0.75]
     /// fp16 storage of the MLPs' activations and deltas between the passes
     /// (needs 16-bit storage-buffer access; tiny-cuda-nn keeps them in fp16).
     public var fp16Storage = false
@@ -44,16 +50,21 @@ public struct NerfConfig: Codable, Equatable {
     /// Steps across the unit box's diagonal at the finest step (instant-ngp: 1024; fewer is faster and coarser).
     public var marchSteps = 1024
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case encoding, network, loss
         case rgbNetwork = "rgb_network"
         case learningRate = "learning_rate", beta1, beta2, epsilon, l2Regularization = "l2_reg"
         case decayStart = "decay_start", decayInterval = "decay_interval", decayBase = "decay_base"
+        case decayBudgetPoints = "decay_budget_points"
         case raysPerBatch = "rays_per_batch", gridSize = "grid_size", gridUpdatePoints = "grid_update_points"
         case marchSteps = "march_steps", samplesPerBatch = "samples_per_batch", fp16Storage = "fp16_storage"
     }
 
     public init() {}
+
+    /// Every key a configuration file may hold (a misspelt key would
+    /// otherwise be ignored without a word).
+    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
 
     /// The defaults for a CPU device (lavapipe): instant-ngp's recipe scaled
     /// to a few seconds per hundred steps (see the README's "Neural fields").
@@ -84,6 +95,7 @@ public struct NerfConfig: Codable, Equatable {
         decayStart = try c.decodeIfPresent(Int.self, forKey: .decayStart) ?? d.decayStart
         decayInterval = try c.decodeIfPresent(Int.self, forKey: .decayInterval) ?? d.decayInterval
         decayBase = try c.decodeIfPresent(Float.self, forKey: .decayBase) ?? d.decayBase
+        decayBudgetPoints = try c.decodeIfPresent([Double].self, forKey: .decayBudgetPoints) ?? d.decayBudgetPoints
         loss = try c.decodeIfPresent(String.self, forKey: .loss) ?? d.loss
         raysPerBatch = try c.decodeIfPresent(Int.self, forKey: .raysPerBatch) ?? d.raysPerBatch
         gridSize = try c.decodeIfPresent(Int.self, forKey: .gridSize) ?? d.gridSize
@@ -108,6 +120,9 @@ public struct NerfConfig: Codable, Equatable {
         if decayInterval < 1 || decayStart < 0 || !(decayBase > 0 && decayBase <= 1) {
             return "decay_start >= 0, decay_interval >= 1 and decay_base in (0, 1] are needed"
         }
+        if decayBudgetPoints.contains(where: { !($0 > 0 && $0 <= 1) }) || decayBudgetPoints != decayBudgetPoints.sorted() {
+            return "decay_budget_points must be ascending fractions in (0, 1], got \(decayBudgetPoints)"
+        }
         return nil
     }
 
@@ -118,13 +133,12 @@ public struct NerfConfig: Codable, Equatable {
     }
 
     /// The learning rate of a run bounded by time, `progress` (0...1) into
-    /// its budget: the same decay by `decay_base`, first at half the budget
-    /// and again every quarter (instant-ngp's step counts assume a GPU's
-    /// 35k steps; a CPU makes a few thousand in minutes and its schedule
-    /// would never start).
+    /// its budget: the same decay by `decay_base`, once at each of
+    /// `decay_budget_points` that progress has reached (instant-ngp's step
+    /// counts assume a GPU's 35k steps; a CPU makes a few thousand in
+    /// minutes and its schedule would never start).
     public func learningRate(progress: Double) -> Float {
-        guard progress >= 0.5 else { return learningRate }
-        return learningRate * pow(decayBase, Float(Int((progress - 0.5) / 0.25) + 1))
+        learningRate * pow(decayBase, Float(decayBudgetPoints.filter { progress >= $0 }.count))
     }
 }
 

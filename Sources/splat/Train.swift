@@ -46,7 +46,8 @@ struct Train: ParsableCommand {
         otherwise), Adam with L2 on the MLP weights and learning-rate decay
         (x0.33 every 10000 steps after 20000; a run bounded by --max-seconds
         decays on its time budget instead: x0.33 at half of it and at three
-        quarters, unless the config sets decay_start or decay_interval);
+        quarters (decay_budget_points), unless the config sets decay_start or
+        decay_interval);
         --profile times the stages and kernels. Output: model.nerf,
         model.json (kind nerf), cameras.json, config.json, metrics.json,
         checkpoint/model.nerf (with
@@ -127,7 +128,7 @@ struct Train: ParsableCommand {
     @Option(help: "With --view: render N viewer frames, then close the window (tests).")
     var viewFrames: Int?
 
-    @Option(help: "--method nerf: a JSON configuration (tiny-cuda-nn spelling: encoding, network, rgb_network, learning_rate, l2_reg, decay_start, decay_interval, decay_base, loss, rays_per_batch, samples_per_batch, grid_size, grid_update_points, march_steps); missing keys keep instant-ngp's defaults (on a CPU device: 2^14 samples, a 64^3 grid, 256 march steps, 1 x 32 MLPs).")
+    @Option(help: "--method nerf: a JSON configuration (tiny-cuda-nn spelling: encoding, network, rgb_network, learning_rate, beta1, beta2, epsilon, l2_reg, decay_start, decay_interval, decay_base, decay_budget_points, loss, rays_per_batch, samples_per_batch, grid_size, grid_update_points, march_steps, fp16_storage; README \"Neural fields\" lists them); missing keys keep instant-ngp's defaults (on a CPU device: 2^14 samples, a 64^3 grid, 256 march steps, 1 x 32 MLPs).")
     var nerfConfig: String?
     @Option(help: "--method nerf: rays of the first batch (default 4096, 512 on a CPU); later batches adapt to --samples-per-batch.")
     var raysPerBatch: Int?

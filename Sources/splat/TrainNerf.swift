@@ -115,6 +115,9 @@ extension Train {
             var configKeys: Set<String> = []
             if let nerfConfig, let data = FileManager.default.contents(atPath: nerfConfig),
                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] { configKeys = Set(object.keys) }
+            if resumed == nil, let nerfConfig, case let unknown = configKeys.subtracting(NerfConfig.keys), !unknown.isEmpty {
+                throw DatasetError(nerfConfig, "unknown NeRF configuration key\(unknown.count == 1 ? "" : "s") \(unknown.sorted().joined(separator: ", ")); the keys are \(NerfConfig.keys.joined(separator: ", "))")
+            }
             if resumed == nil {
                 if fp16 { config.fp16Storage = true }
                 if let raysPerBatch { config.raysPerBatch = raysPerBatch }
@@ -222,10 +225,12 @@ extension Train {
             try writeJSON(["kind": "nerf", "format_version": 1, "model": "model.nerf",
                            "background": [Double(bg.x), Double(bg.y), Double(bg.z)],
                            "training_background": backgroundName], to: outDir + "/model.json")
+            let budgetPoints = config.decayBudgetPoints.isEmpty ? "none"
+                : config.decayBudgetPoints.map { String(format: "%g%%", $0 * 100) }.joined(separator: ", ")
             let configJSON = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config))
             try writeJSON(["method": "nerf", "scene": loaded.root, "downscale": downscale, "eval": eval, "seed": seed,
                            "iterations": total, "nerf": configJSON, "aabb_scale": box.aabbScale,
-                           "learning_rate_decay": decaysOnTime ? "on the --max-seconds budget: x decay_base at 50% and 75% of it" + (reachedRate.map { String(format: ", at most %.3g (the checkpoint's)", $0) } ?? "")
+                           "learning_rate_decay": decaysOnTime ? "on the --max-seconds budget: x decay_base at " + budgetPoints + " of it" + (reachedRate.map { String(format: ", at most %.3g (the checkpoint's)", $0) } ?? "")
                                 : reachedRate.map { String(format: "none: %.3g, the checkpoint's time-budget decay", $0) } ?? "on steps",
                            "box_center": [box.center.x, box.center.y, box.center.z], "box_size": box.size], to: outDir + "/config.json")
             var metrics: [String: Any] = ["iterations": trainer.iteration, "seconds": seconds, "final_loss": Double(recent.last ?? 0),

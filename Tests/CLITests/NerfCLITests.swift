@@ -45,6 +45,13 @@ final class NerfCLITests: XCTestCase {
         let wrong = try run(["train", demo, "--profile", "--march-steps", "64", "--out", out + "/g"])
         XCTAssertNotEqual(wrong.status, 0)
         XCTAssertTrue(wrong.stderr.contains("--march-steps, --profile are for --method nerf"), wrong.stderr)
+        // A misspelt configuration key is refused with the file and the key named.
+        let typo = NSTemporaryDirectory() + "splat-nerf-typo-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: typo) }
+        try #"{"decay_budget_point": [0.9]}"#.write(toFile: typo, atomically: true, encoding: .utf8)
+        let misspelt = try run(["train", demo, "--method", "nerf", "--nerf-config", typo, "--out", out + "/typo"])
+        XCTAssertEqual(misspelt.status, 1, misspelt.stderr)
+        XCTAssertTrue(misspelt.stderr.contains(typo) && misspelt.stderr.contains("unknown NeRF configuration key decay_budget_point;"), misspelt.stderr)
 
         // info names the components; eval scores what training scored.
         let info = try run(["info", out])
@@ -116,7 +123,7 @@ final class NerfCLITests: XCTestCase {
         // Resumed again on a budget: that budget's schedule, capped by the rate reached.
         let budget = try run(["train", demo, "--method", "nerf", "--downscale", "4", "--iterations", "14", "--max-seconds", "100000", "--resume", out])
         XCTAssertEqual(budget.status, 0, budget.stderr)
-        XCTAssertEqual(try recorded(), "on the --max-seconds budget: x decay_base at 50% and 75% of it, at most 0.00109 (the checkpoint's)")
+        XCTAssertEqual(try recorded(), "on the --max-seconds budget: x decay_base at 50%, 75% of it, at most 0.00109 (the checkpoint's)")
     }
 
     /// A loss that turns NaN stops training with a message; the last good checkpoint stays and no model is written.

@@ -24,7 +24,15 @@ final class NerfTrainerTests: GPUTestCase {
         XCTAssertEqual(c.learningRate(progress: 0.5), 1e-2 * 0.33, accuracy: 1e-9)
         XCTAssertEqual(c.learningRate(progress: 0.74), 1e-2 * 0.33, accuracy: 1e-9)
         XCTAssertEqual(c.learningRate(progress: 0.75), 1e-2 * 0.33 * 0.33, accuracy: 1e-9)
-        XCTAssertEqual(c.learningRate(progress: 1), 1e-2 * 0.33 * 0.33 * 0.33, accuracy: 1e-9)
+        XCTAssertEqual(c.learningRate(progress: 1), 1e-2 * 0.33 * 0.33, accuracy: 1e-9)
+        var late = c
+        late.decayBudgetPoints = [0.8]
+        XCTAssertEqual(late.learningRate(progress: 0.79), 1e-2)
+        XCTAssertEqual(late.learningRate(progress: 0.8), 1e-2 * 0.33, accuracy: 1e-9)
+        late.decayBudgetPoints = []
+        XCTAssertEqual(late.learningRate(progress: 1), 1e-2)
+        late.decayBudgetPoints = [0.75, 0.5]
+        XCTAssertNotNil(late.problem)
     }
 
     /// End to end on the project's 64x64 demo scene (Gaussians within 1.3 of
