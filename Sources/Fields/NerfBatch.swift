@@ -78,11 +78,17 @@ public final class NerfBatch {
     /// The unit-space ray through pixel (x, y)'s centre: [origin, unit direction]
     /// (as nerf_rays.comp computes it).
     public static func ray(_ cam: NerfCamera, x: UInt32, y: UInt32) -> [Float] {
-        let d = SIMD3<Float>((Float(x) + 0.5 - cam.cx) / cam.fx, (Float(y) + 0.5 - cam.cy) / cam.fy, 1)
-        var w = SIMD3<Float>((SIMD3(cam.r00, cam.r01, cam.r02) * d).sum(), (SIMD3(cam.r10, cam.r11, cam.r12) * d).sum(),
-                             (SIMD3(cam.r20, cam.r21, cam.r22) * d).sum())
-        w /= (w * w).sum().squareRoot()
+        let w = rayDirection(cam, x: x, y: y)
         return [cam.px, cam.py, cam.pz, w.x, w.y, w.z]
+    }
+
+    /// The unit world-space direction through pixel (x, y)'s centre.
+    @inline(__always)
+    public static func rayDirection(_ cam: NerfCamera, x: UInt32, y: UInt32) -> SIMD3<Float> {
+        let d = SIMD3<Float>((Float(x) + 0.5 - cam.cx) / cam.fx, (Float(y) + 0.5 - cam.cy) / cam.fy, 1)
+        let w = SIMD3<Float>((SIMD3(cam.r00, cam.r01, cam.r02) * d).sum(), (SIMD3(cam.r10, cam.r11, cam.r12) * d).sum(),
+                             (SIMD3(cam.r20, cam.r21, cam.r22) * d).sum())
+        return w / (w * w).sum().squareRoot()
     }
 
     /// The Swift twin of `recordRays`: (rays [R, 6], targets [R, 4], backgrounds [R, 3]).

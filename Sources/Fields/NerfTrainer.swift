@@ -32,7 +32,7 @@ public struct NerfConfig: Codable, Equatable {
     /// A run bounded by time (`splat train --max-seconds`) decays by
     /// `decay_base` at these fractions of its budget instead (ascending, in
     /// (0, 1]); see `learningRate(progress:)`.
-    public var decayBudgetPoints: [Double] = [0.5, 0.75]
+    public var decayBudgetPoints: [Double] = [0.75, 0.9]
     /// fp16 storage of the MLPs' activations and deltas between the passes
     /// (needs 16-bit storage-buffer access; tiny-cuda-nn keeps them in fp16).
     public var fp16Storage = false
@@ -431,8 +431,52 @@ public final class NerfTrainer {
         return value
     }
     let renderRays = ScratchBuffer(label: "nerf render rays"), renderNear = ScratchBuffer(label: "nerf render near")
-    /// Samples per rendering round (2^19: the encoded samples stay within 64 MiB).
+    /// Samples per rendering round (2^19: the encoded samples stay within 64
+    /// MiB): with fewer rays still going, each takes more samples a round.
     public var renderSamples = 1 << 19
+    /// Samples one rendering dispatch holds at most (see `preferredRenderChunk`).
+    public lazy var renderChunkSamples = Self.preferredRenderChunk(
+        device.info, bytesPerSample: (3 + 3 + 1 + 1 + grid.outputWidth + 16 + colour.dims[0] + 3) * 4,
+        widestRowBytes: max(grid.outputWidth, 16, colour.dims[0]) * 4)
+
+    /// On a CPU the network's arithmetic sets the pace and 2^19 samples a
+    /// dispatch keep the scratch memory small. On a GPU each dispatch costs a
+    /// few host round trips (march count, march, network, read-back) that
+    /// outweigh its arithmetic (2^19 samples take ~4 ms on an H200), so a
+    /// dispatch holds as many samples as one storage-buffer binding of the
+    /// widest per-sample buffer allows and a 16th of the device-local memory
+    /// holds, up to 2^21.
+    /// - Parameters: bytesPerSample: all per-sample buffers of a dispatch
+    ///   (points, directions, dt, t, encoding, density outputs, colour input,
+    ///   RGB); widestRowBytes: the widest of them, bound whole.
+    public static func preferredRenderChunk(_ info: DeviceInfo, bytesPerSample: Int, widestRowBytes: Int) -> Int {
+        var chunk = 1 << 19
+        guard info.kind != .cpu else { return chunk }
+        let deviceLocal = info.heaps.filter(\.deviceLocal).map(\.bytes).max() ?? 0
+        while chunk < 1 << 21 && 2 * chunk * widestRowBytes <= info.maxStorageBufferRange
+                && 2 * chunk * bytesPerSample <= deviceLocal / 16 {
+            chunk *= 2
+        }
+        return chunk
+    }
+
+    /// Chunks of at least this many rays are set up and composited on all
+    /// host cores (a 1280x720 frame of a 60 s fox model marches ~0.9M rays in
+    /// each of ~60 rounds: serial host loops took a third of the frame on an H200).
+    public var renderParallelRays = 1 << 16
+
+    /// Where the last `render` spent its time (host clock, seconds).
+    public struct RenderProfile: Equatable {
+        /// Ray set-up and compositing on the host.
+        public var host = 0.0
+        /// `OccupancyGrid.march` (count, scan, write).
+        public var march = 0.0
+        /// The networks, volume rendering and the read-back.
+        public var network = 0.0
+        /// Dispatch chunks.
+        public var chunks = 0
+    }
+    public private(set) var lastRenderProfile = RenderProfile()
     /// Ray transmittance below which a rendered ray stops (instant-ngp: 1e-4).
     public var renderMinTransmittance: Float = 1e-4
 
@@ -464,24 +508,45 @@ public final class NerfTrainer {
         let cols = colour.dims[0]
         let maxPerRay = occupancy.settings.maxSamplesPerRay
         var totalSamples = 0, rounds = 0
+        var profile = RenderProfile()
+        func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds &- start) / 1e9 }
+        var rays = [Float](), keep = [Bool]()
         while !alive.isEmpty {
             rounds += 1
             let perRay = min(maxPerRay, max(1, samplesPerRound ?? max(8, renderSamples / alive.count)))
-            let chunk = max(1, renderSamples / perRay)
+            let chunk = max(1, renderChunkSamples / perRay)
             var nextAlive: [Int32] = [], nextNear: [Float] = []
+            nextAlive.reserveCapacity(alive.count)
+            nextNear.reserveCapacity(alive.count)
             var start = 0
             while start < alive.count {
+                profile.chunks += 1
+                var clock = DispatchTime.now().uptimeNanoseconds
                 let m = min(chunk, alive.count - start)
-                var rays = [Float](repeating: 0, count: m * 6)
-                for i in 0..<m {
-                    let p = Int(alive[start + i])
-                    rays.replaceSubrange((6 * i)..<(6 * i + 6), with: NerfBatch.ray(cam, x: UInt32(p % k.width), y: UInt32(p / k.width)))
+                if rays.count < m * 6 { rays = [Float](repeating: 0, count: m * 6) }
+                let first = start
+                rays.withUnsafeMutableBufferPointer { r in
+                    alive.withUnsafeBufferPointer { a in
+                        let parts = m >= renderParallelRays ? ProcessInfo.processInfo.activeProcessorCount : 1
+                        DispatchQueue.concurrentPerform(iterations: parts) { part in
+                            for i in (part * m / parts)..<((part + 1) * m / parts) {
+                                let p = Int(a[first + i])
+                                let d = NerfBatch.rayDirection(cam, x: UInt32(p % k.width), y: UInt32(p / k.width))
+                                r[6 * i] = cam.px; r[6 * i + 1] = cam.py; r[6 * i + 2] = cam.pz
+                                r[6 * i + 3] = d.x; r[6 * i + 4] = d.y; r[6 * i + 5] = d.z
+                            }
+                        }
+                    }
                 }
                 let raysB = try slice(renderRays, m * 24), nearB = try slice(renderNear, m * 4)
-                try raysB.buffer.write(rays, device: device)
+                try raysB.buffer.write(Array(rays[0..<(m * 6)]), device: device)
                 try nearB.buffer.write(Array(near[start..<(start + m)]), device: device)
+                profile.host += seconds(since: clock)
+                clock = DispatchTime.now().uptimeNanoseconds
                 // m rays of at most perRay samples fit the budget: all are kept.
                 let samples = try occupancy.march(rays: raysB, rayCount: m, near: 0, maxSamples: .max, rayNear: nearB, samplesPerRay: perRay)
+                profile.march += seconds(since: clock)
+                clock = DispatchTime.now().uptimeNanoseconds
                 let S = samples.count
                 totalSamples += S
                 let s = try CommandStream(device: device)
@@ -502,25 +567,48 @@ public final class NerfTrainer {
                 let out = try outB.buffer.read(Float.self, count: m * 4, device: device)
                 let segmentDepth = try depthB.buffer.read(Float.self, count: m, device: device)
                 let stops = try nearB.buffer.read(Float.self, count: m, device: device)
-                for i in 0..<m {
-                    // Composite this round's segment behind what the ray has so far.
-                    let p = Int(alive[start + i])
-                    let T = transmittance[p]
-                    for c in 0..<3 { color[3 * p + c] += T * out[4 * i + c] }
-                    // Unit-space t -> camera z: t * box size / |camera-space direction (z = 1)|.
-                    let dx = (Float(p % k.width) + 0.5 - cam.cx) / cam.fx, dy = (Float(p / k.width) + 0.5 - cam.cy) / cam.fy
-                    depthSum[p] += T * segmentDepth[i] * Float(boxSize) / (dx * dx + dy * dy + 1).squareRoot()
-                    transmittance[p] = T * (1 - out[4 * i + 3])
-                    if transmittance[p] >= renderMinTransmittance && stops[i] >= 0 {
-                        nextAlive.append(Int32(p))
-                        nextNear.append(stops[i])
+                profile.network += seconds(since: clock)
+                clock = DispatchTime.now().uptimeNanoseconds
+                // Composite this round's segments behind what each ray has so far
+                // (rays are distinct pixels: a large chunk in parallel), then keep
+                // the rays still going, in order.
+                let minT = renderMinTransmittance, scale = Float(boxSize), width = k.width
+                if keep.count < m { keep = [Bool](repeating: false, count: m) }
+                color.withUnsafeMutableBufferPointer { colorP in
+                    depthSum.withUnsafeMutableBufferPointer { depthP in
+                        transmittance.withUnsafeMutableBufferPointer { tP in
+                            keep.withUnsafeMutableBufferPointer { keepP in
+                                alive.withUnsafeBufferPointer { a in
+                                    let parts = m >= renderParallelRays ? ProcessInfo.processInfo.activeProcessorCount : 1
+                                    DispatchQueue.concurrentPerform(iterations: parts) { part in
+                                        for i in (part * m / parts)..<((part + 1) * m / parts) {
+                                            let p = Int(a[first + i])
+                                            let T = tP[p]
+                                            for c in 0..<3 { colorP[3 * p + c] += T * out[4 * i + c] }
+                                            // Unit-space t -> camera z: t * box size / |camera-space direction (z = 1)|.
+                                            let dx = (Float(p % width) + 0.5 - cam.cx) / cam.fx
+                                            let dy = (Float(p / width) + 0.5 - cam.cy) / cam.fy
+                                            depthP[p] += T * segmentDepth[i] * scale / (dx * dx + dy * dy + 1).squareRoot()
+                                            tP[p] = T * (1 - out[4 * i + 3])
+                                            keepP[i] = tP[p] >= minT && stops[i] >= 0
+                                        }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
+                for i in 0..<m where keep[i] {
+                    nextAlive.append(alive[first + i])
+                    nextNear.append(stops[i])
+                }
+                profile.host += seconds(since: clock)
                 start += m
             }
             alive = nextAlive
             near = nextNear
         }
+        lastRenderProfile = profile
         for p in 0..<n { for c in 0..<3 { color[3 * p + c] += transmittance[p] * bg[c] } }
         return Image(width: k.width, height: k.height, color: color, alpha: transmittance.map { 1 - $0 }, depth: depthSum,
                      samples: totalSamples, rounds: rounds)

@@ -28,7 +28,10 @@ struct BenchNerf: ParsableCommand {
         rounds through the occupancy grid, networks, compositing). Its
         baseline is the Swift twin (`NerfRenderReference`) on --baseline-rays
         random pixels of the frame, scaled to the frame (`baseline_scaled_from`);
-        those pixels are checked against the GPU frame.
+        those pixels are checked against the GPU frame. `seconds` splits the
+        last frame's wall clock into host work (ray set-up, compositing), the
+        occupancy-grid march and the networks with the read-back, over
+        `chunks` dispatches of at most `chunk_samples` samples.
         """)
 
     @Option(help: "Samples per batch.")
@@ -51,12 +54,15 @@ struct BenchNerf: ParsableCommand {
     var height = 720
     @Option(help: "Pixels the Swift rendering baseline runs on (scaled to the frame).")
     var baselineRays = 256
+    @Option(help: "Samples one rendering dispatch holds (default: chosen for the device; the JSON gives it as chunk_samples).")
+    var renderChunk: Int?
     @OptionGroup var options: BenchOptions
 
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard baselineSamples >= 1 else { throw ValidationError("--baseline-samples must be at least 1") }
         guard baselineRays >= 1 else { throw ValidationError("--baseline-rays must be at least 1") }
+        if let renderChunk, renderChunk < 1 { throw ValidationError("--render-chunk must be at least 1") }
         guard (1...8192).contains(width), (1...8192).contains(height) else { throw ValidationError("--width and --height must be within 1...8192") }
     }
 
@@ -190,6 +196,7 @@ struct BenchNerf: ParsableCommand {
         let input = try RenderModel.load(model)
         guard case .nerf(let contents) = input.content else { throw DatasetError(input.path, "--render-model needs a NeRF model") }
         let nerf = try NerfTrainer(device: device, model: contents)
+        if let renderChunk { nerf.renderChunkSamples = renderChunk }
         let camera = RenderModel.orbit(count: 1, model: input, width: width, height: height)[0]
         let bg = input.settings.background
         var times: [Double] = []
@@ -200,6 +207,7 @@ struct BenchNerf: ParsableCommand {
         }
         let ms = times.sorted()[times.count / 2]
         let frame = image!
+        let profile = nerf.lastRenderProfile  // the last run's
         let reference = try NerfRenderReference(trainer: nerf, intrinsics: camera.intrinsics, pose: camera.pose)
         var rng = SplitMix64(seed: options.seed)
         let pixels = (0..<baselineRays).map { _ in Int(rng.next() % UInt64(width * height)) }
@@ -215,7 +223,9 @@ struct BenchNerf: ParsableCommand {
         let tolerance: Float = 2e-3
         return ["width": width, "height": height, "model": input.path, "iteration": nerf.iteration,
                 "ms": round3(ms), "rays_per_s": round3(Double(rays) / ms * 1000), "samples": frame.samples, "rounds": frame.rounds,
-                "samples_per_ray": round3(Double(frame.samples) / Double(rays)),
+                "samples_per_ray": round3(Double(frame.samples) / Double(rays)), "chunk_samples": nerf.renderChunkSamples,
+                "seconds": ["host": round3(profile.host), "march": round3(profile.march), "network": round3(profile.network),
+                            "chunks": profile.chunks] as [String: Any],
                 "baseline": "swift-twin", "baseline_ms": round3(scaled), "baseline_scaled_from": baselineRays,
                 "speedup": round3(scaled / ms), "max_abs_error": Double(maxError), "tolerance": Double(tolerance),
                 "verified": maxError <= tolerance]

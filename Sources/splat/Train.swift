@@ -45,8 +45,8 @@ struct Train: ParsableCommand {
         256 march steps and 32-wide MLPs, unless --nerf-config says
         otherwise), Adam with L2 on the MLP weights and learning-rate decay
         (x0.33 every 10000 steps after 20000; a run bounded by --max-seconds
-        decays on its time budget instead: x0.33 at half of it and at three
-        quarters (decay_budget_points), unless the config sets decay_start or
+        decays on its time budget instead: x0.33 at three quarters of it and
+        at 90% (decay_budget_points), unless the config sets decay_start or
         decay_interval);
         --profile times the stages and kernels. Output: model.nerf,
         model.json (kind nerf), cameras.json, config.json, metrics.json,
