@@ -6,6 +6,7 @@
 //   splat -> Datasets -> Geometry
 //   splat -> Splatting -> {ComputePrimitives, Datasets}
 //   splat -> Fields -> {ComputePrimitives, Training, Geometry}
+//   splat -> Models -> {Splatting, Fields}
 //   splat -> Viewer -> {Compute, CGLFW (types only; libglfw is dlopened)}
 // The compute core (Compute, ComputePrimitives) never imports a graphics module.
 import PackageDescription
@@ -16,6 +17,10 @@ let package = Package(
         .executable(name: "splat", targets: ["splat"]),
         .library(name: "Compute", targets: ["Compute"]),
         .library(name: "ComputePrimitives", targets: ["ComputePrimitives"]),
+        // The readers, for the libFuzzer package in Fuzz/ (see Fuzz/README.md).
+        .library(name: "Datasets", targets: ["Datasets"]),
+        .library(name: "Fields", targets: ["Fields"]),
+        .library(name: "Splatting", targets: ["Splatting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -63,6 +68,11 @@ let package = Package(
                 dependencies: ["Compute", "ComputePrimitives", "Geometry", "Datasets", "Training", "CShaderLayouts"],
                 plugins: ["ShaderCompilerPlugin"]),
 
+        // Trained models of every kind behind one interface: loading output
+        // folders and model files, rendering, orbit cameras, test metrics.
+        .target(name: "Models",
+                dependencies: ["Compute", "Datasets", "Geometry", "Splatting", "Fields", "Training"]),
+
         // The interactive viewer: a GLFW window (libglfw loaded at run time)
         // with a Vulkan swapchain, input and camera control. The only code
         // that touches GLFW or presentation.
@@ -70,7 +80,7 @@ let package = Package(
                 plugins: ["ShaderCompilerPlugin"]),
 
         .executableTarget(name: "splat", dependencies: [
-            "Compute", "ComputePrimitives", "Geometry", "Datasets", "Splatting", "Fields", "Training", "Viewer",
+            "Compute", "ComputePrimitives", "Geometry", "Datasets", "Splatting", "Fields", "Training", "Models", "Viewer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

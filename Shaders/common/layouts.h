@@ -87,7 +87,7 @@ struct RadixSortParams {
 
 // ---------------------------------------------------------------------------
 // Gaussian rasterizer (Shaders/splatting/*.comp), gsplat "classic" constants
-// (CONVENTIONS.md). One pipeline: prepare -> scan -> emit keys -> radix sort
+// (docs/conventions.md). One pipeline: prepare -> scan -> emit keys -> radix sort
 // -> tile ranges -> blend.
 #define RASTER_TILE_SIZE 16u
 #define RASTER_BATCH 256u             // splats staged in shared memory per round

@@ -1,5 +1,5 @@
 // Spherical-harmonics colour, degree 0-3, with the constants and signs of
-// the original 3DGS release (Kerbl et al. 2023; REFERENCE.md).
+// the original 3DGS release (Kerbl et al. 2023; docs/reference.md).
 #ifndef SPLAT_SH_GLSL
 #define SPLAT_SH_GLSL
 

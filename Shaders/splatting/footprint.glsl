@@ -3,7 +3,7 @@
 // (d = mean - pixel centre). Where the ellipse q = level misses a thread's
 // column of pixels, every one of them would skip the splat, so the thread can
 // skip it untested; both passes use this same test, so they agree. A per-axis
-// box (CONVENTIONS.md's extents) holds the ellipse, but for an elongated
+// box (docs/conventions.md's extents) holds the ellipse, but for an elongated
 // diagonal splat most of the box is empty: the exact test avoids that work.
 // The level carries a margin so rounding can only keep a pixel, never drop one.
 #ifndef SPLAT_FOOTPRINT_GLSL

@@ -1,7 +1,7 @@
 // Rasterizer stage 4, one workgroup per 16x16 tile: front-to-back alpha
 // blending of the tile's depth-sorted splats, staged through shared memory in
 // batches, stopping once every pixel's transmittance is spent (3DGS, Kerbl et
-// al. 2023; constants of gsplat's classic mode, CONVENTIONS.md).
+// al. 2023; constants of gsplat's classic mode, docs/conventions.md).
 // Outputs what the backward pass needs: final T and the last contributor.
 //
 // Each thread blends PIXELS_PER_THREAD consecutive pixels of a column (1 on

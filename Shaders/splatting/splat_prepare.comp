@@ -1,5 +1,5 @@
 // Rasterizer stage 1, per Gaussian: projection with EWA splatting (Zwicker et
-// al. 2001) as gsplat's "classic" mode does it (CONVENTIONS.md: near plane
+// al. 2001) as gsplat's "classic" mode does it (docs/conventions.md: near plane
 // 0.01, clamped Jacobian, +0.3 dilation, opacity-aware per-axis extents),
 // SH colour, and the tile rectangle it touches.
 // Twin: RasterizerReference.project (Sources/Splatting/RasterizerReference.swift).

@@ -16,7 +16,10 @@ public struct MLPConfig: Codable, Equatable {
     public var neurons = 64
     public var hiddenLayers = 1
 
-    enum CodingKeys: String, CodingKey {
+    /// Every key the JSON may hold.
+    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case otype, activation
         case outputActivation = "output_activation"
         case neurons = "n_neurons"

@@ -19,7 +19,10 @@ public struct HashGridConfig: Codable, Equatable {
     public var baseResolution = 16
     public var perLevelScale: Double?
 
-    enum CodingKeys: String, CodingKey {
+    /// Every key the JSON may hold.
+    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case otype
         case levels = "n_levels"
         case featuresPerLevel = "n_features_per_level"
@@ -60,10 +63,23 @@ public struct HashGridConfig: Codable, Equatable {
         if !(1...32).contains(levels) { return "n_levels must be within 1...32, got \(levels)" }
         if ![1, 2, 4, 8].contains(featuresPerLevel) { return "n_features_per_level must be 1, 2, 4 or 8, got \(featuresPerLevel)" }
         if !(4...26).contains(log2HashmapSize) { return "log2_hashmap_size must be within 4...26, got \(log2HashmapSize)" }
-        if baseResolution < 2 { return "base_resolution must be at least 2, got \(baseResolution)" }
-        if let s = perLevelScale, !(s >= 1 && s.isFinite) { return "per_level_scale must be >= 1, got \(s)" }
+        if !(2...Self.maxResolution).contains(baseResolution) {
+            return "base_resolution must be within 2...\(Self.maxResolution), got \(baseResolution)"
+        }
+        if let s = perLevelScale {
+            if !(s >= 1 && s.isFinite) { return "per_level_scale must be finite and >= 1, got \(s)" }
+            // The finest level's scale, N_min b^(L-1), in logarithms (the product itself may overflow).
+            if log2(Double(baseResolution)) + Double(levels - 1) * log2(s) > log2(Double(Self.maxResolution)) {
+                return "per_level_scale \(s) takes level \(levels - 1) beyond \(Self.maxResolution) vertices per axis (base_resolution x per_level_scale^(n_levels - 1))"
+            }
+        }
         return nil
     }
+
+    /// The most vertices per axis a level may have: without `per_level_scale`
+    /// the finest has 2048 aabb_scale <= 2^18; above 2^20 single-precision
+    /// positions no longer tell the cells apart.
+    public static let maxResolution = 1 << 20
 }
 
 /// Multiresolution hash encoding on the GPU (instant-ngp, Mueller et al.

@@ -139,4 +139,27 @@ public final class NerfBatch {
         }
         return (loss, grad)
     }
+
+    /// The Swift twin of `recordConcat`, in place as the kernel works:
+    /// forward copies each sample's density outputs into the last 16 columns
+    /// of its colour-input row; `backward` adds those columns (the colour
+    /// input's gradient) to the density outputs' gradient.
+    /// - Parameters: density [S, 16] f32 (outputs, or their gradient when `backward`);
+    ///   colour [S, columns] f32 (input, or its gradient when `backward`); columns >= 16
+    /// - Returns: (density [S, 16] f32, colour [S, columns] f32), one of them changed
+    public static func referenceConcat(density: [Float], colour: [Float], samples: Int, columns: Int,
+                                       backward: Bool = false) -> (density: [Float], colour: [Float]) {
+        var density = density, colour = colour
+        for s in 0..<samples {
+            for j in 0..<16 {
+                let c = s * columns + (columns - 16) + j
+                if backward {
+                    density[16 * s + j] += colour[c]
+                } else {
+                    colour[c] = density[16 * s + j]
+                }
+            }
+        }
+        return (density, colour)
+    }
 }

@@ -10,7 +10,7 @@ import Training
 /// one: `{"encoding": {HashGrid}, "network": {FullyFusedMLP, density},
 /// "rgb_network": {FullyFusedMLP, colour}, "learning_rate": 1e-2, ...,
 /// "loss": "L2"}`; the optimiser's and the sampler's keys sit at the top
-/// level. The README's "Neural fields" lists every key.
+/// level. docs/nerf.md, "Configuration", lists every key.
 public struct NerfConfig: Codable, Equatable {
     public var encoding = HashGridConfig()
     public var network = MLPConfig(neurons: 64, hiddenLayers: 1)
@@ -67,7 +67,7 @@ public struct NerfConfig: Codable, Equatable {
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
 
     /// The defaults for a CPU device (lavapipe): instant-ngp's recipe scaled
-    /// to a few seconds per hundred steps (see the README's "Neural fields").
+    /// to a few seconds per hundred steps (see docs/nerf.md, "On a CPU device").
     public static var cpuDefaults: NerfConfig {
         var c = NerfConfig()
         c.samplesPerBatch = 1 << 14
@@ -105,25 +105,133 @@ public struct NerfConfig: Codable, Equatable {
         fp16Storage = try c.decodeIfPresent(Bool.self, forKey: .fp16Storage) ?? d.fp16Storage
     }
 
-    /// Why this configuration cannot train, or nil.
+    /// The largest `rays_per_batch` (the adapted ray count's cap too).
+    public static let maxRaysPerBatch = 1 << 20
+    /// The largest `samples_per_batch` and `grid_update_points` (16 x instant-ngp's 2^18).
+    public static let maxSamplesPerBatch = 1 << 22
+    /// `march_steps` range: below 8 a ray skips whole cells; 1e12 steps made
+    /// a ray through empty space take (practically) forever.
+    public static let marchStepsRange = 8...8192
+    /// `grid_size` range (the cell index of up to 8 cascades stays within 32 bits).
+    public static let gridSizeRange = 8...512
+
+    /// Why this configuration cannot train, or nil: the first key out of the
+    /// range the kernels support, named as in the JSON. Every configuration
+    /// read (a `--nerf-config` file, a model's or checkpoint's header) is
+    /// checked here before any size is computed from it.
     public var problem: String? {
-        if let p = encoding.problem { return p }
+        if let p = encoding.problem { return "encoding: \(p)" }
         if let p = network.problem(inputs: encoding.levels * encoding.featuresPerLevel, outputs: 16) { return "network: \(p)" }
-        if let p = rgbNetwork.problem(inputs: 32, outputs: 3) { return "rgb_network: \(p)" }
+        if let p = rgbNetwork.problem(inputs: SphericalHarmonicsEncoding.outputWidth + 16, outputs: 3) { return "rgb_network: \(p)" }
         if !["L2", "Huber"].contains(loss) { return "loss must be L2 or Huber, got \(loss)" }
-        if raysPerBatch < 1 { return "rays_per_batch must be at least 1" }
-        if samplesPerBatch < 1024 { return "samples_per_batch must be at least 1024" }
-        if gridSize < 8 || (gridSize * gridSize * gridSize) % 32 != 0 { return "grid_size must be at least 8 with grid_size^3 a multiple of 32" }
-        if marchSteps < 8 { return "march_steps must be at least 8" }
-        if !(learningRate > 0) { return "learning_rate must be positive" }
-        if !(l2Regularization >= 0) { return "l2_reg must be >= 0" }
-        if decayInterval < 1 || decayStart < 0 || !(decayBase > 0 && decayBase <= 1) {
-            return "decay_start >= 0, decay_interval >= 1 and decay_base in (0, 1] are needed"
+        if !(1...Self.maxRaysPerBatch).contains(raysPerBatch) {
+            return "rays_per_batch must be within 1...\(Self.maxRaysPerBatch), got \(raysPerBatch)"
         }
-        if decayBudgetPoints.contains(where: { !($0 > 0 && $0 <= 1) }) || decayBudgetPoints != decayBudgetPoints.sorted() {
-            return "decay_budget_points must be ascending fractions in (0, 1], got \(decayBudgetPoints)"
+        if !(1024...Self.maxSamplesPerBatch).contains(samplesPerBatch) {
+            return "samples_per_batch must be within 1024...\(Self.maxSamplesPerBatch), got \(samplesPerBatch)"
+        }
+        // grid_size^3 a multiple of 32 (whole words of occupancy bits) is grid_size a multiple of 4.
+        if !Self.gridSizeRange.contains(gridSize) || gridSize % 4 != 0 {
+            return "grid_size must be a multiple of 4 within \(Self.gridSizeRange), got \(gridSize)"
+        }
+        if !(1...Self.maxSamplesPerBatch).contains(gridUpdatePoints) {
+            return "grid_update_points must be within 1...\(Self.maxSamplesPerBatch), got \(gridUpdatePoints)"
+        }
+        if !Self.marchStepsRange.contains(marchSteps) {
+            return "march_steps must be within \(Self.marchStepsRange), got \(marchSteps)"
+        }
+        if !(learningRate > 0 && learningRate.isFinite) { return "learning_rate must be finite and positive, got \(learningRate)" }
+        if !(beta1 >= 0 && beta1 < 1) { return "beta1 must be in [0, 1), got \(beta1)" }
+        if !(beta2 >= 0 && beta2 < 1) { return "beta2 must be in [0, 1), got \(beta2)" }
+        if !(epsilon > 0 && epsilon.isFinite) { return "epsilon must be finite and positive, got \(epsilon)" }
+        if !(l2Regularization >= 0 && l2Regularization.isFinite) { return "l2_reg must be finite and >= 0, got \(l2Regularization)" }
+        if decayStart < 0 { return "decay_start must be >= 0, got \(decayStart)" }
+        if decayInterval < 1 { return "decay_interval must be >= 1, got \(decayInterval)" }
+        if !(decayBase > 0 && decayBase <= 1) { return "decay_base must be in (0, 1], got \(decayBase)" }
+        if decayBudgetPoints.count > 64 || decayBudgetPoints.contains(where: { !($0 > 0 && $0 <= 1) })
+            || decayBudgetPoints != decayBudgetPoints.sorted() {
+            return "decay_budget_points must be at most 64 ascending fractions in (0, 1], got \(decayBudgetPoints)"
         }
         return nil
+    }
+
+    /// Why a model of this configuration (valid: `problem` is nil) and scene
+    /// box does not fit `info`'s device, or nil: the hash table and the
+    /// per-sample buffers of a batch must each fit one storage-buffer binding
+    /// and allocation, and the parameters with their gradients and Adam
+    /// moments plus one batch's buffers the device's largest memory heap.
+    /// Computed with overflow checks, before anything is allocated.
+    /// Without `training` (a model loaded to render) only the parameters and
+    /// the grid count: rendering sizes its own dispatches to the device.
+    public func resourceProblem(aabbScale: Int, device info: DeviceInfo, training: Bool = true) -> String? {
+        func product(_ factors: Int...) -> Int? {
+            var result = 1
+            for f in factors {
+                let (value, overflow) = result.multipliedReportingOverflow(by: f)
+                if overflow || value < 0 { return nil }
+                result = value
+            }
+            return result
+        }
+        let levels = HashGridEncoding.layout(encoding, aabbScale: Double(aabbScale))
+        let entries = levels.reduce(0) { $0 + Int($1.entries) }
+        let settings = OccupancyGrid.Settings.instantNGP(aabbScale: aabbScale, gridSize: gridSize, steps: marchSteps)
+        let width = encoding.levels * encoding.featuresPerLevel
+        let hidden = max(network.neurons, rgbNetwork.neurons) * max(1, max(network.hiddenLayers, rgbNetwork.hiddenLayers) + 1)
+        guard let tableBytes = product(entries, encoding.featuresPerLevel, 4),
+              let gridBytes = product(settings.cellCount, 4),
+              let encodedBytes = product(samplesPerBatch, width, 4),
+              let hiddenBytes = product(samplesPerBatch, hidden, 4),
+              let rayBytes = product(Self.maxRaysPerBatch, 24) else {
+            return "the configuration's buffer sizes overflow"
+        }
+        let bindingLimit = info.maxMemoryAllocationSize > 0 ? min(info.maxStorageBufferRange, info.maxMemoryAllocationSize)
+                                                             : info.maxStorageBufferRange
+        var buffers = [("hash table (encoding)", tableBytes), ("occupancy grid (grid_size)", gridBytes)]
+        if training {
+            buffers += [("encoded samples (samples_per_batch x encoding)", encodedBytes),
+                        ("MLP activations (samples_per_batch x networks)", hiddenBytes)]
+        }
+        for (name, bytes) in buffers where bindingLimit > 0 && bytes > bindingLimit {
+            return "the \(name) needs \(bytes) bytes in one buffer; \(info.name) binds at most \(bindingLimit)"
+        }
+        // Parameters, gradients and two Adam moments; a batch's encodings and
+        // activations forward and backward; the grid and its scratch.
+        let parts = training ? [product(tableBytes, 4), product(encodedBytes, 2), product(hiddenBytes, 3), product(gridBytes, 2), rayBytes]
+                             : [product(tableBytes, 2), product(gridBytes, 2)]
+        var total = 0
+        for part in parts {
+            guard let part, case let (sum, overflow) = total.addingReportingOverflow(part), !overflow else {
+                return "the configuration's buffer sizes overflow"
+            }
+            total = sum
+        }
+        let heap = info.heaps.filter(\.deviceLocal).map(\.bytes).max() ?? info.heaps.map(\.bytes).max() ?? 0
+        if heap > 0 && total > heap {
+            return "\(training ? "training" : "loading") it needs about \(total >> 20) MiB of device memory; \(info.name)'s largest heap holds \(heap >> 20) MiB"
+        }
+        return nil
+    }
+
+    /// Reads a configuration from JSON (a `--nerf-config` file): unknown keys
+    /// and values out of range (`problem`) are errors naming `path` and the key.
+    public static func decode(_ data: Data, path: String) throws -> NerfConfig {
+        let config: NerfConfig
+        do { config = try StrictJSON.decode(NerfConfig.self, from: data, path: path) } catch let error as DatasetError {
+            throw DatasetError(path, "not a NeRF configuration: \(error.problem)")
+        }
+        // Misspelt keys, at the top level and inside the encoding and the
+        // networks, would otherwise be ignored without a word.
+        let object = (try? StrictJSON.object(data, path: path) as? [String: Any]) ?? [:]
+        let sections = [("NeRF configuration", object, keys)] + [("encoding", HashGridConfig.keys), ("network", MLPConfig.keys),
+                                                                  ("rgb_network", MLPConfig.keys)].map { ($0.0, object[$0.0] as? [String: Any] ?? [:], $0.1) }
+        for (section, values, known) in sections {
+            let unknown = Set(values.keys).subtracting(known)
+            guard !unknown.isEmpty else { continue }
+            throw DatasetError(path, "unknown \(section) key\(unknown.count == 1 ? "" : "s") \(unknown.sorted().joined(separator: ", ")); the keys are \(known.joined(separator: ", "))")
+        }
+        if let problem = config.problem { throw DatasetError(path, "NeRF configuration: \(problem)") }
+        return config
     }
 
     /// The learning rate at `step` (1-based), after the decay.
@@ -259,6 +367,10 @@ public final class NerfTrainer {
                 config: NerfConfig = NerfConfig(), background: SIMD3<Float> = .zero, randomBackground: Bool = false, seed: UInt32 = 0) throws {
         if let problem = config.problem { throw ComputeError.invalidArgument("NeRF configuration: \(problem)") }
         guard boxSize > 0, boxSize.isFinite else { throw ComputeError.invalidArgument("NeRF scene box size must be positive, got \(boxSize)") }
+        if let problem = NerfModelFile.aabbScaleProblem(aabbScale) { throw ComputeError.invalidArgument("NeRF \(problem)") }
+        if let problem = config.resourceProblem(aabbScale: aabbScale, device: device.info, training: !views.isEmpty) {
+            throw ComputeError.invalidArgument("NeRF configuration: \(problem)")
+        }
         self.device = device
         self.config = config
         self.boxCenter = boxCenter
@@ -326,6 +438,16 @@ public final class NerfTrainer {
     /// A trained model from `NerfModelFile`, for rendering (no views) or to continue training on `views`.
     public convenience init(device: ComputeDevice, model: NerfModelFile.Contents, views: [View] = [], randomBackground: Bool = false) throws {
         let h = model.header
+        // Decoding checked everything but the device (contents built in code
+        // are checked here too); a model too big for the device names its file.
+        if let problem = h.problem {
+            let message = "NeRF model header: \(problem)"
+            throw model.path.map { DatasetError($0, message) as Error } ?? ComputeError.invalidArgument(message)
+        }
+        if let problem = h.config.resourceProblem(aabbScale: h.aabbScale, device: device.info, training: !views.isEmpty) {
+            let message = "NeRF model: \(problem)"
+            throw model.path.map { DatasetError($0, message) as Error } ?? ComputeError.invalidArgument(message)
+        }
         try self.init(device: device, views: views, boxCenter: Vector3(h.boxCenter[0], h.boxCenter[1], h.boxCenter[2]), boxSize: h.boxSize,
                       aabbScale: h.aabbScale, config: h.config, background: SIMD3(h.background[0], h.background[1], h.background[2]),
                       randomBackground: randomBackground)

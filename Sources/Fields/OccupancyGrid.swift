@@ -60,8 +60,18 @@ public final class OccupancyGrid {
     let sampleTotal: GPUBuffer
 
     public init(device: ComputeDevice, settings: Settings) throws {
-        guard (1...8).contains(settings.cascades), settings.gridSize >= 2, settings.cellCount % 32 == 0 else {
-            throw ComputeError.invalidArgument("occupancy grid: 1-8 cascades and a size whose cell count is a multiple of 32 (got \(settings.cascades) x \(settings.gridSize)^3)")
+        // Sizes checked before the cell count is computed from them (it could
+        // overflow); 8 cascades of 512^3 cells keep the kernels' 32-bit cell indices.
+        guard (1...8).contains(settings.cascades), (2...NerfConfig.gridSizeRange.upperBound).contains(settings.gridSize),
+              settings.cellCount % 32 == 0 else {
+            throw ComputeError.invalidArgument("occupancy grid: 1-8 cascades and a size within 2...\(NerfConfig.gridSizeRange.upperBound) whose cell count is a multiple of 32 (got \(settings.cascades) x \(settings.gridSize)^3)")
+        }
+        // A step count out of range would make a ray through empty space
+        // (practically) endless.
+        guard NerfConfig.marchStepsRange.contains(settings.steps),
+              (1...(1 << 16)).contains(settings.maxSamplesPerRay), settings.coneAngle >= 0, settings.coneAngle.isFinite,
+              settings.decay >= 0, settings.decay <= 1, settings.threshold.isFinite else {
+            throw ComputeError.invalidArgument("occupancy grid: steps \(settings.steps) (\(NerfConfig.marchStepsRange)), \(settings.maxSamplesPerRay) samples per ray, cone angle \(settings.coneAngle), decay \(settings.decay) or threshold \(settings.threshold) out of range")
         }
         self.device = device
         self.settings = settings

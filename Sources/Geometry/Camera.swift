@@ -124,3 +124,29 @@ public struct Pose: Equatable, Codable {
 }
 
 import Foundation
+
+extension Pose {
+    /// The point nearest to every camera's optical axis (least squares:
+    /// sum over cameras of (I - d d^T) x = (I - d d^T) c, with d the unit
+    /// forward axis and c the centre): where an object-centric capture keeps
+    /// its subject. Nil when the axes are (nearly) parallel and no such point
+    /// is defined: the system's determinant, which grows as n^3 for n
+    /// cameras, is below 1e-6 n^3.
+    public static func lookAtPoint(_ poses: [Pose]) -> Vector3? {
+        guard !poses.isEmpty else { return nil }
+        var a = Matrix3(rows: [.zero, .zero, .zero]), b = Vector3.zero
+        for p in poses {
+            let d = p.forward.normalized
+            let m = Matrix3(rows: [Vector3(1, 0, 0) - d * d.x, Vector3(0, 1, 0) - d * d.y, Vector3(0, 0, 1) - d * d.z])
+            a = Matrix3(rows: (0..<3).map { a.rows[$0] + m.rows[$0] })
+            b += m * p.position
+        }
+        let n = Double(poses.count)
+        let det = a.determinant
+        guard det.isFinite, abs(det) > 1e-6 * n * n * n else { return nil }
+        // Cramer's rule.
+        func replaced(_ k: Int) -> Matrix3 { Matrix3(columns: (0..<3).map { $0 == k ? b : a.column($0) }) }
+        let x = Vector3(replaced(0).determinant / det, replaced(1).determinant / det, replaced(2).determinant / det)
+        return x.x.isFinite && x.y.isFinite && x.z.isFinite ? x : nil
+    }
+}

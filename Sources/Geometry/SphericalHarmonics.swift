@@ -1,5 +1,5 @@
 /// Real spherical harmonics with the constants and signs of the original
-/// 3DGS release (Kerbl et al. 2023; REFERENCE.md), degree 0-3. The GPU's
+/// 3DGS release (Kerbl et al. 2023; docs/reference.md), degree 0-3. The GPU's
 /// version is Shaders/common/sh.glsl; the Gaussian rasterizer uses it for
 /// colour, the NeRF engine as its direction encoding (16 values: instant-ngp's
 /// "degree 4" spherical-harmonics encoding counts coefficients per axis).

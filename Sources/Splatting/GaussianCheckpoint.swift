@@ -3,7 +3,7 @@ import Datasets
 import Foundation
 
 /// Everything needed to resume Gaussian training exactly where it stopped
-/// (CONVENTIONS.md `checkpoint/`): parameters, Adam moments and step, the
+/// (docs/conventions.md `checkpoint/`): parameters, Adam moments and step, the
 /// densification statistics and counter, the iteration, the view order and
 /// the random generator's state, and the recipe.
 ///
@@ -68,6 +68,11 @@ public struct GaussianCheckpoint {
     /// Writes `folder/state.bin` atomically (the folder is created).
     public func write(to folder: String) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try AtomicFile.write(try encoded(), to: folder + "/" + Self.fileName)
+    }
+
+    /// The file's bytes (no device or folder needed: tests and fuzzing build checkpoints with it).
+    public func encoded() throws -> Data {
         let arrays = self.arrays
         let header: [String: Any] = [
             "iteration": iteration, "adam_step": adamStep, "rng_state": String(rngState), "order": order,
@@ -79,49 +84,115 @@ public struct GaussianCheckpoint {
         var data = Data(Self.magic)
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
         u32(Self.version)
-        u32(UInt32(json.count))
+        u32(UInt32(clamping: json.count))
         data.append(json)
-        for (_, values) in arrays {
-            values.withUnsafeBufferPointer { p in data.append(UnsafeBufferPointer(start: UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: UInt8.self), count: p.count * 4)) }
-        }
-        try AtomicFile.write(data, to: folder + "/" + Self.fileName)
+        // withUnsafeBytes, not baseAddress!: an empty array may have none.
+        for (_, values) in arrays { values.withUnsafeBytes { data.append(contentsOf: $0) } }
+        return data
     }
 
     /// Reads a checkpoint folder (or a training output folder holding `checkpoint/`).
     public static func read(from folder: String) throws -> GaussianCheckpoint {
-        var path = folder + "/" + fileName
-        if !FileManager.default.fileExists(atPath: path) { path = folder + "/checkpoint/" + fileName }
+        let path = file(in: folder) ?? folder + "/checkpoint/" + fileName
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DatasetError(folder, "no checkpoint here (expected checkpoint/\(fileName); train with --save-every or stop with Ctrl-C to write one)")
         }
+        return try decode(data, path: path)
+    }
+
+    /// The checkpoint file of `folder` (a checkpoint folder or a training
+    /// output folder holding `checkpoint/`), or nil when it has none.
+    public static func file(in folder: String) -> String? {
+        var isFolder: ObjCBool = false
+        return [folder + "/" + fileName, folder + "/checkpoint/" + fileName].first {
+            FileManager.default.fileExists(atPath: $0, isDirectory: &isFolder) && !isFolder.boolValue
+        }
+    }
+
+    /// The Adam groups of a Gaussian model (the moments' names after `adam_m/` and `adam_v/`).
+    public static let groups = ["positions", "scales", "rotations", "opacities", "sh_dc", "sh_rest"]
+
+    /// The largest iteration, Adam step or densification count a header may hold.
+    static let maxCounter = 1 << 40
+
+    /// Parses and checks a checkpoint's bytes; errors name `path` and the
+    /// header key or array. Every header value is range-checked, and every
+    /// array's count against the bytes that remain before anything is
+    /// multiplied or allocated. Needs no device and never traps, whatever
+    /// `data` holds.
+    public static func decode(_ data: Data, path: String) throws -> GaussianCheckpoint {
         let bytes = [UInt8](data)
         func u32(_ at: Int) -> UInt32 { UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24 }
-        guard bytes.count >= 16, Array(bytes[0..<8]) == magic else { throw DatasetError(path, "not a splat checkpoint (bad magic)") }
+        guard bytes.count >= 8, Array(bytes[0..<8]) == magic else { throw DatasetError(path, "not a splat checkpoint (bad magic)") }
+        guard bytes.count >= 16 else { throw DatasetError(path, "truncated checkpoint (header length missing)") }
         let version = u32(8)
         guard version == Self.version else {
             throw DatasetError(path, "checkpoint version \(version); this splat reads version \(Self.version)")
         }
         let headerLength = Int(u32(12))
-        guard bytes.count >= 16 + headerLength,
-              let header = try? JSONSerialization.jsonObject(with: Data(bytes[16..<(16 + headerLength)])) as? [String: Any],
-              let iteration = header["iteration"] as? Int, let adamStep = header["adam_step"] as? Int,
-              let rng = (header["rng_state"] as? String).flatMap(UInt64.init), let order = header["order"] as? [Int],
-              let densifications = header["densifications"] as? Int, let degree = header["sh_degree"] as? Int,
-              let configObject = header["config"], let arrayList = header["arrays"] as? [[String: Any]] else {
-            throw DatasetError(path, "truncated or damaged checkpoint header")
+        guard headerLength <= bytes.count - 16 else {
+            throw DatasetError(path, "truncated checkpoint: its header needs \(headerLength) bytes, \(bytes.count - 16) follow")
         }
-        let config = try JSONDecoder().decode(GaussianTrainingConfig.self, from: JSONSerialization.data(withJSONObject: configObject))
+        let headerData = Data(bytes[16..<(16 + headerLength)])
+        guard let header = try StrictJSON.object(headerData, path: path) as? [String: Any] else {
+            throw DatasetError(path, "damaged checkpoint header: not a JSON object")
+        }
+        func integer(_ key: String, _ range: ClosedRange<Int>) throws -> Int {
+            guard let value = header[key] else { throw DatasetError(path, "damaged checkpoint header: missing key \(key)") }
+            guard let n = wholeNumber(value) else {
+                throw DatasetError(path, "damaged checkpoint header: \(key) is not an integer")
+            }
+            guard range.contains(n) else { throw DatasetError(path, "damaged checkpoint header: \(key) must be within \(range), got \(n)") }
+            return n
+        }
+        let iteration = try integer("iteration", 0...maxCounter)
+        let adamStep = try integer("adam_step", 0...maxCounter)
+        let densifications = try integer("densifications", 0...maxCounter)
+        let degree = try integer("sh_degree", 0...GaussianModel.maxSHDegree)
+        let count = try integer("count", 0...(bytes.count / 4))
+        guard let rng = (header["rng_state"] as? String).flatMap(UInt64.init) else {
+            throw DatasetError(path, "damaged checkpoint header: rng_state must be a string holding an unsigned 64-bit integer")
+        }
+        guard let orderList = header["order"] as? [Any] else { throw DatasetError(path, "damaged checkpoint header: order must be a list of view indices") }
+        var order: [Int] = []
+        order.reserveCapacity(orderList.count)
+        for value in orderList {
+            guard let index = wholeNumber(value), index >= 0, index <= Int(Int32.max) else {
+                throw DatasetError(path, "damaged checkpoint header: order holds \(value), not a view index")
+            }
+            order.append(index)
+        }
+        // The recipe, decoded strictly from the header's own bytes so a
+        // damaged key is named (`key "iterations" is missing (at config)`).
+        struct Recipe: Decodable { var config: GaussianTrainingConfig }
+        let config: GaussianTrainingConfig
+        do { config = try StrictJSON.decode(Recipe.self, from: headerData, path: path).config } catch let error as DatasetError {
+            throw DatasetError(path, "damaged checkpoint header: \(error.problem)")
+        }
+        if let problem = configProblem(config) { throw DatasetError(path, "damaged checkpoint header: config.\(problem)") }
+        guard let arrayList = header["arrays"] as? [Any] else { throw DatasetError(path, "damaged checkpoint header: arrays must be a list") }
         var offset = 16 + headerLength
         var arrays: [String: [Float]] = [:]
-        for entry in arrayList {
-            guard let name = entry["name"] as? String, let count = entry["count"] as? Int, count >= 0 else {
-                throw DatasetError(path, "damaged checkpoint header (array list)")
+        for (index, item) in arrayList.enumerated() {
+            guard let entry = item as? [String: Any], let name = entry["name"] as? String else {
+                throw DatasetError(path, "damaged checkpoint header: arrays[\(index)] lacks a name")
             }
-            guard offset + count * 4 <= bytes.count else {
-                throw DatasetError(path, "truncated checkpoint: array \(name) needs \(count * 4) bytes at offset \(offset), file has \(bytes.count)")
+            let known = ["positions", "scales", "rotations", "opacities", "sh_dc", "sh_rest", "grad_accum", "views", "max_radius"]
+                + groups.flatMap { ["adam_m/" + $0, "adam_v/" + $0] }
+            guard known.contains(name) else { throw DatasetError(path, "damaged checkpoint header: unknown array '\(name)'") }
+            guard arrays[name] == nil else { throw DatasetError(path, "damaged checkpoint header: array \(name) is listed twice") }
+            // The count against the bytes left before it is multiplied: a
+            // count of 2^62 is refused here, not allocated.
+            let left = (bytes.count - offset) / 4
+            guard let count = wholeNumber(entry["count"]), count >= 0 else {
+                throw DatasetError(path, "damaged checkpoint header: array \(name) has no valid count")
             }
+            guard count <= left else {
+                throw DatasetError(path, "truncated checkpoint: array \(name) holds \(count) values, \(left) follow")
+            }
+            let start = offset
             arrays[name] = bytes.withUnsafeBytes { raw in
-                (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * $0, as: UInt32.self))) }
+                (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start + 4 * $0, as: UInt32.self))) }
             }
             offset += count * 4
         }
@@ -134,14 +205,57 @@ public struct GaussianCheckpoint {
                                   shRest: try array("sh_rest"), opacities: try array("opacities"),
                                   scales: try array("scales"), rotations: try array("rotations"))
         if let problem = model.shapeProblem() { throw DatasetError(path, "checkpoint model: \(problem)") }
+        guard model.count == count else {
+            throw DatasetError(path, "damaged checkpoint header: count says \(count) Gaussians, the arrays hold \(model.count)")
+        }
+        for name in ["grad_accum", "views", "max_radius"] where try array(name).count != count {
+            throw DatasetError(path, "checkpoint array \(name) holds \(try array(name).count) values; \(count) Gaussians need \(count)")
+        }
         var moments: [String: (m: [Float], v: [Float])] = [:]
-        for name in arrays.keys where name.hasPrefix("adam_m/") {
-            let group = String(name.dropFirst("adam_m/".count))
-            moments[group] = (try array(name), try array("adam_v/" + group))
+        for group in groups {
+            let m = arrays["adam_m/" + group], v = arrays["adam_v/" + group]
+            if m == nil && v == nil { continue }
+            guard let m, let v else { throw DatasetError(path, "checkpoint has only one of the Adam moments of \(group)") }
+            guard m.count == v.count else {
+                throw DatasetError(path, "checkpoint Adam moments of \(group) differ in length (\(m.count) and \(v.count))")
+            }
+            moments[group] = (m, v)
         }
         return GaussianCheckpoint(iteration: iteration, adamStep: adamStep, rngState: rng, order: order,
                                   densifications: densifications, config: config, model: model, moments: moments,
                                   gradAccum: try array("grad_accum"), views: try array("views"), maxRadius: try array("max_radius"))
+    }
+
+    /// A JSON number that is a whole number an Int holds (1e3 included), or
+    /// nil; never traps (2^70 and 1.5 are nil).
+    static func wholeNumber(_ value: Any?) -> Int? {
+        if let n = value as? Int { return n }
+        if let d = value as? Double { return Int(exactly: d) }
+        return nil
+    }
+
+    /// Why a checkpoint's recipe cannot train, or nil: the first field out
+    /// of range, by its JSON key (GaussianTrainingConfig's property names).
+    static func configProblem(_ c: GaussianTrainingConfig) -> String? {
+        let rates: [(String, Double)] = [("positionLR", c.positionLR), ("positionLRFinal", c.positionLRFinal), ("featureLR", c.featureLR),
+                                         ("opacityLR", c.opacityLR), ("scalingLR", c.scalingLR), ("rotationLR", c.rotationLR)]
+        for (key, rate) in rates where !(rate >= 0 && rate.isFinite) { return "\(key) must be finite and >= 0, got \(rate)" }
+        if !(0...maxCounter).contains(c.iterations) { return "iterations must be within 0...\(maxCounter), got \(c.iterations)" }
+        if !(c.lambdaDSSIM >= 0 && c.lambdaDSSIM <= 1) { return "lambdaDSSIM must be within 0...1, got \(c.lambdaDSSIM)" }
+        if c.shDegreeInterval < 0 { return "shDegreeInterval must be >= 0, got \(c.shDegreeInterval)" }
+        if !(0...GaussianModel.maxSHDegree).contains(c.maxSHDegree) {
+            return "maxSHDegree must be within 0...\(GaussianModel.maxSHDegree), got \(c.maxSHDegree)"
+        }
+        if !(c.initialOpacity > 0 && c.initialOpacity < 1) { return "initialOpacity must be in (0, 1), got \(c.initialOpacity)" }
+        if c.randomPoints < 0 { return "randomPoints must be >= 0, got \(c.randomPoints)" }
+        let d = c.densification
+        let counts: [(String, Int)] = [("from", d.from), ("until", d.until), ("interval", d.interval),
+                                       ("opacityResetInterval", d.opacityResetInterval), ("maxGaussians", d.maxGaussians)]
+        for (key, value) in counts where value < 0 { return "densification.\(key) must be >= 0, got \(value)" }
+        let amounts: [(String, Double)] = [("gradThreshold", d.gradThreshold), ("percentDense", d.percentDense), ("minOpacity", d.minOpacity),
+                                           ("maxScreenRadius", d.maxScreenRadius), ("maxWorldScale", d.maxWorldScale)]
+        for (key, value) in amounts where !(value >= 0 && value.isFinite) { return "densification.\(key) must be finite and >= 0, got \(value)" }
+        return nil
     }
 }
 

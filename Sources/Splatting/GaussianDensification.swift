@@ -6,7 +6,7 @@ import Foundation
 import Training
 
 /// Adaptive density control of 3DGS (Kerbl et al. 2023, Sec. 5.2), settings.
-/// Defaults are the original's (REFERENCE.md).
+/// Defaults are the original's (docs/reference.md).
 public struct DensificationSettings: Codable, Equatable {
     /// First and last iteration (exclusive) of densification; statistics are
     /// accumulated before `until` only.

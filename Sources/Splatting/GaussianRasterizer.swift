@@ -238,7 +238,8 @@ public final class GaussianRasterizer {
         }
         guard [camera.fx, camera.fy, camera.cx, camera.cy].allSatisfy(\.isFinite), camera.fx > 0, camera.fy > 0,
               (camera.rotation + camera.translation).allSatisfy(\.isFinite) else {
-            throw ComputeError.invalidArgument("camera has non-finite or non-positive intrinsics or pose")
+            // Scene cameras are checked with their image's name when loaded (SceneImages); this names the values.
+            throw ComputeError.invalidArgument("the camera has non-finite or non-positive intrinsics or pose (fx \(camera.fx), fy \(camera.fy), cx \(camera.cx), cy \(camera.cy), translation \(camera.translation))")
         }
         let n = gaussianCount
         let pixels = camera.width * camera.height

@@ -6,7 +6,7 @@ import Foundation
 import Geometry
 import Training
 
-/// The 3DGS training recipe's settings (Kerbl et al. 2023; REFERENCE.md),
+/// The 3DGS training recipe's settings (Kerbl et al. 2023; docs/reference.md),
 /// with the original defaults (opacity lr 0.025 as in the newer release).
 public struct GaussianTrainingConfig: Codable, Equatable {
     public var iterations = 7000
@@ -31,6 +31,12 @@ public struct GaussianTrainingConfig: Codable, Equatable {
     /// of the view saw; gsplat's sparse Adam).
     public var sparseAdam = false
     public init() {}
+
+    /// The SH degree rendered at (1-based) `iteration`: one band more every
+    /// `shDegreeInterval` iterations up to `maxSHDegree` (3DGS's schedule).
+    public func shDegree(atIteration iteration: Int) -> Int {
+        min(maxSHDegree, max(0, iteration - 1) / max(1, shDegreeInterval))
+    }
 }
 
 /// Initial Gaussians (3DGS): from points with colours, or random points in a
@@ -48,20 +54,9 @@ public enum GaussianInitialization {
     /// optical axes), half-size 0.3 x the mean camera distance to it: where
     /// object-centric captures keep their subject.
     public static func lookAtBox(_ poses: [Pose]) -> Box {
-        var a = Matrix3(rows: [.zero, .zero, .zero]), b = Vector3.zero
-        for p in poses {
-            let d = p.forward.normalized
-            // (I - d d^T) x = (I - d d^T) c, summed.
-            let m = Matrix3(rows: [Vector3(1, 0, 0) - d * d.x, Vector3(0, 1, 0) - d * d.y, Vector3(0, 0, 1) - d * d.z])
-            a = Matrix3(rows: (0..<3).map { a.rows[$0] + m.rows[$0] })
-            b += m * p.position
-        }
-        let det = a.determinant
         let centre: Vector3
-        if abs(det) > 1e-9 {
-            // Cramer's rule.
-            func replaced(_ k: Int) -> Matrix3 { Matrix3(columns: (0..<3).map { $0 == k ? b : a.column($0) }) }
-            centre = Vector3(replaced(0).determinant / det, replaced(1).determinant / det, replaced(2).determinant / det)
+        if let point = Pose.lookAtPoint(poses) {
+            centre = point
         } else {
             // Parallel optical axes (one camera, identical cameras): no
             // crossing point, so look one unit (or the cameras' spread) ahead.
@@ -285,7 +280,7 @@ public final class GaussianTrainer {
         if order.isEmpty { order = (0..<views.count).shuffled(using: &rng) }
         lastView = order.removeLast()
         let view = views[lastView]
-        let degree = min(config.maxSHDegree, (iteration - 1) / max(1, config.shDegreeInterval))
+        let degree = config.shDegree(atIteration: iteration)
         var bg = background
         if config.randomBackground { bg = SIMD3(rng.uniform(), rng.uniform(), rng.uniform()) }
         lastBackground = bg

@@ -42,7 +42,7 @@ public struct GaussianParametersD: Equatable {
 
 /// The projection (prepare) stage and its backward pass in Double: the Swift
 /// twin of `splat_prepare_backward`. Same formulas as the forward kernel
-/// (CONVENTIONS.md; factored covariance A A^T, A = J R M).
+/// (docs/conventions.md; factored covariance A A^T, A = J R M).
 public enum ProjectionBackward {
     public struct Camera {
         public var R: [[Double]]            // world-to-camera rotation, rows

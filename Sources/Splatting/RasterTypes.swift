@@ -62,7 +62,7 @@ public struct RasterSettings: Equatable {
     }
 }
 
-/// Rasterizer constants (CONVENTIONS.md, "Gaussians"); shared by the GPU
+/// Rasterizer constants (docs/conventions.md, "Gaussian rasterizer constants"); shared by the GPU
 /// kernels (through layouts.h) and the Swift twins.
 public enum RasterConstants {
     public static let nearPlane: Float = 0.01

@@ -45,7 +45,7 @@ public struct SplatGradientD: Equatable {
 /// The Swift twin of `splat_blend_backward` (and of the blend it inverts), in
 /// Double: per pixel, the Gaussians whose tile rectangle covers the pixel, in
 /// (depth, index) order, blended front to back with the constants of
-/// CONVENTIONS.md; the backward walks the blended ones back to front.
+/// docs/conventions.md; the backward walks the blended ones back to front.
 public enum RasterizerBackward {
     public struct Output {
         public var color: [Double]  // [H, W, 3]: C + T bg

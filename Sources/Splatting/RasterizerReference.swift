@@ -32,7 +32,7 @@ public struct ProjectedGaussian: Equatable {
 }
 
 /// The plain-Swift reference twin of the GPU rasterizer: gsplat's "classic"
-/// rasterization (and its "antialiased" mode) exactly as CONVENTIONS.md
+/// rasterization (and its "antialiased" mode) exactly as docs/conventions.md
 /// ("Gaussians") states it, in Float as the GPU computes it.
 ///
 /// Prepare stage, per Gaussian (`project`):

@@ -1,7 +1,7 @@
 /// Evaluation metrics computed on the CPU from downloaded renders.
 public enum ImageMetrics {
     /// PSNR in dB of `rendered` (f32, clamped to [0, 1]) against 8-bit
-    /// `target` of the same layout (CONVENTIONS.md: per image, renders clamped).
+    /// `target` of the same layout (docs/conventions.md: per image, renders clamped).
     public static func psnr(rendered: [Float], target: [UInt8]) -> Double {
         precondition(rendered.count == target.count, "PSNR of arrays of different sizes")
         var squared = 0.0

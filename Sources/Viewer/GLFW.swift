@@ -3,7 +3,7 @@ import CVulkan
 import Foundation
 
 /// GLFW 3, opened at run time (dlopen) so that `splat` starts on machines
-/// without X11 or GLFW (CONVENTIONS.md); only `splat view` and
+/// without X11 or GLFW (docs/conventions.md); only `splat view` and
 /// `splat train --view` load it. Types and constants come from CGLFW's
 /// header; every function is resolved here by name.
 public final class GLFW {

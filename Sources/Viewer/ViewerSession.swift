@@ -33,15 +33,17 @@ public enum ViewerInput: Equatable {
     ///   wait N                                  (N frames without input)
     public static func parseScript(_ text: String, path: String) throws -> [ViewerInput] {
         var events: [ViewerInput] = []
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Character.isNewline holds for "\n", "\r" and "\r\n" (one Character in Swift), so CRLF scripts read as LF ones.
+        for (n, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
             guard let head = words.first else { continue }
             let numbers = words.dropFirst().map { Double($0) }
             func fail(_ why: String) -> Error { ViewerError("\(path):\(n + 1): \(why): \(line.trimmingCharacters(in: .whitespaces))") }
             func values(_ count: Int) throws -> [Double] {
-                guard numbers.count == count, numbers.allSatisfy({ $0?.isFinite == true }) else {
-                    throw fail("\(head) takes \(count) number\(count == 1 ? "" : "s")")
+                // Finite and bounded: a camera moved by 1e300 pixels of drag is no camera at all.
+                guard numbers.count == count, numbers.allSatisfy({ $0.map { $0.isFinite && abs($0) <= 1e6 } == true }) else {
+                    throw fail("\(head) takes \(count) number\(count == 1 ? "" : "s") within -1000000...1000000")
                 }
                 return numbers.map { $0! }
             }
@@ -53,7 +55,9 @@ public enum ViewerInput: Equatable {
             case "fly": let v = try values(3); events.append(.fly(right: v[0], up: v[1], forward: v[2]))
             case "wait":
                 let v = try values(1)
-                guard v[0] >= 0, v[0] == v[0].rounded() else { throw fail("wait takes a whole number of frames") }
+                guard (0...1_000_000).contains(v[0]), v[0] == v[0].rounded() else {
+                    throw fail("wait takes a whole number of frames from 0 to 1000000")
+                }
                 events.append(.wait(frames: Int(v[0])))
             case "key":
                 guard words.count == 2 else { throw fail("key takes one key name") }

@@ -24,6 +24,11 @@ struct BenchOptions: ParsableArguments {
     var json = false
     @Option(help: "Seed of the random input.")
     var seed: UInt64 = 1
+
+    func validate() throws {
+        try OptionCheck.whole("--runs", runs, 1...100_000)
+        try OptionCheck.whole("--warmup", warmup, 0...100_000)
+    }
 }
 
 func median(_ values: [Double]) -> Double {
@@ -71,7 +76,23 @@ func kernelBreakdown(device: ComputeDevice, _ record: (CommandStream) throws -> 
     return totals.mapValues { ($0 * 1000).rounded() / 1000 }
 }
 
+/// A buffer of `bytes` must fit one storage-buffer binding of the device.
+func checkBinding(_ option: String, bytes: Int, device: ComputeDevice) throws {
+    let limit = min(device.info.maxStorageBufferRange, device.info.maxMemoryAllocationSize)
+    guard bytes <= limit else {
+        throw ValidationError("\(option): a buffer of \(bytes >> 20) MiB does not fit one storage buffer of \(device.info.displayName) (\(limit >> 20) MiB)")
+    }
+}
+
 func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+
+/// The fields every kernel benchmark reports (docs/conventions.md, "Benchmarks"):
+/// the median ms, the baseline's name and ms, the speedup, per-kernel ms, the runs and whether the result was verified.
+func timing(ms: Double, baseline: String, baselineMs: Double, kernels: [String: Double], options: BenchOptions,
+            verified: Bool) -> [String: Any] {
+    ["ms": round3(ms), "baseline": baseline, "baseline_ms": round3(baselineMs), "speedup": round3(baselineMs / ms),
+     "kernels_ms": kernels, "runs": options.runs, "verified": verified]
+}
 
 /// Prints a benchmark's result (JSON or one line) and fails when the GPU
 /// result differed from the Swift twin's.
@@ -98,11 +119,11 @@ struct BenchSort: ParsableCommand {
     @OptionGroup var options: BenchOptions
 
     func validate() throws {
-        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
-        guard (1...64).contains(bits) else { throw ValidationError("--bits must be within 1...64") }
-        guard ["auto", "multisplit", "serial"].contains(ranking) else {
-            throw ValidationError("--ranking must be auto, multisplit or serial")
-        }
+        // Values are 32-bit indices; keys, values, their originals and the Swift baseline's copies take ~48 bytes a pair.
+        try OptionCheck.whole("--count", count, 1...Int(UInt32.max))
+        try HostMemory.check("--count", count: count, bytesPerItem: 48)
+        try OptionCheck.whole("--bits", bits, 1...64)
+        try OptionCheck.choice("--ranking", ranking, ["auto", "multisplit", "serial"])
     }
 
     func run() throws {
@@ -116,6 +137,7 @@ struct BenchSort: ParsableCommand {
             let values = (0..<count).map { UInt32(truncatingIfNeeded: $0) }
             let width: RadixSort.KeyWidth = bits > 32 ? .bits64 : .bits32
             let keyBytes = count * (width == .bits64 ? 8 : 4)
+            try checkBinding("--count", bytes: keyBytes, device: device)
             log("bench sort: \(count) pairs, \(bits) bits, \(width == .bits64 ? 64 : 32)-bit keys on \(device.info.displayName)")
 
             let original = width == .bits64
@@ -173,15 +195,8 @@ struct BenchSort: ParsableCommand {
                 "passes": RadixSort.passes(keyBits: bits),
                 "ranking": "\(sorter.ranking)",
                 "tile_keys": sorter.tileSize,
-                "ms": round3(ms),
                 "mkeys_per_s": round3(Double(count) / (ms / 1000) / 1e6),
-                "baseline": "swift-sort",
-                "baseline_ms": round3(baselineMs),
-                "speedup": round3(baselineMs / ms),
-                "kernels_ms": kernels,
-                "runs": options.runs,
-                "verified": verified,
-            ]
+            ].merging(timing(ms: ms, baseline: "swift-sort", baselineMs: baselineMs, kernels: kernels, options: options, verified: verified)) { $1 }
             try report(result, json: options.json,
                        text: "sort \(count) x \(bits) bits: \(round3(ms)) ms (\(round3(Double(count) / (ms / 1000) / 1e6)) Mkeys/s); swift sort \(round3(baselineMs)) ms; speedup \(round3(baselineMs / ms))x")
         }
@@ -198,7 +213,9 @@ struct BenchScan: ParsableCommand {
     @OptionGroup var options: BenchOptions
 
     func validate() throws {
-        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        // Input, output and the Swift baseline's copy: 12 bytes an element.
+        try OptionCheck.whole("--count", count, 1...Int(UInt32.max))
+        try HostMemory.check("--count", count: count, bytesPerItem: 12)
     }
 
     func run() throws {
@@ -206,6 +223,7 @@ struct BenchScan: ParsableCommand {
             let device = try ComputeDevice.make()
             let scan = try PrefixSum(device: device)
             var rng = SplitMix64(seed: options.seed)
+            try checkBinding("--count", bytes: count * 4, device: device)
             let values = (0..<count).map { _ in UInt32(truncatingIfNeeded: rng.next() & 0xff) }
             log("bench scan: \(count) uint32 on \(device.info.displayName)")
             let input = try GPUBuffer(device: device, values, label: "scan input")
@@ -233,15 +251,8 @@ struct BenchScan: ParsableCommand {
                 "benchmark": "scan",
                 "device": device.info.displayName,
                 "count": count,
-                "ms": round3(ms),
                 "gelems_per_s": round3(Double(count) / (ms / 1000) / 1e9),
-                "baseline": "swift-loop",
-                "baseline_ms": round3(baselineMs),
-                "speedup": round3(baselineMs / ms),
-                "kernels_ms": kernels,
-                "runs": options.runs,
-                "verified": verified,
-            ]
+            ].merging(timing(ms: ms, baseline: "swift-loop", baselineMs: baselineMs, kernels: kernels, options: options, verified: verified)) { $1 }
             try report(result, json: options.json,
                        text: "scan \(count): \(round3(ms)) ms; swift loop \(round3(baselineMs)) ms; speedup \(round3(baselineMs / ms))x")
         }

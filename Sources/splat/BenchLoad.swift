@@ -22,14 +22,10 @@ struct BenchLoad: ParsableCommand {
 
     @Argument(help: "The scene folder (COLMAP or transforms.json).")
     var scene: String
-    @Option(help: "Downscale images by this integer factor (area filter).")
-    var downscale = 1
+    @OptionGroup var imageScale: ImageScaleOptions
+    var downscale: Int { imageScale.factor() }
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
-
-    func validate() throws {
-        guard downscale >= 1 else { throw ValidationError("--downscale must be an integer >= 1") }
-    }
 
     func run() throws {
         try runReportingErrors {

@@ -4,6 +4,7 @@ import Datasets
 import Fields
 import Foundation
 import Geometry
+import Models
 
 struct BenchNerf: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -59,11 +60,15 @@ struct BenchNerf: ParsableCommand {
     @OptionGroup var options: BenchOptions
 
     func validate() throws {
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        guard baselineSamples >= 1 else { throw ValidationError("--baseline-samples must be at least 1") }
-        guard baselineRays >= 1 else { throw ValidationError("--baseline-rays must be at least 1") }
-        if let renderChunk, renderChunk < 1 { throw ValidationError("--render-chunk must be at least 1") }
-        guard (1...8192).contains(width), (1...8192).contains(height) else { throw ValidationError("--width and --height must be within 1...8192") }
+        try OptionCheck.whole("--batch", batch, 1...(1 << 24))
+        try OptionCheck.whole("--levels", levels, 1...32)
+        try OptionCheck.choice("--features", String(features), ["1", "2", "4", "8"])
+        try OptionCheck.whole("--log2-hashmap-size", log2HashmapSize, 1...24)
+        try OptionCheck.whole("--baseline-samples", baselineSamples, 1...(1 << 20))
+        try OptionCheck.whole("--baseline-rays", baselineRays, 1...(1 << 20))
+        try OptionCheck.whole("--render-chunk", renderChunk, 1...(1 << 24))
+        try OptionCheck.whole("--width", width, 1...8192)
+        try OptionCheck.whole("--height", height, 1...8192)
     }
 
     func run() throws {

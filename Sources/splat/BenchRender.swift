@@ -2,6 +2,7 @@ import ArgumentParser
 import Compute
 import Datasets
 import Foundation
+import Models
 import Splatting
 
 struct BenchRender: ParsableCommand {
@@ -50,11 +51,12 @@ struct BenchRender: ParsableCommand {
     var writeModel: String?
 
     func validate() throws {
-        guard count >= 0 else { throw ValidationError("--count must be at least 0") }
-        guard (1...16384).contains(width), (1...16384).contains(height) else {
-            throw ValidationError("--width and --height must be within 1...16384")
-        }
-        guard repeatCount >= 1 else { throw ValidationError("--repeat must be at least 1") }
+        try OptionCheck.whole("--count", count, 0...100_000_000)
+        // The synthetic Gaussians, their device copy and the Swift baseline's projections: ~1 KB each.
+        try HostMemory.check("--count", count: count, bytesPerItem: 1024)
+        try OptionCheck.whole("--width", width, 1...16384)
+        try OptionCheck.whole("--height", height, 1...16384)
+        try OptionCheck.whole("--repeat", repeatCount, 1...100_000)
         if writeModel != nil, model != nil { throw ValidationError("--write-model writes the synthetic scene; leave out --model") }
     }
 

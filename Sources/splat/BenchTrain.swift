@@ -27,8 +27,8 @@ struct BenchTrain: ParsableCommand {
     var iterations = 100
     @Option(help: "Untimed iterations first.")
     var warmup = 5
-    @Option(help: "Downscale images by this integer factor.")
-    var downscale = 1
+    @OptionGroup var imageScale: ImageScaleOptions
+    var downscale: Int { imageScale.factor() }
     @Option(help: "Random initial points when the scene has none.")
     var randomPoints = 100_000
     @Option(help: "Start from this model (.ply or .splat, e.g. a trained point_cloud.ply) instead of the scene's initial Gaussians.")
@@ -41,6 +41,14 @@ struct BenchTrain: ParsableCommand {
     var profile = false
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
+
+    func validate() throws {
+        try OptionCheck.whole("--iterations", iterations, 1...100_000_000)
+        try OptionCheck.whole("--warmup", warmup, 0...100_000_000)
+        try OptionCheck.whole("--random-points", randomPoints, 1...100_000_000)
+        try HostMemory.check("--random-points", count: randomPoints, bytesPerItem: 1024)
+        try OptionCheck.whole("--densify-interval", densifyInterval, 0...100_000_000)
+    }
 
     func run() throws {
         try runReportingErrors {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Compute
 import Datasets
 import Foundation
+import Models
 import Splatting
 
 struct Eval: ParsableCommand {
@@ -12,7 +13,7 @@ struct Eval: ParsableCommand {
         cameras.json (by image name); without it, the scene's test split file,
         else every 8th image by name. PSNR is per image on renders clamped to
         [0, 1], SSIM uses an 11x11 Gaussian window (sigma 1.5) with zero
-        padding; both are means over images (CONVENTIONS.md). Renders and
+        padding; both are means over images (docs/conventions.md). Renders and
         targets use the model's background.
         """)
 
@@ -22,16 +23,14 @@ struct Eval: ParsableCommand {
     var scene: String
     @Option(help: "Which images: test, train or all.")
     var split = "test"
-    @Option(help: "Downscale images by this integer factor (default: the factor the model was trained at, from its folder's config.json; else 1).")
-    var downscale: Int?
+    @OptionGroup var imageScale: ImageScaleOptions
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
     @Option(help: "Also write each render as PNG into this folder.")
     var saveRenders: String?
 
     func validate() throws {
-        guard ["test", "train", "all"].contains(split) else { throw ValidationError("--split must be test, train or all") }
-        if let downscale, downscale < 1 { throw ValidationError("--downscale must be an integer >= 1") }
+        try OptionCheck.choice("--split", split, ["test", "train", "all"])
     }
 
     func run() throws {
@@ -46,10 +45,10 @@ struct Eval: ParsableCommand {
             }
             let chosen = loaded.frames.filter { split == "all" || $0.split.rawValue == split }
             if chosen.isEmpty { throw DatasetError(scene, "no \(split) images to evaluate") }
-            if let saveRenders { try checkWritable(saveRenders) }
+            if let saveRenders { try OutputFolder.prepare(saveRenders) }
             // Score at the resolution the model was trained at unless told otherwise.
-            let recorded = (Train.recordedConfig(model)?["downscale"] as? Int).flatMap { $0 >= 1 ? $0 : nil }
-            let factor = downscale ?? recorded ?? 1
+            let recorded = (RenderModel.recordedConfig(model)?["downscale"] as? Int).flatMap { $0 >= 1 ? $0 : nil }
+            let factor = imageScale.factor(or: recorded ?? 1)
             let (frames, _) = try SceneImages.load(chosen, root: loaded.root, downscale: factor)
             let device = try ComputeDevice.make()
             let renderer = try input.renderer(device: device)

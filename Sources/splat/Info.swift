@@ -1,9 +1,11 @@
 import ArgumentParser
 import Compute
 import Datasets
-import Foundation
 import Fields
+import Foundation
 import Geometry
+import Models
+import Splatting
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -56,6 +58,10 @@ struct Info: ParsableCommand {
     }
 
     func describePath(_ path: String) throws {
+        if let text = try describeCheckpoint(path) {
+            if json { try printJSON(text.object) } else { print(text.text) }
+            return
+        }
         let isModel = path.hasSuffix(".ply") || path.hasSuffix(".splat") || path.hasSuffix(".nerf")
             || FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("model.json"))
         if isModel {
@@ -80,6 +86,49 @@ struct Info: ParsableCommand {
         if json { try printJSON(summary.json) } else { print(summary.text) }
     }
 
+    /// A training run's checkpoint where there is no model yet (a run killed
+    /// before its first model write leaves only `checkpoint/`), or a
+    /// checkpoint file or folder named directly; nil for anything else.
+    func describeCheckpoint(_ path: String) throws -> (text: String, object: [String: Any])? {
+        let manager = FileManager.default
+        var isFolder: ObjCBool = false
+        guard manager.fileExists(atPath: path, isDirectory: &isFolder) else { return nil }
+        let folder = isFolder.boolValue ? path : (path as NSString).deletingLastPathComponent
+        // A folder with a model is described as the model (its checkpoint is one line of that).
+        if isFolder.boolValue && manager.fileExists(atPath: (path as NSString).appendingPathComponent("model.json")) { return nil }
+        let gaussianFile = isFolder.boolValue ? GaussianCheckpoint.file(in: path)
+                                              : ((path as NSString).lastPathComponent == GaussianCheckpoint.fileName ? path : nil)
+        // The run's folder, for the resume command: DIR for DIR/checkpoint/FILE.
+        func runFolder(_ file: String) -> String {
+            let parent = (file as NSString).deletingLastPathComponent
+            return (parent as NSString).lastPathComponent == "checkpoint" ? (parent as NSString).deletingLastPathComponent : parent
+        }
+        if let file = gaussianFile {
+            let c = try GaussianCheckpoint.read(from: (file as NSString).deletingLastPathComponent)
+            let bytes = (try? manager.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+            let run = runFolder(file)
+            let lines = [
+                "\(file): Gaussian training checkpoint (SPLATCKP version \(GaussianCheckpoint.version)), \(formatBytes(bytes))",
+                "  iteration \(c.iteration) of \(c.config.iterations), Adam step \(c.adamStep), \(c.model.count) Gaussians of SH degree \(c.model.shDegree), \(c.densifications) densifications",
+                "  a checkpoint, not a model: `splat train SCENE --resume \(run)` continues the run and writes the model",
+            ]
+            let object: [String: Any] = ["path": file, "kind": "checkpoint", "engine": "gaussians", "iteration": c.iteration,
+                                         "iterations": c.config.iterations, "adam_step": c.adamStep, "gaussians": c.model.count,
+                                         "sh_degree": c.model.shDegree, "bytes": bytes, "resume": run]
+            return (lines.joined(separator: "\n"), object)
+        }
+        // A NeRF checkpoint: model.nerf with optimiser state, in checkpoint/ of a run without model.json.
+        let nerfFile = isFolder.boolValue ? [path + "/checkpoint/model.nerf", path + "/model.nerf"].first { manager.fileExists(atPath: $0) }
+                                          : nil
+        guard let nerfFile, folder == path else { return nil }
+        let contents = try NerfModelFile.read(path: nerfFile)
+        guard contents.header.optimizer != nil else { return nil }
+        var (text, object) = Self.describeNerf(contents, path: nerfFile)
+        text += "\n  no model written yet: `splat train SCENE --method nerf --resume \(runFolder(nerfFile))` continues the run"
+        object["resume"] = runFolder(nerfFile)
+        return (text, object)
+    }
+
     /// A NeRF model file: what trained it, its components and the occupancy grid.
     static func describeNerf(_ n: NerfModelFile.Contents, path: String) -> (String, [String: Any]) {
         let h = n.header, c = h.config, e = c.encoding
@@ -96,11 +145,12 @@ struct Info: ParsableCommand {
             "  scene box: \(String(format: "%.4g", h.boxSize)) wide around (\(h.boxCenter.map { String(format: "%.4g", $0) }.joined(separator: ", "))), aabb_scale \(h.aabbScale)",
             "  occupancy grid: \(cascades) cascades of \(c.gridSize)^3, \(occupied) of \(cells) cells occupied (\(String(format: "%.2f", 100 * Double(occupied) / Double(max(1, cells))))%)",
             "  background \(h.background.map { String(format: "%.3g", $0) }.joined(separator: ", ")), loss \(c.loss)",
-        ]
-        let object: [String: Any] = ["path": path, "kind": "nerf", "iteration": h.iteration, "bytes": bytes, "parameters": parameters,
+        ] + (h.optimizer.map { ["  a checkpoint: Adam step \($0.step), \($0.raysPerBatch) rays per batch (`splat train --resume` continues it)"] } ?? [])
+        var object: [String: Any] = ["path": path, "kind": "nerf", "iteration": h.iteration, "bytes": bytes, "parameters": parameters,
                                      "hash_parameters": n.table.count, "mlp_weights": n.densityWeights.count + n.colourWeights.count,
                                      "box_center": h.boxCenter, "box_size": h.boxSize, "aabb_scale": h.aabbScale,
                                      "occupied_cells": occupied, "cells": cells]
+        if let o = h.optimizer { object["checkpoint"] = true; object["adam_step"] = o.step }
         return (lines.joined(separator: "\n"), object)
     }
 

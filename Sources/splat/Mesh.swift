@@ -4,6 +4,7 @@ import Datasets
 import Fields
 import Foundation
 import Geometry
+import Models
 
 struct Mesh: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,8 +35,8 @@ struct Mesh: ParsableCommand {
     var noColors = false
 
     func validate() throws {
-        guard (2...1024).contains(resolution) else { throw ValidationError("--resolution must be within 2...1024") }
-        guard threshold > 0, threshold.isFinite else { throw ValidationError("--threshold must be a positive density") }
+        try OptionCheck.whole("--resolution", resolution, 2...1024)
+        try OptionCheck.positive("--threshold", Double(threshold), upTo: Double(Float.greatestFiniteMagnitude))
     }
 
     func run() throws {
@@ -44,7 +45,7 @@ struct Mesh: ParsableCommand {
             guard case .nerf(let contents) = input.content else {
                 throw DatasetError(input.path, "a Gaussian model: splat mesh exports NeRF models (train one with --method nerf)")
             }
-            try checkWritable((out as NSString).deletingLastPathComponent.isEmpty ? "." : (out as NSString).deletingLastPathComponent)
+            try OutputFolder.prepare((out as NSString).deletingLastPathComponent)
             let device = try ComputeDevice.make()
             let nerf = try NerfTrainer(device: device, model: contents)
             let start = Date()

@@ -4,62 +4,11 @@ import Datasets
 import Fields
 import Foundation
 import Geometry
+import Models
 import Splatting
 import Viewer
 
-/// What `splat render`, `eval` and `view` draw a model with: the Gaussian
-/// rasterizer or the NeRF volume renderer, behind one call that returns a
-/// `RasterImage` (colour over the background, alpha, depth sum).
-protocol ModelRenderer: AnyObject {
-    var device: ComputeDevice { get }
-    /// One line for logs and the viewer's banner ("12,345 Gaussians", "NeRF ...").
-    var summary: String { get }
-    func render(intrinsics: Intrinsics, pose: Pose, settings: RasterSettings) throws -> RasterImage
-}
-
-final class GaussianModelRenderer: ModelRenderer {
-    let rasterizer: GaussianRasterizer
-    var device: ComputeDevice { rasterizer.device }
-    var summary: String { "\(rasterizer.gaussianCount) Gaussians" }
-
-    init(device: ComputeDevice, model: GaussianModel) throws {
-        rasterizer = try GaussianRasterizer(device: device)
-        try rasterizer.setModel(model)
-    }
-
-    func render(intrinsics: Intrinsics, pose: Pose, settings: RasterSettings) throws -> RasterImage {
-        try rasterizer.render(camera: RasterCamera(intrinsics: intrinsics, pose: pose), settings: settings)
-    }
-}
-
-/// A trained NeRF (`model.nerf`): rays marched through its occupancy grid in
-/// rounds, as `NerfTrainer.render` does. `settings.antialias` does not apply.
-final class NerfModelRenderer: ModelRenderer {
-    let model: NerfTrainer
-    var device: ComputeDevice { model.device }
-    var summary: String {
-        "NeRF (iteration \(model.iteration), \(model.grid.parameterCount + model.density.weightCount + model.colour.weightCount) parameters)"
-    }
-
-    init(device: ComputeDevice, contents: NerfModelFile.Contents) throws {
-        model = try NerfTrainer(device: device, model: contents)
-    }
-
-    func render(intrinsics: Intrinsics, pose: Pose, settings: RasterSettings) throws -> RasterImage {
-        let image = try model.render(intrinsics: intrinsics, pose: pose, background: settings.background)
-        return RasterImage(width: image.width, height: image.height, color: image.color, alpha: image.alpha, depth: image.depth,
-                           transmittance: image.alpha.map { 1 - $0 }, contributors: [UInt32](repeating: 0, count: image.alpha.count))
-    }
-}
-
 extension RenderModel {
-    func renderer(device: ComputeDevice) throws -> ModelRenderer {
-        switch content {
-        case .gaussians(let g): return try GaussianModelRenderer(device: device, model: g)
-        case .nerf(let n): return try NerfModelRenderer(device: device, contents: n)
-        }
-    }
-
     /// The viewer's frame source: Gaussians stay on the device end to end;
     /// other models are rendered by their `ModelRenderer` and uploaded.
     func frameSource(device: ComputeDevice, settings: RasterSettings) throws -> ViewerFrameSource {

@@ -1,9 +1,10 @@
 import ArgumentParser
 import Compute
 import Datasets
+import Fields
 import Foundation
 import Geometry
-import Fields
+import Models
 import Splatting
 
 struct Render: ParsableCommand {
@@ -77,8 +78,8 @@ struct Render: ParsableCommand {
     @Option(help: "Also encode the frames into this video with ffmpeg (30 frames/s).")
     var video: String?
 
-    @Option(help: "With --cameras: downscale the cameras' images by this integer factor.")
-    var downscale = 1
+    @OptionGroup var imageScale: ImageScaleOptions
+    var downscale: Int { imageScale.factor() }
 
     @Option(help: "Background colour: black or white (default: model.json's, else black).")
     var background: String?
@@ -90,7 +91,7 @@ struct Render: ParsableCommand {
         guard (cameras == nil) != (orbit == nil) else {
             throw ValidationError("give exactly one of --cameras SCENE and --orbit N")
         }
-        if let orbit, orbit < 1 { throw ValidationError("--orbit must be at least 1") }
+        try OptionCheck.whole("--orbit", orbit, 1...1_000_000)
         if cameras != nil, width != nil || height != nil {
             throw ValidationError("--width and --height apply to --orbit; --cameras renders at the cameras' size (see --downscale)")
         }
@@ -103,7 +104,6 @@ struct Render: ParsableCommand {
                 throw ValidationError("--split must be train, test, val or all")
             }
         }
-        guard downscale >= 1 else { throw ValidationError("--downscale must be an integer >= 1") }
         if let background, !["black", "white"].contains(background) {
             throw ValidationError("--background must be black or white")
         }
@@ -126,7 +126,7 @@ struct Render: ParsableCommand {
             }
 
             // Everything a user can get wrong is checked before the first frame.
-            try Self.prepareOutputFolder(out)
+            try OutputFolder.prepare(out)
             var encoder: VideoEncoder?
             if let video {
                 let sizes = Set(views.map { "\($0.camera.intrinsics.width)x\($0.camera.intrinsics.height)" })
@@ -153,7 +153,12 @@ struct Render: ParsableCommand {
             let (alpha, depth, out) = (alpha, depth, out)
             do {
                 for (index, view) in views.enumerated() {
-                    let image = try renderer.render(intrinsics: view.camera.intrinsics, pose: view.camera.pose, settings: settings)
+                    let image: RasterImage
+                    do {
+                        image = try renderer.render(intrinsics: view.camera.intrinsics, pose: view.camera.pose, settings: settings)
+                    } catch ComputeError.invalidArgument(let problem) {
+                        throw DatasetError(cameras ?? model, "camera \(view.camera.name): \(problem)")  // name the camera
+                    }
                     let background = settings.background
                     let videoSink = encoder
                     try writer.submit {
@@ -207,240 +212,6 @@ struct Render: ParsableCommand {
         let cameras = try CameraPaths.cameras(of: scene, split: wanted, downscale: downscale)
         return zip(cameras, frames).map { ($0, $1.split) }
     }
-
-    /// Creates `folder` and checks that a file can be written there, so that
-    /// a bad --out is one message before any rendering.
-    static func prepareOutputFolder(_ folder: String) throws {
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), !isFolder.boolValue {
-            throw DatasetError(folder, "the output folder is a file")
-        }
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw DatasetError(folder, "cannot create the output folder: \(describe(error))")
-        }
-        let probe = (folder as NSString).appendingPathComponent(".splat-write-test-\(getpid())")
-        guard FileManager.default.createFile(atPath: probe, contents: Data()) else {
-            throw DatasetError(folder, "the output folder is not writable")
-        }
-        try? FileManager.default.removeItem(atPath: probe)
-    }
-
-    static func describe(_ error: Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        return ns.localizedDescription
-    }
-}
-
-/// A model to render (Gaussians or a NeRF) and the rendering settings and
-/// training cameras its folder records.
-struct RenderModel {
-    enum Content {
-        case gaussians(GaussianModel)
-        case nerf(NerfModelFile.Contents)
-    }
-    var content: Content
-    /// The file the model was read from.
-    var path: String
-    /// The training output folder, when MODEL is one.
-    var folder: String?
-    var settings: RasterSettings
-    /// cameras.json of the training run, when the folder has one.
-    var trainingCameras: [CameraEntry]?
-
-    /// The Gaussians, for the commands that only draw Gaussians.
-    func gaussians(for command: String) throws -> GaussianModel {
-        guard case .gaussians(let g) = content else { throw DatasetError(path, "a NeRF model: \(command) needs a Gaussian model") }
-        return g
-    }
-
-    /// Reads a training output folder (model.json optional; point_cloud.ply,
-    /// 3DGS's point_cloud/iteration_N/point_cloud.ply, or the model.nerf that
-    /// model.json names for kind "nerf") or a .ply / .splat / .nerf file.
-    static func load(_ path: String) throws -> RenderModel {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-            throw DatasetError(path, "no such model file or folder")
-        }
-        guard isFolder.boolValue else {
-            if path.hasSuffix(".nerf") {
-                let nerf = try NerfModelFile.read(path: path)
-                let bg = nerf.header.background
-                return RenderModel(content: .nerf(nerf), path: path, folder: nil,
-                                   settings: RasterSettings(background: SIMD3(bg[0], bg[1], bg[2])), trainingCameras: nil)
-            }
-            return RenderModel(content: .gaussians(try GaussianModelFile.read(path: path)), path: path, folder: nil,
-                               settings: RasterSettings(), trainingCameras: nil)
-        }
-        let folder = path as NSString
-        var settings = RasterSettings()
-        var nerfFile: String?
-        let modelJSON = folder.appendingPathComponent("model.json")
-        if FileManager.default.fileExists(atPath: modelJSON) {
-            nerfFile = try readSettings(modelJSON, into: &settings).map { folder.appendingPathComponent($0) }
-        }
-        let cameras = folder.appendingPathComponent("cameras.json")
-        let training = FileManager.default.fileExists(atPath: cameras) ? try CamerasJSON.read(cameras) : nil
-        if let nerfFile {
-            guard FileManager.default.fileExists(atPath: nerfFile) else { throw DatasetError(nerfFile, "the NeRF model that model.json names is missing") }
-            return RenderModel(content: .nerf(try NerfModelFile.read(path: nerfFile)), path: nerfFile, folder: path,
-                               settings: settings, trainingCameras: training)
-        }
-        guard let file = modelFile(in: path) else {
-            throw DatasetError(path, "no point_cloud.ply in the model folder (a model is a training output folder or a .ply / .splat / .nerf)")
-        }
-        return RenderModel(content: .gaussians(try GaussianModelFile.read(path: file)), path: file, folder: path,
-                           settings: settings, trainingCameras: training)
-    }
-
-    static func modelFile(in folder: String) -> String? {
-        let direct = (folder as NSString).appendingPathComponent("point_cloud.ply")
-        if FileManager.default.fileExists(atPath: direct) { return direct }
-        // 3DGS: point_cloud/iteration_<N>/point_cloud.ply, the highest N.
-        let iterations = (folder as NSString).appendingPathComponent("point_cloud")
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: iterations)) ?? []
-        let best = names.compactMap { name -> (Int, String)? in
-            guard name.hasPrefix("iteration_"), let n = Int(name.dropFirst("iteration_".count)) else { return nil }
-            let file = "\(iterations)/\(name)/point_cloud.ply"
-            return FileManager.default.fileExists(atPath: file) ? (n, file) : nil
-        }.max { $0.0 < $1.0 }
-        return best?.1
-    }
-
-    /// model.json's rendering settings: `background` ("black", "white",
-    /// "random" (rendered black, as 3DGS evaluates) or [r, g, b] in 0...1)
-    /// and `antialias` (true/false, or gsplat's "antialiased"/"classic"),
-    /// at the top level or under `settings`. Absent keys keep the defaults.
-    /// Returns the model file of a NeRF (`kind` "nerf": `model`, default
-    /// model.nerf), nil for Gaussians.
-    @discardableResult
-    static func readSettings(_ path: String, into settings: inout RasterSettings) throws -> String? {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DatasetError(path, "cannot read the file") }
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw DatasetError(path, "not a JSON object")
-        }
-        let kind = object["kind"] as? String ?? "gaussians"
-        guard ["gaussians", "nerf"].contains(kind) else {
-            throw DatasetError(path, "a \(kind) model: splat draws Gaussian and NeRF models")
-        }
-        let nested = object["settings"] as? [String: Any] ?? [:]
-        func value(_ key: String) -> Any? { object[key] ?? nested[key] }
-        if let bg = value("background") {
-            if let name = bg as? String {
-                switch name {
-                case "white": settings.background = SIMD3(1, 1, 1)
-                case "black", "random": settings.background = .zero
-                default: throw DatasetError(path, "background '\(name)' is not black, white or random")
-                }
-            } else if let rgb = bg as? [NSNumber], rgb.count == 3 {
-                settings.background = SIMD3(rgb[0].floatValue, rgb[1].floatValue, rgb[2].floatValue)
-            } else {
-                throw DatasetError(path, "background must be \"black\", \"white\", \"random\" or [r, g, b]")
-            }
-        }
-        if let aa = value("antialias") ?? value("rasterize_mode") {
-            if let name = aa as? String {
-                guard ["antialiased", "classic"].contains(name) else {
-                    throw DatasetError(path, "antialias mode '\(name)' is not antialiased or classic")
-                }
-                settings.antialias = name == "antialiased"
-            } else if let flag = aa as? Bool {
-                settings.antialias = flag
-            } else {
-                throw DatasetError(path, "antialias must be true, false, \"antialiased\" or \"classic\"")
-            }
-        }
-        return kind == "nerf" ? (object["model"] as? String ?? "model.nerf") : nil
-    }
-
-    /// The centre of the box from the 1st to the 99th percentile of the
-    /// positions on each axis (floaters far out do not move it), and that
-    /// box's half-size; the origin and 1 for an empty model.
-    var robustBox: (center: Vector3, halfSize: Vector3) {
-        let gaussians: GaussianModel
-        switch content {
-        case .gaussians(let g): gaussians = g
-        case .nerf(let n):
-            // The NeRF's scene box (cascade 0 of its occupancy grid).
-            let c = n.header.boxCenter, h = n.header.boxSize / 2
-            return (Vector3(c[0], c[1], c[2]), Vector3(h, h, h))
-        }
-        let n = gaussians.count
-        guard n > 0 else { return (.zero, Vector3(1, 1, 1)) }
-        let step = max(1, n / 100_000)  // a strided sample of at most ~100k positions
-        var lo = Vector3.zero, hi = Vector3.zero
-        for axis in 0..<3 {
-            let values = stride(from: 0, to: n, by: step).map { gaussians.positions[$0 * 3 + axis] }.sorted()
-            let last = Double(values.count - 1)
-            lo[axis] = Double(values[Int((0.01 * last).rounded())])
-            hi[axis] = Double(values[Int((0.99 * last).rounded())])
-        }
-        return ((lo + hi) / 2, (hi - lo) / 2)
-    }
-
-    /// fx = fy for a 50 degree horizontal field of view, centred principal point.
-    static func orbitIntrinsics(width: Int, height: Int) -> Intrinsics {
-        let f = Double(width) / 2 / tan(25 * Double.pi / 180)
-        return Intrinsics(width: width, height: height, fx: f, fy: f, cx: Double(width) / 2, cy: Double(height) / 2)
-    }
-
-    /// `count` cameras around the model's centre (see `Render`'s discussion).
-    static func orbit(count: Int, model: RenderModel, width: Int, height: Int) -> [RenderCamera] {
-        let intrinsics = orbitIntrinsics(width: width, height: height)
-        let box = model.robustBox
-        if let entries = model.trainingCameras, !entries.isEmpty {
-            let train = entries.filter { $0.split == .train }
-            return CameraPaths.orbit(count: count, around: (train.isEmpty ? entries : train).map(\.pose),
-                                     center: box.center, intrinsics: intrinsics)
-        }
-        let sphere = max(box.halfSize.length, 1e-3)
-        let halfFov = min(intrinsics.fovX, intrinsics.fovY) / 2
-        let distance = sphere / sin(halfFov)
-        let elevation = 20 * Double.pi / 180
-        return CameraPaths.orbit(count: count, center: box.center, up: Vector3(0, 0, 1),
-                                 radius: distance * cos(elevation), height: distance * sin(elevation), intrinsics: intrinsics)
-    }
-}
-
-/// Rendered frames as 8-bit images.
-enum RenderOutput {
-    static func byte(_ v: Float) -> UInt8 { UInt8((min(max(v, 0), 1) * 255).rounded()) }
-
-    /// The colour composited over the background, RGB.
-    static func rgb(_ image: RasterImage) -> Image8 {
-        Image8(width: image.width, height: image.height, channels: 3, pixels: image.color.map(byte))
-    }
-
-    /// Straight-alpha RGBA: colour (C - T * background) / alpha where alpha > 0, else 0.
-    static func rgba(_ image: RasterImage, background: SIMD3<Float>) -> Image8 {
-        let n = image.width * image.height
-        var pixels = [UInt8](repeating: 0, count: n * 4)
-        for i in 0..<n {
-            let a = image.alpha[i]
-            pixels[4 * i + 3] = byte(a)
-            guard a > 0 else { continue }
-            let t = image.transmittance[i]
-            for c in 0..<3 {
-                pixels[4 * i + c] = byte((image.color[3 * i + c] - t * background[c]) / a)
-            }
-        }
-        return Image8(width: image.width, height: image.height, channels: 4, pixels: pixels)
-    }
-
-    /// 16-bit grey: the covered pixels' depth range mapped to 0...65535, uncovered 0.
-    static func depthImage(_ depth: [Float], alpha: [Float]) -> [UInt16] {
-        var lo = Float.infinity, hi = -Float.infinity
-        for i in depth.indices where alpha[i] > 0 { lo = min(lo, depth[i]); hi = max(hi, depth[i]) }
-        let range = hi - lo
-        return depth.indices.map { i -> UInt16 in
-            guard alpha[i] > 0 else { return 0 }
-            return range > 0 ? UInt16((max(0, min(1, (depth[i] - lo) / range)) * 65535).rounded()) : 65535
-        }
-    }
 }
 
 /// Writes frames on one background queue, in order, at most a few frames
@@ -472,7 +243,7 @@ final class FrameWriter {
 }
 
 /// Progress on stderr: a bar redrawn in place on a terminal, else one plain
-/// line every few seconds (CONVENTIONS.md, "Output streams").
+/// line every few seconds (docs/conventions.md, "Exit codes and output streams").
 struct RenderProgress {
     let total: Int
     let label: String, unit: String
@@ -551,7 +322,7 @@ final class VideoEncoder {
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         } catch {
-            throw DatasetError(folder.path, "cannot create the video's folder: \(Render.describe(error))")
+            throw DatasetError(folder.path, "cannot create the video's folder: \(OutputFolder.describe(error))")
         }
         let ext = url.pathExtension.isEmpty ? "mp4" : url.pathExtension
         temporary = folder.appendingPathComponent(".\(url.deletingPathExtension().lastPathComponent).\(getpid()).tmp.\(ext)").path

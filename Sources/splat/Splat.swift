@@ -17,23 +17,26 @@ struct Splat: ParsableCommand {
         """,
         subcommands: [Train.self, Render.self, View.self, Eval.self, Info.self, Mesh.self, Convert.self, Bench.self])
 
-    /// Parses and runs, with the exit codes of CONVENTIONS.md: a bad command
+    /// Parses and runs, with the exit codes of docs/conventions.md: a bad command
     /// line is a user error (1), not ArgumentParser's usual 64.
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(OptionCheck.joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch let code as ExitCode {
             exit(withError: code)
         } catch {
             if exitCode(for: error) == .success { exit(withError: error) }  // --help, --version
-            FileHandle.standardError.write(Data("\(fullMessage(for: error))\n".utf8))
+            // One line naming the option and the problem (docs/conventions.md: exit 1 for bad input); --help has the rest.
+            let text = message(for: error).split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }.joined(separator: " ")
+            FileHandle.standardError.write(Data("splat: error: \(text) (see --help)\n".utf8))
             Foundation.exit(1)
         }
     }
 }
 
-/// Runs `body`, turning errors into the exit codes of CONVENTIONS.md:
+/// Runs `body`, turning errors into the exit codes of docs/conventions.md:
 /// 1 for a user error (bad input, missing device), 2 for an internal error.
 func runReportingErrors(_ body: () throws -> Void) throws {
     do {

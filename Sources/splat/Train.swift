@@ -3,6 +3,7 @@ import Compute
 import Datasets
 import Foundation
 import Geometry
+import Models
 import Splatting
 import Training
 import Viewer
@@ -39,8 +40,8 @@ struct Train: ParsableCommand {
         the iteration named; the last checkpoint written stays as it was.
         Exit codes: 0 done, 1 bad input, 2 device failure, 130 interrupted.
 
-        --method nerf trains instant-ngp's NeRF (Mueller et al. 2022; README
-        "Neural fields"): hash encoding, density and colour MLPs, occupancy
+        --method nerf trains instant-ngp's NeRF (Mueller et al. 2022;
+        docs/nerf.md): hash encoding, density and colour MLPs, occupancy
         grid, 2^18 samples a batch (on a CPU device 2^14 samples, a 64^3 grid,
         256 march steps and 32-wide MLPs, unless --nerf-config says
         otherwise), Adam with L2 on the MLP weights and learning-rate decay
@@ -66,8 +67,8 @@ struct Train: ParsableCommand {
     var out: String?
     @Option(help: "Training iterations (default 7000; --method nerf 20000; or the checkpoint's with --resume).")
     var iterations: Int?
-    @Option(help: "Downscale images by this integer factor.")
-    var downscale = 1
+    @OptionGroup var imageScale: ImageScaleOptions
+    var downscale: Int { imageScale.factor() }
     @Flag(help: "Hold out test images (every 8th by name without a test split) and report test metrics.")
     var eval = false
     @Option(help: "Stop after this many seconds (the model so far is saved).")
@@ -76,44 +77,44 @@ struct Train: ParsableCommand {
     var seed: UInt64 = 0
     @Option(help: "Background: white, black or random (default: white for images with alpha, else black).")
     var background: String?
-    @Option(help: "Random initial points when the scene has none.")
-    var randomPoints = 100_000
-    @Option(help: "Initial position learning rate (times the scene extent).")
-    var positionLR = 1.6e-4
-    @Option(help: "Final position learning rate (times the scene extent).")
-    var positionLRFinal = 1.6e-6
-    @Option(help: "SH DC learning rate (rest: / 20).")
-    var featureLR = 2.5e-3
-    @Option(help: "Opacity learning rate.")
-    var opacityLR = 0.025
-    @Option(help: "Scale learning rate.")
-    var scalingLR = 5e-3
-    @Option(help: "Rotation learning rate.")
-    var rotationLR = 1e-3
-    @Option(help: "D-SSIM weight lambda.")
-    var lambdaDSSIM = 0.2
-    @Option(help: "Maximum SH degree (one more every 1000 iterations).")
-    var shDegree = 3
-    @Option(help: "Densification starts after this iteration.")
-    var densifyFrom = 500
-    @Option(help: "Densification (and its statistics) stop at this iteration.")
-    var densifyUntil = 15_000
-    @Option(help: "Densify every this many iterations (0: never).")
-    var densifyInterval = 100
-    @Option(help: "Mean screen-space gradient (NDC units) that triggers clone/split.")
-    var densifyGradThreshold = 2e-4
-    @Option(help: "Clone Gaussians at most this large (times the scene extent); split larger ones.")
-    var percentDense = 0.01
-    @Option(help: "Prune Gaussians below this opacity.")
-    var minOpacity = 0.005
-    @Option(help: "Reset opacities to 0.01 every this many iterations (0: never).")
-    var opacityResetInterval = 3000
+    @Option(help: "Random initial points when the scene has none. (default \(Self.defaults.randomPoints))")
+    var randomPoints: Int?
+    @Option(help: "Initial position learning rate (times the scene extent). (default \(Self.defaults.positionLR))")
+    var positionLR: Double?
+    @Option(help: "Final position learning rate (times the scene extent). (default \(Self.defaults.positionLRFinal))")
+    var positionLRFinal: Double?
+    @Option(help: "SH DC learning rate (rest: / 20). (default \(Self.defaults.featureLR))")
+    var featureLR: Double?
+    @Option(help: "Opacity learning rate. (default \(Self.defaults.opacityLR))")
+    var opacityLR: Double?
+    @Option(help: "Scale learning rate. (default \(Self.defaults.scalingLR))")
+    var scalingLR: Double?
+    @Option(help: "Rotation learning rate. (default \(Self.defaults.rotationLR))")
+    var rotationLR: Double?
+    @Option(help: "D-SSIM weight lambda. (default \(Self.defaults.lambdaDSSIM))")
+    var lambdaDSSIM: Double?
+    @Option(help: "Maximum SH degree (one more every 1000 iterations). (default \(Self.defaults.maxSHDegree))")
+    var shDegree: Int?
+    @Option(help: "Densification starts after this iteration. (default \(Self.defaults.densification.from))")
+    var densifyFrom: Int?
+    @Option(help: "Densification (and its statistics) stop at this iteration. (default \(Self.defaults.densification.until))")
+    var densifyUntil: Int?
+    @Option(help: "Densify every this many iterations (0: never). (default \(Self.defaults.densification.interval))")
+    var densifyInterval: Int?
+    @Option(help: "Mean screen-space gradient (NDC units) that triggers clone/split. (default \(Self.defaults.densification.gradThreshold))")
+    var densifyGradThreshold: Double?
+    @Option(help: "Clone Gaussians at most this large (times the scene extent); split larger ones. (default \(Self.defaults.densification.percentDense))")
+    var percentDense: Double?
+    @Option(help: "Prune Gaussians below this opacity. (default \(Self.defaults.densification.minOpacity))")
+    var minOpacity: Double?
+    @Option(help: "Reset opacities to 0.01 every this many iterations (0: never). (default \(Self.defaults.densification.opacityResetInterval))")
+    var opacityResetInterval: Int?
     @Option(help: "After the first opacity reset, prune Gaussians with a world scale above this fraction of the scene extent; the original's 0.1 removed beer's distant background (21.3 vs 24.3 dB), so 0 (off) is the default...")
-    var maxWorldScale = 0.0
+    var maxWorldScale: Double?
     @Option(help: "...and, when > 0, those with a screen radius above this (px). The original's 20 px test never fires (its radii are reset first), so 0 is the default.")
-    var maxScreenSize = 0.0
-    @Option(help: "Stop growing at this many Gaussians (0: no cap); the largest gradients grow first.")
-    var maxGaussians = 0
+    var maxScreenSize: Double?
+    @Option(help: "Stop growing at this many Gaussians (0: no cap); the largest gradients grow first. (default \(Self.defaults.densification.maxGaussians))")
+    var maxGaussians: Int?
 
     @Flag(help: "Sparse Adam: skip parameters whose gradient is zero (Gaussians the view did not see).")
     var sparseAdam = false
@@ -128,7 +129,7 @@ struct Train: ParsableCommand {
     @Option(help: "With --view: render N viewer frames, then close the window (tests).")
     var viewFrames: Int?
 
-    @Option(help: "--method nerf: a JSON configuration (tiny-cuda-nn spelling: encoding, network, rgb_network, learning_rate, beta1, beta2, epsilon, l2_reg, decay_start, decay_interval, decay_base, decay_budget_points, loss, rays_per_batch, samples_per_batch, grid_size, grid_update_points, march_steps, fp16_storage; README \"Neural fields\" lists them); missing keys keep instant-ngp's defaults (on a CPU device: 2^14 samples, a 64^3 grid, 256 march steps, 1 x 32 MLPs).")
+    @Option(help: "--method nerf: a JSON configuration (tiny-cuda-nn spelling: encoding, network, rgb_network, learning_rate, beta1, beta2, epsilon, l2_reg, decay_start, decay_interval, decay_base, decay_budget_points, loss, rays_per_batch, samples_per_batch, grid_size, grid_update_points, march_steps, fp16_storage; docs/nerf.md, \"Configuration\", lists them); missing keys keep instant-ngp's defaults (on a CPU device: 2^14 samples, a 64^3 grid, 256 march steps, 1 x 32 MLPs).")
     var nerfConfig: String?
     @Option(help: "--method nerf: rays of the first batch (default 4096, 512 on a CPU); later batches adapt to --samples-per-batch.")
     var raysPerBatch: Int?
@@ -144,13 +145,35 @@ struct Train: ParsableCommand {
     var profile = false
 
     func validate() throws {
-        if let iterations { guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") } }
-        guard downscale >= 1 else { throw ValidationError("--downscale must be an integer >= 1") }
-        guard (0...3).contains(shDegree) else { throw ValidationError("--sh-degree must be within 0...3") }
-        guard saveEvery >= 0, evalEvery >= 0, maxGaussians >= 0, densifyInterval >= 0, opacityResetInterval >= 0 else {
-            throw ValidationError("--save-every, --eval-every, --max-gaussians, --densify-interval and --opacity-reset-interval must be >= 0")
+        try OptionCheck.whole("--iterations", iterations, 1...100_000_000)
+        try OptionCheck.positive("--max-seconds", maxSeconds)
+        try OptionCheck.whole("--random-points", randomPoints, 1...100_000_000)
+        // Parameters, gradients and Adam moments on the host and the device: about 1 KB a Gaussian.
+        try HostMemory.check("--random-points", count: randomPoints ?? 0, bytesPerItem: 1024)
+        for (name, rate) in [("--position-lr", positionLR), ("--feature-lr", featureLR), ("--opacity-lr", opacityLR),
+                             ("--scaling-lr", scalingLR), ("--rotation-lr", rotationLR)] {
+            try OptionCheck.number(name, rate, 0...10, aboveLowerBound: true)
         }
-        guard ["gaussians", "nerf"].contains(method) else { throw ValidationError("--method must be gaussians or nerf") }
+        try OptionCheck.number("--position-lr-final", positionLRFinal, 0...10)
+        try OptionCheck.number("--lambda-dssim", lambdaDSSIM, 0...1)
+        try OptionCheck.whole("--sh-degree", shDegree, 0...3)
+        for (name, value) in [("--densify-from", densifyFrom), ("--densify-until", densifyUntil), ("--densify-interval", densifyInterval),
+                              ("--opacity-reset-interval", opacityResetInterval), ("--save-every", saveEvery), ("--eval-every", evalEvery)] {
+            try OptionCheck.whole(name, value, 0...100_000_000)
+        }
+        try OptionCheck.whole("--max-gaussians", maxGaussians, 0...100_000_000)
+        try OptionCheck.positive("--densify-grad-threshold", densifyGradThreshold, upTo: 1e6)
+        try OptionCheck.number("--percent-dense", percentDense, 0...1, aboveLowerBound: true)
+        try OptionCheck.number("--min-opacity", minOpacity, 0...1)
+        try OptionCheck.number("--max-world-scale", maxWorldScale, 0...1e6)
+        try OptionCheck.number("--max-screen-size", maxScreenSize, 0...1e6)
+        try OptionCheck.whole("--view-frames", viewFrames, 1...1_000_000)
+        try OptionCheck.choice("--method", method, ["gaussians", "nerf"])
+        try OptionCheck.choice("--background", background, ["white", "black", "random"])
+        try OptionCheck.whole("--rays-per-batch", raysPerBatch, 1...(1 << 22))
+        try OptionCheck.whole("--samples-per-batch", samplesPerBatch, 64...(1 << 26))
+        try OptionCheck.whole("--march-steps", marchSteps, 1...16384)
+        try OptionCheck.powerOfTwo("--aabb-scale", aabbScale, 1...128)
         if method != "nerf" {
             let nerfOnly = [("--nerf-config", nerfConfig != nil), ("--rays-per-batch", raysPerBatch != nil), ("--fp16", fp16),
                             ("--samples-per-batch", samplesPerBatch != nil), ("--march-steps", marchSteps != nil),
@@ -159,37 +182,36 @@ struct Train: ParsableCommand {
                 throw ValidationError("\(nerfOnly.joined(separator: ", ")) \(nerfOnly.count == 1 ? "is" : "are") for --method nerf (Gaussian training's profile: splat bench train --profile)")
             }
         }
-        if let background, !["white", "black", "random"].contains(background) {
-            throw ValidationError("--background must be white, black or random")
-        }
     }
 
+    /// The library's recipe (3DGS's defaults), for the help text.
+    static let defaults = GaussianTrainingConfig()
+
+    /// The recipe: the library's defaults with the options given on the command line.
     func recipe() -> GaussianTrainingConfig {
-        var config = GaussianTrainingConfig()
-        config.iterations = iterations ?? 7000
+        var config = Self.defaults
+        config.iterations = iterations ?? config.iterations
         config.seed = seed
-        config.randomPoints = randomPoints
-        config.positionLR = positionLR
-        config.positionLRFinal = positionLRFinal
-        config.featureLR = featureLR
-        config.opacityLR = opacityLR
-        config.scalingLR = scalingLR
-        config.rotationLR = rotationLR
-        config.lambdaDSSIM = lambdaDSSIM
-        config.maxSHDegree = shDegree
-        var density = DensificationSettings()
-        density.from = densifyFrom
-        density.until = densifyUntil
-        density.interval = densifyInterval
-        density.gradThreshold = densifyGradThreshold
-        density.percentDense = percentDense
-        density.minOpacity = minOpacity
-        density.opacityResetInterval = opacityResetInterval
-        density.maxScreenRadius = maxScreenSize
-        density.maxWorldScale = maxWorldScale
-        density.maxGaussians = maxGaussians
-        config.densification = density
         config.sparseAdam = sparseAdam
+        if let randomPoints { config.randomPoints = randomPoints }
+        if let positionLR { config.positionLR = positionLR }
+        if let positionLRFinal { config.positionLRFinal = positionLRFinal }
+        if let featureLR { config.featureLR = featureLR }
+        if let opacityLR { config.opacityLR = opacityLR }
+        if let scalingLR { config.scalingLR = scalingLR }
+        if let rotationLR { config.rotationLR = rotationLR }
+        if let lambdaDSSIM { config.lambdaDSSIM = lambdaDSSIM }
+        if let shDegree { config.maxSHDegree = shDegree }
+        if let densifyFrom { config.densification.from = densifyFrom }
+        if let densifyUntil { config.densification.until = densifyUntil }
+        if let densifyInterval { config.densification.interval = densifyInterval }
+        if let densifyGradThreshold { config.densification.gradThreshold = densifyGradThreshold }
+        if let percentDense { config.densification.percentDense = percentDense }
+        if let minOpacity { config.densification.minOpacity = minOpacity }
+        if let opacityResetInterval { config.densification.opacityResetInterval = opacityResetInterval }
+        if let maxWorldScale { config.densification.maxWorldScale = maxWorldScale }
+        if let maxScreenSize { config.densification.maxScreenRadius = maxScreenSize }
+        if let maxGaussians { config.densification.maxGaussians = maxGaussians }
         return config
     }
 
@@ -198,7 +220,8 @@ struct Train: ParsableCommand {
     func loadTrainingScene() throws -> (scene: Scene, outDir: String, frames: [LoadedFrame], train: [LoadedFrame], test: [LoadedFrame]) {
         let loaded = try SceneLoader.load(scene, options: SceneOptions(eval: eval))
         let outDir = out ?? resume ?? "output/" + ((loaded.root as NSString).standardizingPath as NSString).lastPathComponent
-        try checkWritable(outDir)
+        try OutputFolder.prepare(outDir)
+        AtomicFile.removeStale(in: outDir + "/checkpoint")  // a killed run's half-written checkpoint (the folder itself: OutputFolder.prepare)
         log("splat train: \(loaded.frames.count) images (\(loaded.trainFrames.count) train, \(loaded.testFrames.count) test); split: \(loaded.splitSource.isEmpty ? "scene files" : loaded.splitSource)")
         let (frames, _) = try SceneImages.load(loaded.frames, root: loaded.root, downscale: downscale)
         let train = frames.filter { $0.frame.split == .train }, test = frames.filter { $0.frame.split == .test }
@@ -206,17 +229,11 @@ struct Train: ParsableCommand {
         return (loaded, outDir, frames, train, test)
     }
 
-    /// The config.json a training run wrote into `folder`, if there is one.
-    static func recordedConfig(_ folder: String) -> [String: Any]? {
-        guard let data = FileManager.default.contents(atPath: folder + "/config.json") else { return nil }
-        return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-    }
-
     func run() throws {
         if method == "nerf" { return try runNerf() }
         try runReportingErrors {
             let resumed = try resume.map { try GaussianCheckpoint.read(from: $0) }
-            if let resume, let previous = Self.recordedConfig(resume) {
+            if let resume, let previous = RenderModel.recordedConfig(resume) {
                 // The view order in the checkpoint indexes the training views: same split and sizes.
                 if let e = previous["eval"] as? Bool, e != eval {
                     throw DatasetError(resume, "the checkpoint was trained \(e ? "with" : "without") --eval; resume the same way")
@@ -293,7 +310,7 @@ struct Train: ParsableCommand {
             /// One viewer turn between steps (the next step renders its own frame again).
             func viewerStep(live: Bool) throws {
                 guard let v = viewer else { return }
-                v.source.settings.shDegree = min(config.maxSHDegree, max(0, trainer.iteration - 1) / max(1, config.shDegreeInterval))
+                v.source.settings.shDegree = config.shDegree(atIteration: trainer.iteration)
                 if try !v.session.step(source: v.source, live: live) {
                     try v.session.finish()
                     viewer = nil
@@ -422,21 +439,6 @@ func peakResidentMegabytes() -> Double {
     return Double(usage.ru_maxrss) / 1024
 }
 
-func checkWritable(_ folder: String) throws {
-    do {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let probe = folder + "/.splat-write-test"
-        guard FileManager.default.createFile(atPath: probe, contents: Data("ok".utf8)) else {
-            throw DatasetError(folder, "the output folder is not writable")
-        }
-        try? FileManager.default.removeItem(atPath: probe)
-    } catch let error as DatasetError {
-        throw error
-    } catch {
-        throw DatasetError(folder, "cannot create the output folder: \(error.localizedDescription)")
-    }
-}
-
 /// Fails before any work when the output folder's file system has less than `bytes` free.
 func checkFreeSpace(_ folder: String, bytes: Int) throws {
     var info = statvfs()
@@ -449,46 +451,4 @@ func checkFreeSpace(_ folder: String, bytes: Int) throws {
 
 func writeJSON(_ object: Any, to path: String) throws {
     try AtomicFile.write(try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), to: path)
-}
-
-/// Test-set metrics: PSNR (renders clamped to [0, 1]) and SSIM (GPU, 11x11
-/// Gaussian window), means over images.
-enum Evaluate {
-    static func metrics(rasterizer: GaussianRasterizer, frames: [LoadedFrame], background: SIMD3<Float>) throws
-        -> (psnr: Double, ssim: Double, perImage: [(name: String, psnr: Double, ssim: Double)]) {
-        try metrics(device: rasterizer.device, frames: frames, background: background) { f in
-            try rasterizer.render(camera: RasterCamera(intrinsics: f.intrinsics, pose: f.frame.pose),
-                                  settings: RasterSettings(background: background)).color
-        }
-    }
-
-    /// The same for any engine: `render` gives a frame's [H, W, 3] f32 colours over `background`.
-    static func metrics(device: ComputeDevice, frames: [LoadedFrame], background: SIMD3<Float>, render: (LoadedFrame) throws -> [Float]) throws
-        -> (psnr: Double, ssim: Double, perImage: [(name: String, psnr: Double, ssim: Double)]) {
-        let loss = try ImageLoss(device: device)
-        var results: [(String, Double, Double)] = []
-        for f in frames {
-            let image = (width: f.image.width, height: f.image.height, color: try render(f))
-            let bg = SIMD3<Double>(Double(background.x), Double(background.y), Double(background.z))
-            let target = GaussianTrainer.composite(f.image, over: bg)
-            let psnr = ImageMetrics.psnr(rendered: image.color, target: target.pixels)
-            // SSIM on the GPU through the loss's SSIM map.
-            var packed = [UInt32](repeating: 0, count: image.width * image.height)
-            for p in packed.indices {
-                packed[p] = UInt32(target.pixels[3 * p]) | UInt32(target.pixels[3 * p + 1]) << 8 | UInt32(target.pixels[3 * p + 2]) << 16
-            }
-            var clamped = [Float](repeating: 1, count: image.width * image.height * 4)
-            for p in 0..<(image.width * image.height) {
-                for c in 0..<3 { clamped[4 * p + c] = min(1, max(0, image.color[3 * p + c])) }
-            }
-            let r = try GPUBuffer(device: device, clamped), t = try GPUBuffer(device: device, packed)
-            let g = try GPUBuffer(device: device, length: image.width * image.height * 12)
-            let stream = try CommandStream(device: device)
-            try loss.record(stream, rendered: r, target: t, gradient: g, width: image.width, height: image.height)
-            try stream.run()
-            results.append((f.frame.name, psnr, Double(try loss.values().ssim)))
-        }
-        let n = Double(max(results.count, 1))
-        return (results.map(\.1).reduce(0, +) / n, results.map(\.2).reduce(0, +) / n, results)
-    }
 }

@@ -4,71 +4,11 @@ import Datasets
 import Fields
 import Foundation
 import Geometry
+import Models
 import Splatting
 
 /// `splat train SCENE --method nerf`: the instant-ngp engine.
 extension Train {
-    /// Cascade 0 of the occupancy grid in the world frame, and aabb_scale
-    /// (CONVENTIONS.md): for a transforms.json with instant-ngp's extras, its
-    /// unit cube mapped back into the world frame (ngp = cycle(world) scale +
-    /// offset, cycle (x, y, z) -> (y, z, x)); for cameras that look inward
-    /// at one spot (an object captured from around it, as NeRF-synthetic
-    /// scenes are), the cube around that spot that every camera sees whole;
-    /// otherwise a cube of the camera extent's size around the camera centroid.
-    static func nerfBox(_ scene: Scene, aabbScale override: Int?) -> (center: Vector3, size: Double, aabbScale: Int) {
-        var aabb = override ?? Int((scene.ngp?.aabbScale ?? 1).rounded(.up))
-        aabb = max(1, aabb)
-        var p = 1
-        while p < aabb { p *= 2 }  // cascades double: a power of two
-        if let ngp = scene.ngp, ngp.scale > 0 {
-            let c = (Vector3(0.5, 0.5, 0.5) - ngp.offset) / ngp.scale  // cycled axes
-            return (Vector3(c.z, c.x, c.y), 1 / ngp.scale, p)
-        }
-        if let inward = inwardBox(scene.trainFrames) { return (inward.center, inward.size, p) }
-        return (scene.normalization.center, scene.normalization.extent, p)
-    }
-
-    /// The point nearest to every training camera's optical axis (least
-    /// squares), when it lies in front of all of them and the axes pass
-    /// within a quarter of the mean distance of it: the cube centred there
-    /// whose bounding sphere fits every camera's field of view.
-    static func inwardBox(_ frames: [SceneFrame]) -> (center: Vector3, size: Double)? {
-        guard frames.count >= 3 else { return nil }
-        var a = [[Double]](repeating: [0, 0, 0], count: 3), b = [0.0, 0, 0]
-        for f in frames {
-            let d = f.pose.forward.normalized, c = f.pose.position
-            for i in 0..<3 {
-                for j in 0..<3 { a[i][j] += (i == j ? 1 : 0) - d[i] * d[j] }
-                b[i] += (0..<3).reduce(0) { $0 + ((i == $1 ? 1 : 0) - d[i] * d[$1]) * c[$1] }
-            }
-        }
-        // Cramer's rule on the 3x3 system (singular: the axes are parallel).
-        func det(_ m: [[Double]]) -> Double {
-            m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-                + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
-        }
-        let dA = det(a)
-        guard abs(dA) > 1e-6 * Double(frames.count * frames.count * frames.count) else { return nil }
-        var x = Vector3.zero
-        for k in 0..<3 {
-            var m = a
-            for i in 0..<3 { m[i][k] = b[i] }
-            x[k] = det(m) / dA
-        }
-        var radius = Double.infinity, along = 0.0, off = 0.0
-        for f in frames {
-            let v = x - f.pose.position, d = f.pose.forward.normalized
-            let depth = v.dot(d)
-            guard depth > 0 else { return nil }
-            along += v.length
-            off += (v - d * depth).length
-            let halfFov = min(f.intrinsics.fovX, f.intrinsics.fovY) / 2
-            radius = min(radius, v.length * sin(halfFov))
-        }
-        guard off < 0.25 * along, radius.isFinite, radius > 0 else { return nil }
-        return (x, 2 * radius)
-    }
-
     func runNerf() throws {
         try runReportingErrors {
             if view { throw ValidationError("--view is not available for --method nerf yet") }
@@ -86,7 +26,7 @@ extension Train {
                 guard contents.header.optimizer != nil else {
                     throw DatasetError(path, "a NeRF model without optimiser state, not a checkpoint (resume from the folder's checkpoint/model.nerf)")
                 }
-                if let previous = Self.recordedConfig(resume) {
+                if let previous = RenderModel.recordedConfig(resume) {
                     if let d = previous["downscale"] as? Int, d != downscale {
                         throw DatasetError(resume, "the checkpoint was trained with --downscale \(d); resume with the same value")
                     }
@@ -106,17 +46,12 @@ extension Train {
             if resumed != nil, nerfConfig != nil || raysPerBatch != nil || samplesPerBatch != nil || marchSteps != nil || aabbScale != nil {
                 Diagnostics.warn("--resume: the NeRF recipe comes from the checkpoint; --nerf-config, --rays-per-batch, --samples-per-batch, --march-steps and --aabb-scale are ignored")
             }
-            if resumed == nil, let nerfConfig {
-                guard let data = FileManager.default.contents(atPath: nerfConfig) else { throw DatasetError(nerfConfig, "cannot read the file") }
-                do { config = try JSONDecoder().decode(NerfConfig.self, from: data) } catch {
-                    throw DatasetError(nerfConfig, "not a NeRF configuration: \(error)")
-                }
-            }
+            // The keys the file gives (they win over the CPU defaults below); NerfConfig.decode refuses unknown ones.
             var configKeys: Set<String> = []
-            if let nerfConfig, let data = FileManager.default.contents(atPath: nerfConfig),
-               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] { configKeys = Set(object.keys) }
-            if resumed == nil, let nerfConfig, case let unknown = configKeys.subtracting(NerfConfig.keys), !unknown.isEmpty {
-                throw DatasetError(nerfConfig, "unknown NeRF configuration key\(unknown.count == 1 ? "" : "s") \(unknown.sorted().joined(separator: ", ")); the keys are \(NerfConfig.keys.joined(separator: ", "))")
+            if resumed == nil, let nerfConfig {
+                let data = try RegularFile.read(nerfConfig, limit: 16 << 20)
+                config = try NerfConfig.decode(data, path: nerfConfig)
+                configKeys = Set((try StrictJSON.object(data, path: nerfConfig) as? [String: Any] ?? [:]).keys)
             }
             if resumed == nil {
                 if fp16 { config.fp16Storage = true }
@@ -125,11 +60,11 @@ extension Train {
                 if let marchSteps { config.marchSteps = marchSteps }
             }
             if let problem = config.problem { throw ValidationError("NeRF configuration: \(problem)") }
-            var box = Self.nerfBox(loaded, aabbScale: aabbScale)
+            var box = NerfSceneBox.box(loaded, aabbScale: aabbScale)
             if let h = resumed?.header { box = (Vector3(h.boxCenter[0], h.boxCenter[1], h.boxCenter[2]), h.boxSize, h.aabbScale) }
             try checkFreeSpace(outDir, bytes: 256 << 20)
             let device = try ComputeDevice.make()
-            // A CPU device (quality per minute is what counts; README "Neural fields"):
+            // A CPU device (quality per minute is what counts; docs/nerf.md, "On a CPU device"):
             // 2^14 samples a batch (instant-ngp's 2^18 take seconds per step there),
             // a 64^3 occupancy grid (2^14 update points visit each cell every ~16 steps;
             // at 128^3 empty space stays occupied for hundreds of steps), 256 march
@@ -167,7 +102,7 @@ extension Train {
             log(String(format: "splat train: NeRF, hash grid %d parameters, box %.3g wide around (%.3g, %.3g, %.3g), aabb_scale %d (%d cascades), %d samples a batch, on %@",
                        trainer.grid.parameterCount, box.size, box.center.x, box.center.y, box.center.z, box.aabbScale,
                        trainer.occupancy.settings.cascades, config.samplesPerBatch, device.info.displayName))
-            let total = iterations ?? (resume.flatMap { Self.recordedConfig($0)?["iterations"] as? Int }) ?? 20_000
+            let total = iterations ?? (resume.flatMap { RenderModel.recordedConfig($0)?["iterations"] as? Int }) ?? 20_000
             let interrupt = InterruptFlag()
             let start = Date()
             let terminal = isatty(2) != 0

@@ -3,6 +3,7 @@ import Compute
 import Datasets
 import Foundation
 import Geometry
+import Models
 import Splatting
 import Viewer
 
@@ -44,8 +45,8 @@ struct View: ParsableCommand {
     @Option(help: "Start from camera INDEX of this transforms.json or scene folder: TRANSFORMS[:INDEX].")
     var camera: String?
 
-    @Option(help: "With --camera / --scene: downscale the cameras' images by this integer factor.")
-    var downscale = 1
+    @OptionGroup var imageScale: ImageScaleOptions
+    var downscale: Int { imageScale.factor() }
 
     @Option(help: "Window width (without --camera).")
     var width = 1280
@@ -72,11 +73,11 @@ struct View: ParsableCommand {
     var background: String?
 
     func validate() throws {
-        guard ["on", "off"].contains(vsync) else { throw ValidationError("--vsync must be on or off") }
-        guard downscale >= 1 else { throw ValidationError("--downscale must be an integer >= 1") }
-        guard (1...16384).contains(width), (1...16384).contains(height) else { throw ValidationError("--width and --height must be within 1...16384") }
-        if let exitAfter, exitAfter < 1 { throw ValidationError("--exit-after must be at least 1") }
-        if let background, !["black", "white"].contains(background) { throw ValidationError("--background must be black or white") }
+        try OptionCheck.choice("--vsync", vsync, ["on", "off"])
+        try OptionCheck.whole("--width", width, 1...16384)
+        try OptionCheck.whole("--height", height, 1...16384)
+        try OptionCheck.whole("--exit-after", exitAfter, 1...100_000_000)
+        try OptionCheck.choice("--background", background, ["black", "white"])
     }
 
     func run() throws {
@@ -98,8 +99,8 @@ struct View: ParsableCommand {
             let other: SIMD3<Float> = settings.background == .zero ? SIMD3(1, 1, 1) : .zero
             options.backgrounds = [settings.background, other]
             if let inputScript {
-                guard let text = try? String(contentsOfFile: inputScript, encoding: .utf8) else {
-                    throw DatasetError(inputScript, "cannot read the input script")
+                guard let text = String(data: try RegularFile.read(inputScript, limit: 16 << 20), encoding: .utf8) else {
+                    throw DatasetError(inputScript, "the input script is not UTF-8 text")
                 }
                 options.inputScript = try ViewerInput.parseScript(text, path: inputScript)
             }
@@ -144,7 +145,7 @@ struct View: ParsableCommand {
     /// "TRANSFORMS[:INDEX]" (the last colon-separated part, when a whole number).
     static func parseCamera(_ value: String) throws -> (String, Int) {
         if let colon = value.lastIndex(of: ":"), let index = Int(value[value.index(after: colon)...]) {
-            guard index >= 0 else { throw ValidationError("--camera index must be >= 0") }
+            guard index >= 0 else { throw ValidationError("--camera index must be >= 0, got \(index)") }
             return (String(value[..<colon]), index)
         }
         return (value, 0)

@@ -373,8 +373,8 @@ final class ImageTests: XCTestCase {
 
     func testMissingFileAndFolder() {
         let missing = path("no-such-image.png")
-        assertDatasetError(missing, "No such file") { try ImageIO.read(path: missing) }
-        assertDatasetError(missing, "No such file") { try ImageIO.readSize(path: missing) }
+        assertDatasetError(missing, "no such file") { try ImageIO.read(path: missing) }
+        assertDatasetError(missing, "no such file") { try ImageIO.readSize(path: missing) }
         let dir = folder.path
         assertDatasetError(dir, "folder") { try ImageIO.read(path: dir) }
         assertDatasetError(dir, "folder") { try ImageIO.readSize(path: dir) }

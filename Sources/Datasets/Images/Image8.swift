@@ -3,7 +3,7 @@ import Geometry
 ///
 /// Values are the file's sRGB-encoded values (no linearisation); alpha is
 /// straight (not premultiplied). Images are never held as float, so a scene of
-/// a thousand images stays at <= 4 bytes per pixel (see CONVENTIONS.md,
+/// a thousand images stays at <= 4 bytes per pixel (see docs/conventions.md,
 /// "Images and colour").
 public struct Image8: Equatable, Sendable {
     public let width: Int
@@ -135,7 +135,7 @@ public struct Image8: Equatable, Sendable {
     }
 }
 
-/// What an image with alpha is composited over (CONVENTIONS.md, "Background").
+/// What an image with alpha is composited over (docs/conventions.md, "Images and colour").
 public enum Background: String, Sendable, CaseIterable {
     case white
     case black

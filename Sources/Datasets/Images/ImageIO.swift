@@ -14,7 +14,7 @@ public enum ImageIO {
     /// taken as a corrupt file rather than allocated.
     static let maximumPixels = 1 << 28
 
-    /// Reads a PNG or JPEG file as 8-bit (see CONVENTIONS.md, "Images and colour").
+    /// Reads a PNG or JPEG file as 8-bit (see docs/conventions.md, "Images and colour").
     ///
     /// - PNG: grey gives 1 channel; RGB 3; RGBA, grey + alpha and grey or
     ///   palette images with transparency give RGBA (4); palettes are
@@ -24,16 +24,49 @@ public enum ImageIO {
     /// - JPEG: RGB (3 channels), grey JPEGs 1 channel; CMYK is refused.
     ///   An EXIF orientation other than 1 is ignored with a warning, as COLMAP
     ///   does. A truncated JPEG is an error, not a partly grey image.
+    ///
+    /// Only regular files are opened: a folder, device or FIFO is refused
+    /// (a FIFO would block the reader forever).
     public static func read(path: String) throws -> Image8 {
         try decode(readFile(path), path: path)
     }
 
+    /// Decodes the bytes of a whole PNG or JPEG file, as `read(path:)` does;
+    /// `path` names it in errors and warnings. Touches no file system (the
+    /// fuzzing entry point of the image decoders).
+    public static func decode(_ data: Data, path: String) throws -> Image8 {
+        if data.isEmpty { throw DatasetError(path, "empty file, not an image") }
+        switch detect(data) {
+        case .png: return try decodePNG(data, path: path)
+        case .jpeg: return try decodeJPEG(data, path: path)
+        case nil: throw notAnImage(path, data)
+        }
+    }
+
     /// The size of a PNG or JPEG image, read from its header only (the PNG
     /// IHDR chunk; the JPEG frame header, found by skipping the segments
-    /// before it) without reading or decoding the pixels.
+    /// before it) without reading or decoding the pixels. Only regular files
+    /// are opened.
     public static func readSize(path: String) throws -> (width: Int, height: Int) {
         let file = try OpenFile(path)
-        let head = file.bytes(at: 0, count: 24)
+        return try readSize(path: path, bytesAt: file.bytes(at:count:))
+    }
+
+    /// The size of the PNG or JPEG image whose file starts with `data`, from
+    /// its header only, as `readSize(path:)` gives it; `path` names it in
+    /// errors. Touches no file system (a fuzzing entry point).
+    public static func readSize(data: Data, path: String) throws -> (width: Int, height: Int) {
+        try readSize(path: path) { offset, count in
+            guard offset >= 0, count > 0, offset < data.count else { return [] }
+            let start = data.startIndex + offset
+            return [UInt8](data[start ..< start + min(count, data.count - offset)])
+        }
+    }
+
+    /// The header-only size reader over `bytesAt(offset, count)`, which gives
+    /// up to `count` bytes from `offset` (fewer at the end).
+    static func readSize(path: String, bytesAt: (Int, Int) -> [UInt8]) throws -> (width: Int, height: Int) {
+        let head = bytesAt(0, 24)
         switch detect(head) {
         case .png:
             // Signature (8), IHDR length (4), "IHDR" (4), width (4), height (4).
@@ -41,12 +74,12 @@ public enum ImageIO {
                 throw DatasetError(path, "invalid or truncated PNG: no IHDR header")
             }
             let width = Int(bigEndian32(head, 16)), height = Int(bigEndian32(head, 20))
-            guard width > 0, height > 0, width <= Int(Int32.max), height <= Int(Int32.max) else {
-                throw DatasetError(path, "invalid PNG: size \(width)x\(height)")
-            }
+            try checkSize(width, height, path: path, format: "PNG")
             return (width, height)
         case .jpeg:
-            return try jpegFrameSize(file, path: path)
+            let size = try jpegFrameSize(path: path, bytesAt: bytesAt)
+            try checkSize(size.width, size.height, path: path, format: "JPEG")
+            return size
         case nil:
             throw notAnImage(path, head)
         }
@@ -76,16 +109,6 @@ public enum ImageIO {
 
     static let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
-    /// Decodes a whole file's bytes; `path` names it in errors and warnings.
-    static func decode(_ data: Data, path: String) throws -> Image8 {
-        if data.isEmpty { throw DatasetError(path, "empty file, not an image") }
-        switch detect(data) {
-        case .png: return try decodePNG(data, path: path)
-        case .jpeg: return try decodeJPEG(data, path: path)
-        case nil: throw notAnImage(path, data)
-        }
-    }
-
     static func notAnImage<Bytes: Collection>(_ path: String, _ head: Bytes) -> DatasetError where Bytes.Element == UInt8 {
         if head.isEmpty { return DatasetError(path, "empty file, not an image") }
         return DatasetError(path, "not a PNG or JPEG image (it starts with neither signature)")
@@ -97,14 +120,25 @@ public enum ImageIO {
         return try file.contents()
     }
 
+    /// Refuses an image size that is empty or larger than `maximumPixels`,
+    /// before anything is allocated for it.
     static func checkSize(_ width: Int, _ height: Int, path: String, format: String) throws {
         guard width > 0, height > 0 else {
             throw DatasetError(path, "invalid \(format): size \(width)x\(height)")
         }
-        guard width.multipliedReportingOverflow(by: height).partialValue <= maximumPixels,
-              width <= maximumPixels, height <= maximumPixels else {
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        guard !overflow, pixels <= maximumPixels else {
             throw DatasetError(path, "\(format) of \(width)x\(height) pixels is too large (more than \(maximumPixels) pixels)")
         }
+    }
+
+    /// The bytes of a width x height x channels image, after `checkSize`;
+    /// overflow-checked all the same, as the size comes from the file.
+    static func byteCount(_ width: Int, _ height: Int, channels: Int, path: String, format: String) throws -> Int {
+        try checkSize(width, height, path: path, format: format)
+        let (bytes, overflow) = (width * height).multipliedReportingOverflow(by: channels)
+        guard !overflow else { throw DatasetError(path, "\(format) of \(width)x\(height)x\(channels) is too large") }
+        return bytes
     }
 
     static func bigEndian32<Bytes: RandomAccessCollection>(_ b: Bytes, _ offset: Int) -> UInt32
@@ -125,18 +159,10 @@ final class OpenFile {
     let path: String
     private let descriptor: Int32
 
+    /// Opens `path`, refusing anything but a regular file (`RegularFile.open`).
     init(_ path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw DatasetError(path, "cannot read: \(String(cString: strerror(errno)))")
-        }
-        var info = stat()
-        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-            close(fd)
-            throw DatasetError(path, "is a folder, not an image")
-        }
-        descriptor = fd
+        descriptor = try RegularFile.open(path)
     }
 
     deinit { close(descriptor) }

@@ -26,7 +26,6 @@ extension ImageIO {
             guard tjDecompressHeader3(handle, base, size, &width, &height, &subsampling, &colourspace) == 0 else {
                 throw DatasetError(path, "invalid or truncated JPEG: \(reason())")
             }
-            try checkSize(Int(width), Int(height), path: path, format: "JPEG")
             let channels: Int, pixelFormat: Int32
             switch colourspace {
             case Int32(TJCS_GRAY.rawValue):
@@ -36,7 +35,8 @@ extension ImageIO {
             default:
                 (channels, pixelFormat) = (3, Int32(TJPF_RGB.rawValue))
             }
-            var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * channels)  // [height * width * channels] u8
+            let byteCount = try byteCount(Int(width), Int(height), channels: channels, path: path, format: "JPEG")
+            var pixels = [UInt8](repeating: 0, count: byteCount)  // [height * width * channels] u8
             let status = pixels.withUnsafeMutableBufferPointer { out in
                 tjDecompress2(handle, base, size, out.baseAddress, width, 0, height, pixelFormat, 0)
             }
@@ -115,10 +115,10 @@ extension ImageIO {
     }
 
     /// A JPEG's size from its frame header (SOF), skipping the segments before it.
-    static func jpegFrameSize(_ file: OpenFile, path: String) throws -> (width: Int, height: Int) {
+    static func jpegFrameSize(path: String, bytesAt: (Int, Int) -> [UInt8]) throws -> (width: Int, height: Int) {
         var i = 2
         while true {
-            let head = file.bytes(at: i, count: 4)
+            let head = bytesAt(i, 4)
             guard head.count >= 2, head[0] == 0xFF else {
                 throw DatasetError(path, "invalid or truncated JPEG: no frame header before byte \(i)")
             }
@@ -136,7 +136,7 @@ extension ImageIO {
             let isFrame = (0xC0 ... 0xCF).contains(marker) && ![0xC4, 0xC8, 0xCC].contains(marker)
             if isFrame {
                 // Length (2), precision (1), height (2), width (2).
-                let frame = file.bytes(at: i + 4, count: 5)
+                let frame = bytesAt(i + 4, 5)
                 guard frame.count == 5 else { throw DatasetError(path, "invalid or truncated JPEG: cut in its frame header") }
                 let height = bigEndian16(frame, 1), width = bigEndian16(frame, 3)
                 guard width > 0, height > 0 else { throw DatasetError(path, "invalid JPEG: size \(width)x\(height)") }

@@ -8,7 +8,7 @@ import Foundation
 // How values come out: libpng's simplified reader converts between the file's
 // gamma and the output's (sRGB for 8-bit output) and, without a gAMA/sRGB/iCCP
 // chunk, takes 16-bit data as linear. Datasets want the stored values as they
-// are (CONVENTIONS.md: "no linearisation"; PIL, which 3DGS and nerfstudio
+// are (docs/conventions.md: values are never linearised; PIL, which 3DGS and nerfstudio
 // read with, ignores those chunks too), so the reader drops the colour chunks (gAMA, cHRM, sRGB, iCCP; each
 // ancillary, with its own CRC, so dropping one leaves a valid file) and sets
 // PNG_IMAGE_FLAG_16BIT_sRGB. Input and output gamma then agree, libpng makes
@@ -41,8 +41,8 @@ extension ImageIO {
             let channels = alpha ? 4 : (colour ? 3 : 1)
             image.pointee.format = pngFormat(channels: channels)
             let width = Int(image.pointee.width), height = Int(image.pointee.height)
-            try checkSize(width, height, path: path, format: "PNG")
-            var pixels = [UInt8](repeating: 0, count: width * height * channels)  // [height * width * channels] u8
+            let byteCount = try byteCount(width, height, channels: channels, path: path, format: "PNG")
+            var pixels = [UInt8](repeating: 0, count: byteCount)  // [height * width * channels] u8
             let finished = pixels.withUnsafeMutableBytes { out in
                 png_image_finish_read(image, nil, out.baseAddress, 0, nil)
             }

@@ -45,6 +45,8 @@ public enum GaussianModelFile {
             throw DatasetError(path, "no such file")
         }
         guard !isFolder.boolValue else { throw DatasetError(path, "is a folder, not a model file") }
+        // A FIFO or device would block or never end the read below.
+        try RegularFile.check(path)
         do {
             return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         } catch {

@@ -4,7 +4,7 @@ import Foundation
 #error("GaussianPLY copies little-endian float32 rows directly and needs a little-endian host")
 #endif
 
-/// The Gaussian PLY of the original 3DGS release (REFERENCE.md):
+/// The Gaussian PLY of the original 3DGS release (docs/reference.md):
 /// `binary_little_endian 1.0`, one `element vertex N`, float32 properties
 /// x y z nx ny nz f_dc_0..2 f_rest_0..(3(K-1)-1) opacity scale_0..2 rot_0..3,
 /// K = (degree + 1)^2; the f_rest count (0, 9, 24 or 45) gives the degree.
@@ -153,17 +153,16 @@ public enum GaussianPLY {
         var elements: [Element] = []
         var sawFormat = false
         while true {
-            guard let newline = (position..<limit).first(where: { bytes[$0] == UInt8(ascii: "\n") }) else {
+            // Lines end in LF, CRLF or a lone CR (TextLines).
+            guard let (range, next) = TextLines.nextCompleteLine(bytes, from: position, limit: limit) else {
                 if limit < bytes.count {
                     throw DatasetError(path, "PLY header longer than \(maxHeaderBytes) bytes (no end_header line)")
                 }
                 throw DatasetError(path, "truncated PLY header: the file ends before the end_header line")
             }
-            var end = newline
-            if end > position, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-            let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[position..<end]), as: UTF8.self)
-            position = newline + 1
             lineNumber += 1
+            let line = try headerLine(UnsafeRawBufferPointer(rebasing: bytes[range]), number: lineNumber, path: path)
+            position = next
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
             if lineNumber == 1 { continue }  // "ply", checked above
             guard let keyword = words.first else { continue }
@@ -213,7 +212,18 @@ public enum GaussianPLY {
     }
 
     private static func malformed(_ path: String, _ lineNumber: Int, _ line: String) -> DatasetError {
-        DatasetError(path, "malformed PLY header line \(lineNumber): '\(line.prefix(120))'")
+        DatasetError(path, "malformed PLY header line \(lineNumber): '\(TextLines.excerpt(line, limit: 80))'")
+    }
+
+    /// The text of header line `number`, or an error quoting an escaped
+    /// excerpt of it when it is not text (a binary body reached too early,
+    /// or not a PLY at all): raw bytes are never printed.
+    static func headerLine(_ bytes: UnsafeRawBufferPointer, number: Int, path: String) throws -> String {
+        guard let text = String(bytes: bytes, encoding: .utf8),
+              !text.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) else {
+            throw DatasetError(path, "PLY header line \(number) is not text: '\(TextLines.excerpt(bytes: bytes))' (\(bytes.count) bytes)")
+        }
+        return text
     }
 
     private static func parseCount(_ word: String, element: String, path: String) throws -> Int {

@@ -104,6 +104,8 @@ public enum MeshPLY {
             throw DatasetError(path, "no such file")
         }
         guard !isFolder.boolValue else { throw DatasetError(path, "is a folder, not a mesh file") }
+        // A FIFO or device would block or never end the read below.
+        try RegularFile.check(path)
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
@@ -185,16 +187,16 @@ public enum MeshPLY {
         let limit = min(bytes.count, maxHeaderBytes)
         var bodyOffset: Int?
         while bodyOffset == nil {
-            guard let newline = (position..<limit).first(where: { bytes[$0] == UInt8(ascii: "\n") }) else {
+            // Lines end in LF, CRLF or a lone CR (TextLines).
+            guard let (range, next) = TextLines.nextCompleteLine(bytes, from: position, limit: limit) else {
                 guard lines.first == "ply" else { break }  // reported as "not a PLY file" below
                 if limit < bytes.count { throw DatasetError(path, "PLY header longer than \(maxHeaderBytes) bytes") }
                 throw DatasetError(path, "truncated PLY header: the file ends before the end_header line")
             }
-            var end = newline
-            if end > position, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-            let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[position..<end]), as: UTF8.self)
-            position = newline + 1
-            if lines.isEmpty && line != "ply" { break }
+            let lineBytes = UnsafeRawBufferPointer(rebasing: bytes[range])
+            if lines.isEmpty && !lineBytes.elementsEqual("ply".utf8) { break }
+            let line = try GaussianPLY.headerLine(lineBytes, number: lines.count + 1, path: path)
+            position = next
             lines.append(line)
             if line.split(separator: " ").first == "end_header" { bodyOffset = position }
         }
@@ -211,7 +213,7 @@ public enum MeshPLY {
         var layout = Layout(bodyOffset: bodyOffset)
         var cursor = statements.makeIterator()
         func malformed(_ number: Int, _ words: [String], expected: String) -> DatasetError {
-            DatasetError(path, "unexpected PLY header line \(number): '\(words.joined(separator: " ").prefix(120))' (expected \(expected))")
+            DatasetError(path, "unexpected PLY header line \(number): '\(TextLines.excerpt(words.joined(separator: " "), limit: 80))' (expected \(expected))")
         }
         func count(_ words: [String], _ number: Int) throws -> Int {
             guard words.count == 3, let n = Int(words[2]), n >= 0 else {

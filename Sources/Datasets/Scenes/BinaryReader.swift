@@ -7,15 +7,30 @@ struct BinaryReader {
     let bytes: [UInt8]
     private(set) var offset = 0
 
-    init(path: String) throws {
+    /// Reads the bytes of `data`; `path` names them in errors.
+    init(data: Data, path: String) {
         self.path = path
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DatasetError(path, "cannot read the file")
-        }
         bytes = [UInt8](data)
     }
 
+    /// Reads the regular file at `path`.
+    init(path: String) throws {
+        self.init(data: try RegularFile.read(path), path: path)
+    }
+
     var remaining: Int { bytes.count - offset }
+
+    /// A little-endian UInt64 count of records that each take at least
+    /// `minimumSize` bytes, checked against the bytes left before anyone
+    /// allocates for it (a corrupt count of 2^62 is an error, not an allocation).
+    mutating func readCount(_ what: String, minimumSize: Int) throws -> Int {
+        let count = try read(UInt64.self, "the number of \(what)")
+        let room = remaining / minimumSize
+        guard count <= UInt64(room) else {
+            throw DatasetError(path, "declares \(count) \(what), but the \(remaining) bytes after the count hold at most \(room) (each takes at least \(minimumSize) bytes)")
+        }
+        return Int(count)
+    }
 
     mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: @autoclosure () -> String) throws -> T {
         let size = MemoryLayout<T>.size

@@ -1,11 +1,22 @@
 import Foundation
 import Geometry
 
-/// `cameras.json` of a training output (CONVENTIONS.md): one entry per image
-/// with its name, size, pinhole intrinsics, world-to-camera rotation (row-major
-/// 3x3, OpenCV axes), camera position (centre in world coordinates) and split.
+/// One entry of `cameras.json` (docs/conventions.md, "Training output folder").
+///
+/// The file uses the original 3DGS layout, so 3DGS tools read it: `id`,
+/// `img_name`, `width`, `height`, `position` (camera centre in world
+/// coordinates), `rotation` (camera-to-world, three rows, OpenCV camera
+/// axes), `fx`, `fy`; plus splat's `cx`, `cy`, `split` and, for dynamic
+/// scenes, `time`. A 3DGS file lacks the additions: `cx`/`cy` default to the
+/// image centre and `split` to train.
+///
+/// Files splat wrote before this layout name the image `name` and hold the
+/// world-to-camera rotation (rows) under `rotation`; an entry without
+/// `img_name` is read that way, so old output folders keep working. In
+/// memory `rotation` is always camera-to-world rows.
 public struct CameraEntry: Codable, Equatable {
     public var id: Int
+    /// The image's name (`img_name` in the file).
     public var name: String
     public var width: Int
     public var height: Int
@@ -13,7 +24,7 @@ public struct CameraEntry: Codable, Equatable {
     public var fy: Double
     public var cx: Double
     public var cy: Double
-    /// World-to-camera rotation, rows.
+    /// Camera-to-world rotation, rows (OpenCV camera axes).
     public var rotation: [[Double]]
     /// Camera centre in world coordinates.
     public var position: [Double]
@@ -29,7 +40,7 @@ public struct CameraEntry: Codable, Equatable {
         fy = intrinsics.fy
         cx = intrinsics.cx
         cy = intrinsics.cy
-        rotation = pose.rotation.rows.map { [$0.x, $0.y, $0.z] }
+        rotation = pose.rotation.transposed.rows.map { [$0.x, $0.y, $0.z] }
         let p = pose.position
         position = [p.x, p.y, p.z]
         self.split = split
@@ -38,12 +49,104 @@ public struct CameraEntry: Codable, Equatable {
 
     public var intrinsics: Intrinsics { Intrinsics(width: width, height: height, fx: fx, fy: fy, cx: cx, cy: cy) }
 
+    /// World-to-camera pose (OpenCV axes). The entry must be validated (3x3
+    /// rotation, 3-vector position; `CamerasJSON.decode` does): a malformed
+    /// one gives the identity pose at the origin rather than trapping.
     public var pose: Pose {
-        let r = Matrix3(rows: rotation.map { Vector3($0[0], $0[1], $0[2]) })
-        return Pose(position: Vector3(position[0], position[1], position[2]), cameraToWorld: r.transposed)
+        guard rotation.count == 3, rotation.allSatisfy({ $0.count == 3 }), position.count == 3 else {
+            return Pose(rotation: .identity, translation: .zero)
+        }
+        let cameraToWorld = Matrix3(rows: rotation.map { Vector3($0[0], $0[1], $0[2]) })
+        return Pose(position: Vector3(position[0], position[1], position[2]), cameraToWorld: cameraToWorld)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, imageName = "img_name", name, width, height, fx, fy, cx, cy, rotation, position, split, time
+    }
+
+    public init(from decoder: Decoder) throws {
+        let keys = try decoder.container(keyedBy: CodingKeys.self)
+        id = try keys.decode(Int.self, forKey: .id)
+        width = try keys.decode(Int.self, forKey: .width)
+        height = try keys.decode(Int.self, forKey: .height)
+        fx = try keys.decode(Double.self, forKey: .fx)
+        fy = try keys.decode(Double.self, forKey: .fy)
+        cx = try keys.decodeIfPresent(Double.self, forKey: .cx) ?? Double(width) / 2
+        cy = try keys.decodeIfPresent(Double.self, forKey: .cy) ?? Double(height) / 2
+        position = try keys.decode([Double].self, forKey: .position)
+        split = try keys.decodeIfPresent(Split.self, forKey: .split) ?? .train
+        time = try keys.decodeIfPresent(Double.self, forKey: .time)
+        let rows = try keys.decode([[Double]].self, forKey: .rotation)
+        if keys.contains(.imageName) || !keys.contains(.name) {
+            name = try keys.decode(String.self, forKey: .imageName)
+            rotation = rows
+        } else {
+            // Older splat layout: `name`, and world-to-camera rows.
+            name = try keys.decode(String.self, forKey: .name)
+            let square = rows.count == 3 && rows.allSatisfy { $0.count == 3 }
+            rotation = square ? (0..<3).map { column in rows.map { $0[column] } } : rows
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var keys = encoder.container(keyedBy: CodingKeys.self)
+        try keys.encode(id, forKey: .id)
+        try keys.encode(name, forKey: .imageName)
+        try keys.encode(width, forKey: .width)
+        try keys.encode(height, forKey: .height)
+        try keys.encode(position, forKey: .position)
+        try keys.encode(rotation, forKey: .rotation)
+        try keys.encode(fx, forKey: .fx)
+        try keys.encode(fy, forKey: .fy)
+        try keys.encode(cx, forKey: .cx)
+        try keys.encode(cy, forKey: .cy)
+        try keys.encode(split, forKey: .split)
+        try keys.encodeIfPresent(time, forKey: .time)
+    }
+
+    /// Throws unless every number is usable: finite, `width`/`height` in
+    /// 1...65536, `fx`/`fy` above 0 and `cx`/`cy`/`position` within 1e6
+    /// (the bounds of `TransformsJSON`), `rotation` a rotation (3x3,
+    /// orthonormal within 0.01, determinant positive), `time` in [0, 1].
+    /// `index` and `path` name the entry and the file in the message.
+    public func validate(index: Int, path: String) throws {
+        let label = "camera \(index) (\(StrictJSON.quoted(name)))"
+        func refuse(_ key: String, _ rule: String, _ found: String) -> DatasetError {
+            DatasetError(path, "\(label): \"\(key)\" must be \(rule), got \(found)")
+        }
+        let bound = TransformsJSON.maximumMagnitude, limit = TransformsJSON.maximumSize
+        for (key, value) in [("width", width), ("height", height)] where !(1...limit).contains(value) {
+            throw refuse(key, "a whole number from 1 to \(limit)", "\(value)")
+        }
+        for (key, value) in [("fx", fx), ("fy", fy)] where !(value.isFinite && value > 0 && value <= bound) {
+            throw refuse(key, "a number above 0 up to \(TransformsJSON.boundText)", "\(value)")
+        }
+        let bounded = "a number from -\(TransformsJSON.boundText) to \(TransformsJSON.boundText)"
+        for (key, value) in [("cx", cx), ("cy", cy)] where !(value.isFinite && abs(value) <= bound) {
+            throw refuse(key, bounded, "\(value)")
+        }
+        guard position.count == 3 else { throw refuse("position", "a list of 3 numbers", "\(position.count) numbers") }
+        for (k, value) in position.enumerated() where !(value.isFinite && abs(value) <= bound) {
+            throw DatasetError(path, "\(label): \"position\"[\(k)] must be \(bounded), got \(value)")
+        }
+        if let time, !(time.isFinite && time >= 0 && time <= 1) { throw refuse("time", "a number from 0 to 1", "\(time)") }
+        guard rotation.count == 3, rotation.allSatisfy({ $0.count == 3 }) else {
+            throw refuse("rotation", "3 rows of 3 numbers", "\(rotation.count) rows of \(rotation.map { "\($0.count)" }.joined(separator: ", ")) numbers")
+        }
+        let matrix = Matrix3(rows: rotation.map { Vector3($0[0], $0[1], $0[2]) })
+        let product = matrix.transposed * matrix
+        var deviation = 0.0
+        for i in 0..<3 { for j in 0..<3 { deviation = max(deviation, abs(product[i, j] - (i == j ? 1 : 0))) } }
+        let determinant = matrix.rows[0].dot(matrix.rows[1].cross(matrix.rows[2]))
+        guard deviation.isFinite, deviation <= TransformsJSON.rotationTolerance, determinant > 0 else {
+            throw DatasetError(path, "\(label): \"rotation\" must be a rotation (orthonormal within \(TransformsJSON.rotationTolerance), "
+                               + "determinant +1), but RᵀR differs from the identity by \(String(format: "%.3g", deviation)) "
+                               + "and the determinant is \(String(format: "%.3g", determinant))")
+        }
     }
 }
 
+/// Reading and writing `cameras.json`.
 public enum CamerasJSON {
     public static func write(_ entries: [CameraEntry], to path: String) throws {
         let encoder = JSONEncoder()
@@ -51,19 +154,16 @@ public enum CamerasJSON {
         try AtomicFile.write(try encoder.encode(entries), to: path)
     }
 
+    /// Reads and validates a cameras.json (either layout; see `CameraEntry`).
     public static func read(_ path: String) throws -> [CameraEntry] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DatasetError(path, "cannot read the file") }
-        do {
-            let entries = try JSONDecoder().decode([CameraEntry].self, from: data)
-            for e in entries where e.rotation.count != 3 || e.rotation.contains(where: { $0.count != 3 }) || e.position.count != 3 {
-                throw DatasetError(path, "camera \(e.id) (\(e.name)) needs a 3x3 rotation and a 3-vector position")
-            }
-            return entries
-        } catch let error as DatasetError {
-            throw error
-        } catch {
-            throw DatasetError(path, "not a cameras.json: \(error)")
-        }
+        try decode(StrictJSON.readFile(path), path: path)
+    }
+
+    /// Parses and validates a cameras.json held in memory; `path` names it in errors.
+    public static func decode(_ data: Data, path: String) throws -> [CameraEntry] {
+        let entries = try StrictJSON.decode([CameraEntry].self, from: data, path: path)
+        for (index, entry) in entries.enumerated() { try entry.validate(index: index, path: path) }
+        return entries
     }
 
     /// The entries of loaded frames (after undistortion and downscaling).
@@ -99,7 +199,7 @@ public enum CameraPaths {
         }
     }
 
-    /// `count` cameras on a circle around `center` (CONVENTIONS.md `--orbit`):
+    /// `count` cameras on a circle around `center` (docs/conventions.md `--orbit`):
     /// radius and height from the training cameras when given (mean distance
     /// in the plane normal to `up`, mean height above the centre), looking at
     /// the centre, with the mean camera up.

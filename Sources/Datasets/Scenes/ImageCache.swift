@@ -1,7 +1,7 @@
 import Foundation
 
 /// Processed (undistorted, downscaled) images, stored once and reused
-/// (CONVENTIONS.md, "Image cache"): in `<scene>/.splat-cache/` when the scene
+/// (docs/conventions.md, "Image cache"): in `<scene>/.splat-cache/` when the scene
 /// folder is writable, else `$XDG_CACHE_HOME/splat/` (or `~/.cache/splat/`).
 /// Entries are keyed by source path, size, modification time and operation,
 /// hold raw 8-bit pixels (fast to read back), and are written atomically.
@@ -52,12 +52,15 @@ public struct ImageCache {
     static let magic: [UInt8] = Array("SPLATIM1".utf8)
 
     public func load(_ key: String) -> Image8? {
-        guard let data = FileManager.default.contents(atPath: "\(folder)/\(key)"), data.count >= 20 else { return nil }
+        // Only a regular file: anything else at that name is no cache entry (and a FIFO would block).
+        guard let data = try? RegularFile.read("\(folder)/\(key)"), data.count >= 20 else { return nil }
         let bytes = [UInt8](data)
         guard Array(bytes[0..<8]) == Self.magic else { return nil }
         func u32(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24 }
         let (w, h, c) = (u32(8), u32(12), u32(16))
-        guard [1, 3, 4].contains(c), w > 0, h > 0, bytes.count == 20 + w * h * c else { return nil }
+        // The sizes come from a file: a corrupt entry must not overflow the product.
+        guard [1, 3, 4].contains(c), w > 0, h > 0, w <= ImageIO.maximumPixels, h <= ImageIO.maximumPixels,
+              w * h <= ImageIO.maximumPixels, bytes.count == 20 + w * h * c else { return nil }
         return Image8(width: w, height: h, channels: c, pixels: Array(bytes[20...]))
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 import Geometry
 
-/// Which set an image belongs to (CONVENTIONS.md, "Splits and metrics").
+/// Which set an image belongs to (docs/conventions.md, "Splits and metrics").
 public enum Split: String, Codable, CaseIterable {
     case train, test, val
 }
@@ -71,7 +71,7 @@ public struct Box: Equatable, Codable {
 }
 
 /// instant-ngp's extras of a transforms.json, kept so the NeRF engine can map
-/// the world frame into its unit grid (CONVENTIONS.md, "Cameras and world frame").
+/// the world frame into its unit grid (docs/conventions.md, "Cameras and the world frame").
 public struct NGPTransform: Equatable, Codable {
     public var aabbScale: Double?
     public var scale: Double
@@ -146,7 +146,7 @@ public enum SceneLoader {
     }
 
     /// Without a test split file: with `eval`, training images sorted by name
-    /// with index % 8 == 0 become test (CONVENTIONS.md).
+    /// with index % 8 == 0 become test (docs/conventions.md).
     static func applyHoldout(_ scene: inout Scene, eval: Bool) {
         guard !scene.frames.contains(where: { $0.split == .test }) else { return }
         guard eval else {

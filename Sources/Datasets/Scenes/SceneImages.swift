@@ -31,8 +31,25 @@ public enum SceneImages {
 
     /// The intrinsics a frame's image has after undistortion and downscaling.
     public static func intrinsics(of frame: SceneFrame, downscale: Int) throws -> Intrinsics {
-        let plan = try UndistortionPlan(source: frame.intrinsics, distortion: frame.distortion)
-        return scaled(plan.target, downscale)
+        scaled(try plan(for: frame).target, downscale)
+    }
+
+    /// The undistortion plan of a frame, after checking its intrinsics
+    /// (`UndistortionPlan`) and pose; errors name the frame's image.
+    ///
+    /// Every frame an engine trains or evaluates on passes here, so a bad
+    /// camera from any scene format is reported with its image rather than as
+    /// the rasterizer's anonymous "non-finite or non-positive intrinsics or pose".
+    static func plan(for frame: SceneFrame) throws -> UndistortionPlan {
+        let pose = frame.pose
+        let values = pose.rotation.rows.flatMap { [$0.x, $0.y, $0.z] } + [pose.translation.x, pose.translation.y, pose.translation.z]
+        // The engines compute in float32: a value beyond its range is as bad as infinity.
+        guard values.allSatisfy({ $0.isFinite && abs($0) <= Double(Float.greatestFiniteMagnitude) }) else {
+            throw DatasetError(frame.imagePath, "camera: the pose (rotation \(pose.rotation.rows.map { [$0.x, $0.y, $0.z] }), translation \([pose.translation.x, pose.translation.y, pose.translation.z])) must be finite")
+        }
+        do { return try UndistortionPlan(source: frame.intrinsics, distortion: frame.distortion) } catch let e as DatasetError {
+            throw DatasetError(frame.imagePath, "camera: \(e.problem)")
+        }
     }
 
     /// Intrinsics after downscaling by `k`, to the size `Image8.downscaled(by:)` gives.
@@ -75,10 +92,7 @@ public enum SceneImages {
     }
 
     static func loadOne(_ frame: SceneFrame, root: String, downscale: Int, cache: ImageCache) throws -> (LoadedFrame, Bool) {
-        let plan: UndistortionPlan
-        do { plan = try UndistortionPlan(source: frame.intrinsics, distortion: frame.distortion) } catch let e as DatasetError {
-            throw DatasetError(frame.imagePath, e.problem)
-        }
+        let plan = try plan(for: frame)
         let final = scaled(plan.target, downscale)
         let operation = "undistort \(frame.intrinsics) \(frame.distortion) | downscale \(downscale) | \(version)"
         let key = cache.key(source: frame.imagePath, operation: operation)

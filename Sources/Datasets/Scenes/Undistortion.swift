@@ -12,7 +12,11 @@ public struct UndistortionPlan: Equatable {
     public let target: Intrinsics
 
     /// The plan for a camera; nil-distortion cameras keep their intrinsics.
+    ///
+    /// Errors are `DatasetError`s with the path "camera"; callers that know
+    /// the file replace it (`SceneImages` names the image).
     public init(source: Intrinsics, distortion: Distortion) throws {
+        try Self.check(source, distortion)
         self.source = source
         self.distortion = distortion
         if distortion.isNone {
@@ -39,12 +43,53 @@ public struct UndistortionPlan: Equatable {
         guard right > left, bottom > top else {
             throw DatasetError("camera", "the lens distortion leaves no valid undistorted region")
         }
-        // Crop a hair inside, so bilinear taps stay within the source.
-        let width = min(Int(((right - left) * source.fx).rounded(.down)) - 1, source.width * 2)
-        let height = min(Int(((bottom - top) * source.fy).rounded(.down)) - 1, source.height * 2)
-        guard width > 0, height > 0 else { throw DatasetError("camera", "the undistorted image would be empty") }
+        // Crop a hair inside, so bilinear taps stay within the source. The
+        // sizes are clamped as Doubles: Int() would trap on a huge or NaN value.
+        let widthInPixels = ((right - left) * source.fx).rounded(.down) - 1
+        let heightInPixels = ((bottom - top) * source.fy).rounded(.down) - 1
+        guard widthInPixels >= 1, heightInPixels >= 1 else {
+            throw DatasetError("camera", "the lens distortion leaves an empty undistorted image")
+        }
+        let width = Int(min(widthInPixels, Double(source.width * 2)))
+        let height = Int(min(heightInPixels, Double(source.height * 2)))
         let cx = -left * source.fx - 0.5, cy = -top * source.fy - 0.5
+        guard cx.isFinite, cy.isFinite else {
+            throw DatasetError("camera", "the lens distortion leaves no valid undistorted region")
+        }
         target = Intrinsics(width: width, height: height, fx: source.fx, fy: source.fy, cx: cx, cy: cy)
+    }
+
+    /// Refuses intrinsics and coefficients the undistortion cannot work with,
+    /// saying which value is wrong (a zero focal length would otherwise show
+    /// up as a distortion that "cannot be inverted").
+    static func check(_ camera: Intrinsics, _ distortion: Distortion) throws {
+        guard camera.width > 0, camera.height > 0, camera.width <= 65536, camera.height <= 65536 else {
+            throw DatasetError("camera", "size \(camera.width)x\(camera.height) is invalid; width and height must be 1...65536")
+        }
+        for (name, f) in [("fx", camera.fx), ("fy", camera.fy)] {
+            guard f.isFinite else { throw DatasetError("camera", "focal length \(name) must be a finite number, got \(f)") }
+            guard f > 0 else { throw DatasetError("camera", "focal length must be > 0, got \(COLMAP.number(f)) (\(name))") }
+        }
+        for (name, c) in [("cx", camera.cx), ("cy", camera.cy)] where !c.isFinite {
+            throw DatasetError("camera", "principal point \(name) must be a finite number, got \(c)")
+        }
+        let coefficients: [Double]
+        switch distortion {
+        case .none: coefficients = []
+        case let .opencv(k1, k2, k3, p1, p2): coefficients = [k1, k2, k3, p1, p2]
+        case let .fisheye(k1, k2, k3, k4): coefficients = [k1, k2, k3, k4]
+        }
+        guard coefficients.allSatisfy(\.isFinite) else {
+            throw DatasetError("camera", "distortion coefficients must be finite numbers, got \(coefficients)")
+        }
+    }
+
+    /// Index of the pixel at or below `coordinate`, clamped to 0..<count
+    /// (NaN and infinities included, which Int() would trap on).
+    static func clampedIndex(_ coordinate: Double, _ count: Int) -> Int {
+        guard coordinate > 0 else { return 0 }  // also NaN
+        guard coordinate < Double(count - 1) else { return count - 1 }
+        return Int(coordinate.rounded(.down))
     }
 
     /// The undistorted image: each target pixel centre is distorted into the
@@ -67,7 +112,7 @@ public struct UndistortionPlan: Equatable {
                         let (xd, yd) = distortion.distort(x, y)
                         let u = (source.fx * xd + source.cx) * scaleX - 0.5
                         let v = (source.fy * yd + source.cy) * scaleY - 0.5
-                        let u0 = max(0, min(sw - 1, Int(u.rounded(.down)))), v0 = max(0, min(sh - 1, Int(v.rounded(.down))))
+                        let u0 = Self.clampedIndex(u, sw), v0 = Self.clampedIndex(v, sh)
                         let u1 = min(sw - 1, u0 + 1), v1 = min(sh - 1, v0 + 1)
                         let fu = Float(max(0, min(1, u - Double(u0)))), fv = Float(max(0, min(1, v - Double(v0))))
                         let o = (j * tw + i) * c
