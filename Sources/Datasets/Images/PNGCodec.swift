@@ -42,6 +42,14 @@ extension ImageIO {
             image.pointee.format = pngFormat(channels: channels)
             let width = Int(image.pointee.width), height = Int(image.pointee.height)
             let byteCount = try byteCount(width, height, channels: channels, path: path, format: "PNG")
+            // Deflate data inflates at most 1032:1, so a file too short to hold the
+            // IHDR's rows is truncated: refuse it before allocating the pixels
+            // (a 68-byte file could otherwise cost 1 GiB; found by fuzzing).
+            let samples = [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][Int(raw[25])] ?? 4
+            let rowBytes = (width * samples * Int(raw[24]) + 7) / 8 + 1
+            guard rowBytes.multipliedReportingOverflow(by: height).partialValue / 1032 <= raw.count else {
+                throw DatasetError(path, "invalid or truncated PNG: \(width)x\(height) pixels cannot fit in \(raw.count) bytes")
+            }
             var pixels = [UInt8](repeating: 0, count: byteCount)  // [height * width * channels] u8
             let finished = pixels.withUnsafeMutableBytes { out in
                 png_image_finish_read(image, nil, out.baseAddress, 0, nil)
