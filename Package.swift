@@ -85,18 +85,21 @@ let package = Package(
         ]),
 
         .target(name: "ComputeTestSupport", dependencies: ["Compute"], path: "Tests/ComputeTestSupport"),
+        // Replays Fuzz/Crashers and Fuzz/Corpus through a reader (FuzzCrasherTests of each module).
+        .target(name: "ReaderTestSupport", dependencies: ["Datasets"], path: "Tests/ReaderTestSupport"),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "CVulkan", "ComputeTestSupport"]),
         .testTarget(name: "ComputePrimitivesTests",
                     dependencies: ["ComputePrimitives", "Compute", "CShaderLayouts", "ComputeTestSupport", "Geometry"]),
         .testTarget(name: "SystemModulesTests", dependencies: ["CPNG", "CJPEG", "CGLFW", "CShaderLayouts"]),
         .testTarget(name: "CLITests", dependencies: ["splat", "Datasets"]),
         .testTarget(name: "GeometryTests", dependencies: ["Geometry"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Geometry", "CJPEG"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Geometry", "CJPEG", "ReaderTestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Compute", "ComputeTestSupport", "Geometry"]),
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Compute", "ComputeTestSupport", "Geometry"]),
         .testTarget(name: "FieldsTests",
-                    dependencies: ["Fields", "Compute", "ComputeTestSupport", "Geometry", "Datasets", "CShaderLayouts"]),
+                    dependencies: ["Fields", "Compute", "ComputeTestSupport", "Geometry", "Datasets", "CShaderLayouts", "ReaderTestSupport"]),
         .testTarget(name: "SplattingTests",
-                    dependencies: ["Splatting", "Training", "Datasets", "Geometry", "Compute", "ComputePrimitives", "ComputeTestSupport"]),
+                    dependencies: ["Splatting", "Training", "Datasets", "Geometry", "Compute", "ComputePrimitives", "ComputeTestSupport",
+                                   "ReaderTestSupport"]),
     ]
 )

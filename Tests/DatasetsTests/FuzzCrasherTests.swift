@@ -1,40 +1,12 @@
 @testable import Datasets
 import Foundation
+import ReaderTestSupport
 import XCTest
 
-/// The fuzzers' findings as regression tests (Fuzz/README.md): every file in
-/// `Fuzz/Crashers/TARGET/` (inputs that once trapped or hung a reader) and in
-/// `Fuzz/Corpus/TARGET/` (the seeds) goes through the same entry point as the
-/// fuzz target, which must return or throw a `DatasetError`, never trap.
-/// The seeds must also decode without error.
+/// The Datasets fuzz targets' crashers and seeds (`FuzzReplay`).
 final class FuzzCrasherTests: XCTestCase {
-    /// `Fuzz/` of this checkout.
-    static let fuzz = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fuzz")
-
-    /// The files of `Fuzz/KIND/TARGET` (none when the folder is missing), sorted.
-    static func files(_ kind: String, _ target: String) -> [URL] {
-        let folder = fuzz.appendingPathComponent(kind).appendingPathComponent(target)
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        return names.filter { !$0.hasPrefix(".") }.sorted().map { folder.appendingPathComponent($0) }
-    }
-
-    /// Replays the crashers and seeds of `target` through `decode`.
-    func replay(_ target: String, _ decode: (Data) throws -> Void, file: StaticString = #filePath, line: UInt = #line) throws {
-        for (kind, mustDecode) in [("Crashers", false), ("Corpus", true)] {
-            for url in Self.files(kind, target) {
-                let data = try Data(contentsOf: url)
-                _ = Diagnostics.collecting {
-                    do {
-                        try decode(data)
-                    } catch let error as DatasetError {
-                        if mustDecode { XCTFail("seed \(url.path) does not decode: \(error)", file: file, line: line) }
-                    } catch {
-                        XCTFail("\(url.path): threw \(type(of: error)), not a DatasetError: \(error)", file: file, line: line)
-                    }
-                }
-            }
-        }
+    func replay(_ target: String, file: StaticString = #filePath, line: UInt = #line, _ decode: (Data) throws -> Void) throws {
+        try FuzzReplay.replay(target, file: file, line: line, decode)
     }
 
     func testGaussianPLY() throws {
@@ -93,7 +65,7 @@ final class FuzzCrasherTests: XCTestCase {
     /// target's out-of-memory); it is refused from its length now.
     func testTruncatedHugePNGIsRefusedBeforeAllocating() throws {
         for name in ["oom-truncated-16384x16384-rgba.png", "oom-truncated-16384x16384-rgba16.png"] {
-            let url = Self.fuzz.appendingPathComponent("Crashers/PNG/\(name)")
+            let url = FuzzReplay.fuzz.appendingPathComponent("Crashers/PNG/\(name)")
             let data = try Data(contentsOf: url)
             XCTAssertThrowsError(try ImageIO.decode(data, path: name)) { error in
                 XCTAssertTrue("\(error)".contains("cannot fit in \(data.count) bytes"), "\(error)")
@@ -107,13 +79,6 @@ final class FuzzCrasherTests: XCTestCase {
             let image = try ImageIO.decode(data, path: "fuzz.jpg")
             XCTAssertEqual(size.width, image.width)
             XCTAssertEqual(size.height, image.height)
-        }
-    }
-
-    /// Every target has seeds (a missing folder would make its test vacuous).
-    func testEveryTargetHasSeeds() {
-        for target in ["GaussianPLY", "SplatFile", "COLMAPText", "COLMAPBinary", "TransformsJSON", "CamerasJSON", "PNG", "JPEG"] {
-            XCTAssertFalse(Self.files("Corpus", target).isEmpty, "no seeds in Fuzz/Corpus/\(target)")
         }
     }
 }

@@ -1,35 +1,10 @@
-import Datasets
-@testable import Fields
-import Foundation
+import Fields
+import ReaderTestSupport
 import XCTest
 
-/// The NerfModelFile fuzz target's crashers and seeds (Fuzz/README.md): each
-/// must read or throw a `DatasetError`, never trap; the seeds must read.
+/// The NerfModelFile fuzz target's crashers and seeds (`FuzzReplay`).
 final class FuzzCrasherTests: XCTestCase {
-    static let fuzz = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fuzz")
-
-    static func files(_ kind: String, _ target: String) -> [URL] {
-        let folder = fuzz.appendingPathComponent(kind).appendingPathComponent(target)
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        return names.filter { !$0.hasPrefix(".") }.sorted().map { folder.appendingPathComponent($0) }
-    }
-
     func testNerfModelFile() throws {
-        XCTAssertFalse(Self.files("Corpus", "NerfModelFile").isEmpty, "no seeds in Fuzz/Corpus/NerfModelFile")
-        for (kind, mustDecode) in [("Crashers", false), ("Corpus", true)] {
-            for url in Self.files(kind, "NerfModelFile") {
-                let data = try Data(contentsOf: url)
-                _ = Diagnostics.collecting {
-                    do {
-                        _ = try NerfModelFile.decode(data, path: "model.nerf")
-                    } catch let error as DatasetError {
-                        if mustDecode { XCTFail("seed \(url.path) does not decode: \(error)") }
-                    } catch {
-                        XCTFail("\(url.path): threw \(type(of: error)), not a DatasetError: \(error)")
-                    }
-                }
-            }
-        }
+        try FuzzReplay.replay("NerfModelFile") { _ = try NerfModelFile.decode($0, path: "model.nerf") }
     }
 }
