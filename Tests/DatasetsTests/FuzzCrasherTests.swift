@@ -73,6 +73,18 @@ final class FuzzCrasherTests: XCTestCase {
         }
     }
 
+    /// A JPEG of a few hundred bytes whose header claims 16384x16384 once cost
+    /// 800 MB of zeroed pixels and seconds before "premature end"; the decoder
+    /// now stops at its first warning for such sizes, before touching the rows.
+    func testTruncatedHugeJPEGIsRefused() throws {
+        let name = "slow-truncated-16384x16384.jpg"
+        let data = try Data(contentsOf: FuzzReplay.fuzz.appendingPathComponent("Crashers/JPEG/\(name)"))
+        XCTAssertEqual(try ImageIO.readSize(data: data, path: name).width, 16384)
+        XCTAssertThrowsError(try ImageIO.decode(data, path: name)) { error in
+            XCTAssertTrue("\(error)".contains("16384x16384"), "\(error)")
+        }
+    }
+
     func testJPEG() throws {
         try replay("JPEG") { data in
             let size = try ImageIO.readSize(data: data, path: "fuzz.jpg")
