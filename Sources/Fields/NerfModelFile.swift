@@ -212,8 +212,7 @@ public enum NerfModelFile {
 
     /// Reads and checks a model file (see `decode`).
     public static func read(path: String) throws -> Contents {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DatasetError(path, "cannot read the file") }
-        return try decode(data, path: path)
+        try decode(try RegularFile.read(path), path: path)  // only regular files: a FIFO would block
     }
 
     /// Parses and checks a model file's bytes; errors name `path`. Checks the

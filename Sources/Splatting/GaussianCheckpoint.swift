@@ -94,10 +94,10 @@ public struct GaussianCheckpoint {
     /// Reads a checkpoint folder (or a training output folder holding `checkpoint/`).
     public static func read(from folder: String) throws -> GaussianCheckpoint {
         let path = file(in: folder) ?? folder + "/checkpoint/" + fileName
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard FileManager.default.fileExists(atPath: path) else {
             throw DatasetError(folder, "no checkpoint here (expected checkpoint/\(fileName); train with --save-every or stop with Ctrl-C to write one)")
         }
-        return try decode(data, path: path)
+        return try decode(try RegularFile.read(path), path: path)  // only regular files: a FIFO would block
     }
 
     /// The checkpoint file of `folder` (a checkpoint folder or a training
