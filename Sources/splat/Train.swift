@@ -77,43 +77,43 @@ struct Train: ParsableCommand {
     var seed: UInt64 = 0
     @Option(help: "Background: white, black or random (default: white for images with alpha, else black).")
     var background: String?
-    @Option(help: "Random initial points when the scene has none. (default \(Self.defaults.randomPoints))")
+    @Option(help: "Random initial points when the scene has none. (default: \(Self.defaults.randomPoints))")
     var randomPoints: Int?
-    @Option(help: "Initial position learning rate (times the scene extent). (default \(Self.defaults.positionLR))")
+    @Option(help: "Initial position learning rate (times the scene extent). (default: \(Self.defaults.positionLR))")
     var positionLR: Double?
-    @Option(help: "Final position learning rate (times the scene extent). (default \(Self.defaults.positionLRFinal))")
+    @Option(help: "Final position learning rate (times the scene extent). (default: \(Self.defaults.positionLRFinal))")
     var positionLRFinal: Double?
-    @Option(help: "SH DC learning rate (rest: / 20). (default \(Self.defaults.featureLR))")
+    @Option(help: "SH DC learning rate (rest: / 20). (default: \(Self.defaults.featureLR))")
     var featureLR: Double?
-    @Option(help: "Opacity learning rate. (default \(Self.defaults.opacityLR))")
+    @Option(help: "Opacity learning rate. (default: \(Self.defaults.opacityLR))")
     var opacityLR: Double?
-    @Option(help: "Scale learning rate. (default \(Self.defaults.scalingLR))")
+    @Option(help: "Scale learning rate. (default: \(Self.defaults.scalingLR))")
     var scalingLR: Double?
-    @Option(help: "Rotation learning rate. (default \(Self.defaults.rotationLR))")
+    @Option(help: "Rotation learning rate. (default: \(Self.defaults.rotationLR))")
     var rotationLR: Double?
-    @Option(help: "D-SSIM weight lambda. (default \(Self.defaults.lambdaDSSIM))")
+    @Option(help: "D-SSIM weight lambda. (default: \(Self.defaults.lambdaDSSIM))")
     var lambdaDSSIM: Double?
-    @Option(help: "Maximum SH degree (one more every 1000 iterations). (default \(Self.defaults.maxSHDegree))")
+    @Option(help: "Maximum SH degree (one more every 1000 iterations). (default: \(Self.defaults.maxSHDegree))")
     var shDegree: Int?
-    @Option(help: "Densification starts after this iteration. (default \(Self.defaults.densification.from))")
+    @Option(help: "Densification starts after this iteration. (default: \(Self.defaults.densification.from))")
     var densifyFrom: Int?
-    @Option(help: "Densification (and its statistics) stop at this iteration. (default \(Self.defaults.densification.until))")
+    @Option(help: "Densification (and its statistics) stop at this iteration. (default: \(Self.defaults.densification.until))")
     var densifyUntil: Int?
-    @Option(help: "Densify every this many iterations (0: never). (default \(Self.defaults.densification.interval))")
+    @Option(help: "Densify every this many iterations (0: never). (default: \(Self.defaults.densification.interval))")
     var densifyInterval: Int?
-    @Option(help: "Mean screen-space gradient (NDC units) that triggers clone/split. (default \(Self.defaults.densification.gradThreshold))")
+    @Option(help: "Mean screen-space gradient (NDC units) that triggers clone/split. (default: \(Self.defaults.densification.gradThreshold))")
     var densifyGradThreshold: Double?
-    @Option(help: "Clone Gaussians at most this large (times the scene extent); split larger ones. (default \(Self.defaults.densification.percentDense))")
+    @Option(help: "Clone Gaussians at most this large (times the scene extent); split larger ones. (default: \(Self.defaults.densification.percentDense))")
     var percentDense: Double?
-    @Option(help: "Prune Gaussians below this opacity. (default \(Self.defaults.densification.minOpacity))")
+    @Option(help: "Prune Gaussians below this opacity. (default: \(Self.defaults.densification.minOpacity))")
     var minOpacity: Double?
-    @Option(help: "Reset opacities to 0.01 every this many iterations (0: never). (default \(Self.defaults.densification.opacityResetInterval))")
+    @Option(help: "Reset opacities to 0.01 every this many iterations (0: never). (default: \(Self.defaults.densification.opacityResetInterval))")
     var opacityResetInterval: Int?
     @Option(help: "After the first opacity reset, prune Gaussians with a world scale above this fraction of the scene extent; the original's 0.1 removed beer's distant background (21.3 vs 24.3 dB), so 0 (off) is the default...")
     var maxWorldScale: Double?
     @Option(help: "...and, when > 0, those with a screen radius above this (px). The original's 20 px test never fires (its radii are reset first), so 0 is the default.")
     var maxScreenSize: Double?
-    @Option(help: "Stop growing at this many Gaussians (0: no cap); the largest gradients grow first. (default \(Self.defaults.densification.maxGaussians))")
+    @Option(help: "Stop growing at this many Gaussians (0: no cap); the largest gradients grow first. (default: \(Self.defaults.densification.maxGaussians))")
     var maxGaussians: Int?
 
     @Flag(help: "Sparse Adam: skip parameters whose gradient is zero (Gaussians the view did not see).")
