@@ -126,8 +126,7 @@ public enum StrictJSON {
     /// what was wrong there, never `DecodingError`'s dump.
     static func describe(_ error: Error, root: JSONValue) -> String {
         guard let error = error as? DecodingError else {
-            if let problem = error as? CustomStringConvertible { return oneLine(problem.description) }
-            return "cannot be decoded"
+            return oneLine(String(describing: error))
         }
         switch error {
         case .keyNotFound(let key, let context):

@@ -69,7 +69,7 @@ final class BadInputCLITests: XCTestCase {
         let out = folder + "/run"
         try FileManager.default.createDirectory(atPath: out + "/checkpoint", withIntermediateDirectories: true)
         let stale = [out + "/.model.json.\(Self.deadPID).1.tmp", out + "/checkpoint/.state.bin.\(Self.deadPID).2.tmp"]
-        for path in stale { FileManager.default.createFile(atPath: path, contents: Data(count: 1024)) }
+        for path in stale { XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(count: 1024))) }
         let train = try SplatProcess.run(["train", Self.demo, "--out", out, "--iterations", "2", "--random-points", "50", "--downscale", "4"])
         XCTAssertEqual(train.status, 0, train.stderr)
         for path in stale { XCTAssertFalse(FileManager.default.fileExists(atPath: path), "\(path) left behind") }

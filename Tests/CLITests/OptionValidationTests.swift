@@ -57,7 +57,7 @@ final class OptionValidationTests: XCTestCase {
     /// An output folder below a regular file: named as such, not as a Foundation error code.
     func testOutputFolderInsideAFile() throws {
         let file = NSTemporaryDirectory() + "splat-out-file-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data("x".utf8)))
         defer { try? FileManager.default.removeItem(atPath: file) }
         let result = try SplatProcess.run(["train", Self.demo, "--out", file + "/model", "--iterations", "1"])
         XCTAssertEqual(result.status, 1, result.stderr)

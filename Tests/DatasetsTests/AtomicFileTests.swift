@@ -23,7 +23,7 @@ final class AtomicFileTests: XCTestCase {
 
     func touch(_ name: String) -> String {
         let path = folder + "/" + name
-        FileManager.default.createFile(atPath: path, contents: Data("x".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data("x".utf8)))
         return path
     }
 
