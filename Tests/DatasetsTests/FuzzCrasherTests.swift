@@ -73,6 +73,16 @@ final class FuzzCrasherTests: XCTestCase {
         }
     }
 
+    /// A 48-byte PNG whose second chunk declares 1.9 GB made libpng allocate
+    /// that much (the PNG target's out-of-memory); chunk lengths are checked first.
+    func testPNGChunkLongerThanTheFileIsRefused() throws {
+        let name = "oom-text-chunk-1.9GB.png"
+        let data = try Data(contentsOf: FuzzReplay.fuzz.appendingPathComponent("Crashers/PNG/\(name)"))
+        XCTAssertThrowsError(try ImageIO.decode(data, path: name)) { error in
+            XCTAssertTrue("\(error)".contains("declares 1883789683 bytes"), "\(error)")
+        }
+    }
+
     /// A JPEG of a few hundred bytes whose header claims 16384x16384 once cost
     /// 800 MB of zeroed pixels and seconds before "premature end"; the decoder
     /// now stops at its first warning for such sizes, before touching the rows.
