@@ -130,11 +130,12 @@ for t in "${SELECTED[@]}"; do
     pids=()
     for j in $(seq 1 "$JOBS"); do
         # Artifacts go to a private folder first: a crasher is named by its
-        # kind (crash-, timeout-, oom-, leak-) and SHA-1.
-        mkdir -p "$SCRATCH/artifacts/$t"
+        # kind (crash-, timeout-, oom-, leak-) and SHA-1. Not .build-fuzz/artifacts:
+        # SwiftPM owns that folder of its scratch path and clears it when it builds.
+        mkdir -p "$SCRATCH/fuzz-artifacts/$t"
         nice -n 10 "$exe" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
             -max_len="$(max_len "$t")" -print_final_stats=1 "${dict[@]}" \
-            -artifact_prefix="$SCRATCH/artifacts/$t/" "$work" "Fuzz/Corpus/$t" \
+            -artifact_prefix="$SCRATCH/fuzz-artifacts/$t/" "$work" "Fuzz/Corpus/$t" \
             > "$SCRATCH/logs/$t-$stamp-$j.log" 2>&1 &
         pids+=($!)
     done
@@ -146,7 +147,7 @@ for t in "${SELECTED[@]}"; do
         inputs=$((inputs + ${n:-0}))
     done
     crashes=0 hangs=0
-    for f in "$SCRATCH/artifacts/$t"/*; do
+    for f in "$SCRATCH/fuzz-artifacts/$t"/*; do
         [ -f "$f" ] || continue
         case "$(basename "$f")" in
             timeout-*) hangs=$((hangs + 1)) ;;
