@@ -116,8 +116,7 @@ public enum ImageIO {
 
     /// The whole file, or a `DatasetError` saying why it cannot be read.
     static func readFile(_ path: String) throws -> Data {
-        let file = try OpenFile(path)
-        return try file.contents()
+        try RegularFile.read(path)
     }
 
     /// Refuses an image size that is empty or larger than `maximumPixels`,
@@ -182,24 +181,5 @@ final class OpenFile {
         }
         bytes.removeLast(count - done)
         return bytes
-    }
-
-    /// The whole file.
-    func contents() throws -> Data {
-        var data = Data()
-        var info = stat()
-        if fstat(descriptor, &info) == 0, info.st_size > 0 { data.reserveCapacity(Int(info.st_size)) }
-        let chunk = 1 << 20
-        var buffer = [UInt8](repeating: 0, count: chunk)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, chunk) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw DatasetError(path, "cannot read: \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { break }
-            data.append(contentsOf: buffer[0 ..< n])
-        }
-        return data
     }
 }

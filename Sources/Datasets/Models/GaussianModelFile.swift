@@ -40,17 +40,6 @@ public enum GaussianModelFile {
 
     /// The file's bytes (memory-mapped), or a `DatasetError` naming it.
     static func readFile(_ path: String) throws -> Data {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-            throw DatasetError(path, "no such file")
-        }
-        guard !isFolder.boolValue else { throw DatasetError(path, "is a folder, not a model file") }
-        // A FIFO or device would block or never end the read below.
-        try RegularFile.check(path)
-        do {
-            return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw DatasetError(path, "cannot read: \(error.localizedDescription)")
-        }
+        try RegularFile.mapped(path, kind: "model")
     }
 }

@@ -99,20 +99,7 @@ public enum MeshPLY {
     /// or uint indices) all have 3 entries. Every problem is a `DatasetError`
     /// naming the file.
     public static func read(_ path: String) throws -> TriangleMesh {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-            throw DatasetError(path, "no such file")
-        }
-        guard !isFolder.boolValue else { throw DatasetError(path, "is a folder, not a mesh file") }
-        // A FIFO or device would block or never end the read below.
-        try RegularFile.check(path)
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw DatasetError(path, "cannot read: \(error.localizedDescription)")
-        }
-        return try decode(data, path: path)
+        try decode(try RegularFile.mapped(path, kind: "mesh"), path: path)
     }
 
     /// Decodes the bytes of a mesh PLY; `path` names it in errors.

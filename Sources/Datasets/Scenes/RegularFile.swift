@@ -43,6 +43,22 @@ public enum RegularFile {
         return data
     }
 
+    /// The whole file memory-mapped (large models are not copied), refused
+    /// unless it is a regular file; `kind` names what the file should be
+    /// ("model", "mesh") when the path is a folder.
+    public static func mapped(_ path: String, kind: String) throws -> Data {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw DatasetError(path, "is a folder, not a \(kind) file")
+        }
+        try check(path)  // a FIFO or device would block or never end the read below
+        do {
+            return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+        } catch {
+            throw DatasetError(path, "cannot read: \(error.localizedDescription)")
+        }
+    }
+
     /// A read-only descriptor of the regular file at `path`; the caller closes it.
     ///
     /// The file is opened non-blocking, so that opening a FIFO returns at
