@@ -110,10 +110,11 @@ public enum AtomicFile {
     private static let cleanedLock = NSLock()
     nonisolated(unsafe) private static var cleaned: Set<String> = []
 
-    /// `removeStale(in:)` the first time this process writes into `folder`
-    /// (listing the folder on every write would cost a render of many frames dearly).
+    /// `removeStale(in:)` the first time this process prepares or writes into
+    /// `folder` (listing the folder on every write would cost a render of many
+    /// frames dearly); the same folder by any spelling is listed once.
     static func removeStaleOnce(in folder: String) {
-        let key = (folder as NSString).standardizingPath
+        let key = URL(fileURLWithPath: folder).standardizedFileURL.path
         cleanedLock.lock()
         let first = cleaned.insert(key).inserted
         cleanedLock.unlock()

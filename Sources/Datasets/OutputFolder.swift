@@ -31,7 +31,7 @@ public enum OutputFolder {
         }
         try? FileManager.default.removeItem(atPath: probe)
         // Half-written files of a run that was killed here (its process is gone) go now, not at the first write.
-        AtomicFile.removeStale(in: path)
+        AtomicFile.removeStaleOnce(in: path)
     }
 
     /// The POSIX reason behind a Foundation file error ("Permission denied"),
