@@ -86,55 +86,77 @@ struct RadixSortParams {
 };
 
 // ---------------------------------------------------------------------------
-// Gaussian rasterizer (Shaders/splatting/*.comp), gsplat "classic" constants
-// (docs/conventions.md). One pipeline: prepare -> scan -> emit keys -> radix sort
-// -> tile ranges -> blend.
+// Gaussian rasterizer (Shaders/splatting/*; docs/architecture.md), gsplat
+// "classic" constants (docs/conventions.md). One pipeline for every kind of
+// Gaussian: prepare (the kind's front end -> shared projection) -> scan ->
+// emit keys -> radix sort -> tile ranges -> blend (payload channels, blend mode).
 #define RASTER_TILE_SIZE 16u
 #define RASTER_BATCH 256u             // splats staged in shared memory per round
 #define RASTER_FLAG_ANTIALIAS 1u
 #define RASTER_FLAG_DEPTH_GRADIENT 2u   // blend backward: a depth gradient is bound
+#define RASTER_FLAG_SKIP_PAYLOAD 4u     // prepare: the caller supplies the payload; the front end writes none (backward: reads none)
 #define RASTER_CHUNKS 4u              // bindings per chunked per-Gaussian buffer
-// Model buffers (raw trainable parameters, structure of arrays):
+// Specialisation constants of the blend kernels (after SPEC_VARIANT, which
+// holds their pixels per thread):
+#define SPEC_CHANNELS 4               // payload channels C (dense) or L (sparse)
+#define SPEC_CHANNEL_CHUNK 5          // channels one workgroup blends; grid z covers the C channels
+#define SPEC_SPARSE_PAIRS 6           // 0: dense payload [N, C] f32; K > 0: sparse [N, K, 2] (channel index bits, weight)
+#define SPEC_BLEND_MODE 7             // RASTER_BLEND_*
+#define RASTER_BLEND_ALPHA 0u         // front-to-back alpha compositing over the background (3DGS)
+#define RASTER_BLEND_ADDITIVE 1u      // order-independent sum of weight x payload, plus the background (GaussianImage)
+// 3D model buffers (raw trainable parameters, structure of arrays; the schema
+// in Sources/Datasets/Models/GaussianSchema.swift):
 //   positions [N, 3] f32, scales [N, 3] f32 (log), rotations [N, 4] f32 (w, x, y, z),
 //   opacities [N] f32 (logit), shDC [N, 3] f32, shRest [N, 3, K-1] f32 (channel-major per Gaussian).
-struct RasterParams {
+
+// The camera and per-frame values, one uniform buffer per frame (std140 and
+// C agree: scalars only, 16-byte multiple). Kinds read what they need: 4D
+// Gaussians the time, 2D image Gaussians the pixel scale.
+struct RasterFrame {
     f32 fx; f32 fy; f32 cx; f32 cy;
     f32 r00; f32 r01; f32 r02; f32 r10;   // world-to-camera rotation, row-major
     f32 r11; f32 r12; f32 r20; f32 r21;
     f32 r22; f32 tx; f32 ty; f32 tz;      // world-to-camera translation
     f32 camX; f32 camY; f32 camZ;         // camera centre in world coordinates
+    f32 time;                             // the frame's time (kinds with time)
     u32 width; u32 height; u32 tilesX; u32 tilesY;
-    u32 count;       // Gaussians (or intersections, for the per-intersection kernels)
-    u32 restPerChannel; // K - 1 of the model's SH degree
-    u32 shDegree;    // degree to evaluate (<= the model's)
-    u32 flags;       // RASTER_FLAG_*
-    f32 bgR; f32 bgG; f32 bgB;
-    u32 chunk;       // Gaussians per binding of the chunked buffers (see splatting/chunks.glsl)
-    u32 pad1;
+    u32 restPerChannel; // 3D: K - 1 of the model's SH degree
+    u32 shDegree;    // 3D: degree to evaluate (<= the model's)
+    f32 pixelScale;  // 2D: output pixels per model pixel
+    u32 channels;    // payload channels C (or L)
+    u32 pad0; u32 pad1; u32 pad2; u32 pad3;
 };
 
-// The prepare stage's output per Gaussian (64 bytes).
+// Push constants of every rasterizer dispatch.
+struct RasterDispatch {
+    u32 count;       // Gaussians (or intersections, for the per-intersection kernels)
+    u32 chunk;       // Gaussians per binding of the chunked buffers (see splatting/chunks.glsl)
+    u32 flags;       // RASTER_FLAG_*
+    u32 payloadStride; // floats per Gaussian in the payload buffer: C dense, 2K sparse
+};
+
+// The prepare stage's output per Gaussian (48 bytes); its payload is a
+// separate [N, payloadStride] buffer.
 struct ProjectedSplat {
     f32 meanX; f32 meanY;               // pixel coordinates
     f32 conicA; f32 conicB; f32 conicC; // inverse 2D covariance
     f32 opacity;                        // after the antialiasing compensation
-    f32 colorR; f32 colorG; f32 colorB;
     f32 depth;                          // view-space z
     u32 tileMin;                        // x | y << 16
     u32 tileMax;                        // x | y << 16, exclusive
     f32 radiusX; f32 radiusY;           // per-axis extent in pixels
-    f32 pad0; f32 pad1;
+    f32 pad0;
 };
 
-// Gradients of one Gaussian's projected quantities (48 bytes), summed over
-// pixels by splat_blend_backward.
+// Gradients of one Gaussian's projected quantities (32 bytes), summed over
+// pixels by splat_blend_backward; the payload's gradient is a separate
+// [N, payloadStride] buffer (sparse: the weight slots).
 struct SplatGradient {
     f32 meanX; f32 meanY;
     f32 conicA; f32 conicB; f32 conicC;
     f32 opacity;                        // w.r.t. the effective opacity (after compensation)
-    f32 colorR; f32 colorG; f32 colorB;
     f32 depth;
-    f32 pad0; f32 pad1;
+    f32 pad0;
 };
 
 // ---------------------------------------------------------------------------

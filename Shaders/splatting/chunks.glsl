@@ -1,47 +1,84 @@
 // Per-Gaussian buffers that may exceed one binding's range
 // (maxStorageBufferRange: 128 MiB on lavapipe) are bound as RASTER_CHUNKS
-// consecutive slices of pc.chunk Gaussians each: SH rest coefficients and the
-// projected splats. A branch picks the slice, so no descriptor-indexing
-// feature is needed. Unused slices are bound to the first one.
+// consecutive slices of pc.chunk Gaussians each: SH rest coefficients, the
+// projected splats, the payload and its gradient. A branch picks the slice,
+// so no descriptor-indexing feature is needed. Unused slices are bound to the
+// first one. Each user declares the slices it binds, then defines the
+// matching SPLAT_CHUNKED_* macros before including this file.
 #ifndef SPLAT_CHUNKS_GLSL
 #define SPLAT_CHUNKS_GLSL
 
-#ifdef SPLAT_CHUNKED_REST
-// Where Gaussian g's SH rest coefficients live: (slice, first index in it).
-uvec2 restLocation(uint g) {
+// Which slice holds Gaussian g, and g's index within it.
+uvec2 chunkLocation(uint g) {
     uint c = min(g / pc.chunk, RASTER_CHUNKS - 1u);
-    return uvec2(c, (g - c * pc.chunk) * 3u * pc.restPerChannel);
+    return uvec2(c, g - c * pc.chunk);
 }
-
-// Coefficient k (0 ..< 3 (K-1), channel-major as in the PLY) at `at`.
-float restAt(uvec2 at, uint k) {
-    uint l = at.y + k;
-    if (at.x == 0u) return shRest0.v[l];
-    if (at.x == 1u) return shRest1.v[l];
-    if (at.x == 2u) return shRest2.v[l];
-    return shRest3.v[l];
-}
-#endif
 
 #ifdef SPLAT_CHUNKED_SPLATS_READ
 ProjectedSplat loadSplat(uint g) {
-    uint c = min(g / pc.chunk, RASTER_CHUNKS - 1u);
-    uint l = g - c * pc.chunk;
-    if (c == 0u) return splats0.v[l];
-    if (c == 1u) return splats1.v[l];
-    if (c == 2u) return splats2.v[l];
-    return splats3.v[l];
+    uvec2 at = chunkLocation(g);
+    if (at.x == 0u) return splats0.v[at.y];
+    if (at.x == 1u) return splats1.v[at.y];
+    if (at.x == 2u) return splats2.v[at.y];
+    return splats3.v[at.y];
 }
 #endif
 
 #ifdef SPLAT_CHUNKED_SPLATS_WRITE
 void storeSplat(uint g, ProjectedSplat s) {
-    uint c = min(g / pc.chunk, RASTER_CHUNKS - 1u);
-    uint l = g - c * pc.chunk;
-    if (c == 0u) splats0.v[l] = s;
-    else if (c == 1u) splats1.v[l] = s;
-    else if (c == 2u) splats2.v[l] = s;
-    else splats3.v[l] = s;
+    uvec2 at = chunkLocation(g);
+    if (at.x == 0u) splats0.v[at.y] = s;
+    else if (at.x == 1u) splats1.v[at.y] = s;
+    else if (at.x == 2u) splats2.v[at.y] = s;
+    else splats3.v[at.y] = s;
+}
+#endif
+
+#if defined(SPLAT_CHUNKED_PAYLOAD_READ) || defined(SPLAT_CHUNKED_PAYLOAD_WRITE) || defined(SPLAT_CHUNKED_PAYLOAD_GRADIENT_ADD) || defined(SPLAT_CHUNKED_PAYLOAD_GRADIENT_READ)
+// The payload [N, pc.payloadStride] f32: (slice, first float of Gaussian g).
+uvec2 payloadLocation(uint g) {
+    uvec2 at = chunkLocation(g);
+    return uvec2(at.x, at.y * pc.payloadStride);
+}
+#endif
+
+#ifdef SPLAT_CHUNKED_PAYLOAD_READ
+float payloadAt(uvec2 at, uint k) {
+    uint l = at.y + k;
+    if (at.x == 0u) return payload0.v[l];
+    if (at.x == 1u) return payload1.v[l];
+    if (at.x == 2u) return payload2.v[l];
+    return payload3.v[l];
+}
+#endif
+
+#ifdef SPLAT_CHUNKED_PAYLOAD_WRITE
+void storePayload(uvec2 at, uint k, float value) {
+    uint l = at.y + k;
+    if (at.x == 0u) payload0.v[l] = value;
+    else if (at.x == 1u) payload1.v[l] = value;
+    else if (at.x == 2u) payload2.v[l] = value;
+    else payload3.v[l] = value;
+}
+#endif
+
+#ifdef SPLAT_CHUNKED_PAYLOAD_GRADIENT_ADD
+void addPayloadGradient(uvec2 at, uint k, float value) {
+    uint l = at.y + k;
+    if (at.x == 0u) atomicAdd(gradPayload0.v[l], value);
+    else if (at.x == 1u) atomicAdd(gradPayload1.v[l], value);
+    else if (at.x == 2u) atomicAdd(gradPayload2.v[l], value);
+    else atomicAdd(gradPayload3.v[l], value);
+}
+#endif
+
+#ifdef SPLAT_CHUNKED_PAYLOAD_GRADIENT_READ
+float payloadGradientAt(uvec2 at, uint k) {
+    uint l = at.y + k;
+    if (at.x == 0u) return gradPayload0.v[l];
+    if (at.x == 1u) return gradPayload1.v[l];
+    if (at.x == 2u) return gradPayload2.v[l];
+    return gradPayload3.v[l];
 }
 #endif
 

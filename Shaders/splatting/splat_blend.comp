@@ -1,53 +1,66 @@
-// Rasterizer stage 4, one workgroup per 16x16 tile: front-to-back alpha
-// blending of the tile's depth-sorted splats, staged through shared memory in
-// batches, stopping once every pixel's transmittance is spent (3DGS, Kerbl et
-// al. 2023; constants of gsplat's classic mode, docs/conventions.md).
-// Outputs what the backward pass needs: final T and the last contributor.
+// Rasterizer stage 4, one workgroup per 16x16 tile and chunk of payload
+// channels (grid z): blending of the tile's depth-sorted splats, staged
+// through shared memory in batches. Two blend modes (SPEC_BLEND_MODE):
+//   alpha (3DGS, Kerbl et al. 2023): C = sum_i p_i alpha_i T_i + T_N bg, front
+//     to back, alpha = min(0.99, o exp(power)), stopping once a pixel's
+//     transmittance is spent; alpha out = 1 - T_N;
+//   additive (GaussianImage, Zhang et al. 2024): C = sum_i p_i w_i + bg with
+//     w = o exp(power), order-independent; alpha out = sum_i w_i, T out = 1.
+// Both skip weights below 1/255 (the footprint's level). The payload is C
+// dense channels or K sparse (channel, weight) pairs splatted into L
+// channels (SPEC_SPARSE_PAIRS). Constants of gsplat's classic mode
+// (docs/conventions.md). Outputs what the backward pass needs: final T and
+// the last contributor (written by the chunk-0 workgroups).
 //
 // Each thread blends PIXELS_PER_THREAD consecutive pixels of a column (1 on
 // GPUs; more on CPU drivers, where each splat read from shared memory is then
 // reused for several pixels). A splat whose footprint (splatting/footprint.glsl:
 // the ellipse where alpha >= 1/255) misses a thread's column of pixels is
 // skipped without evaluating them; the result is the same.
-// Twin: RasterizerReference.renderTiled (Sources/Splatting/RasterizerReference.swift).
+// Twins: RasterizerReference.renderTiled (3D, RGB) and RasterizerBackward.forward
+// (any payload and mode; Sources/Splatting).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common/layouts.h"
 
-layout(constant_id = SPEC_VARIANT) const uint PIXELS_PER_THREAD = 1;
-const uint ROWS = RASTER_TILE_SIZE / PIXELS_PER_THREAD;    // thread rows per tile
-const uint THREADS = RASTER_TILE_SIZE * ROWS;
-layout(local_size_x = 16, local_size_y_id = SPEC_ITEMS_PER_THREAD) in;  // y = ROWS, set by the host
-
-// [N] projected splats in RASTER_CHUNKS slices (splatting/chunks.glsl)
+// [N] projected splats and [N, payloadStride] payload in RASTER_CHUNKS slices (splatting/chunks.glsl)
 layout(std430, binding = 0) readonly buffer Splats0 { ProjectedSplat v[]; } splats0;
 layout(std430, binding = 1) readonly buffer Splats1 { ProjectedSplat v[]; } splats1;
 layout(std430, binding = 2) readonly buffer Splats2 { ProjectedSplat v[]; } splats2;
 layout(std430, binding = 3) readonly buffer Splats3 { ProjectedSplat v[]; } splats3;
-layout(std430, binding = 4) readonly buffer Values { uint values[]; };            // [I] u32, sorted
-layout(std430, binding = 5) readonly buffer Ranges { uint ranges[]; };            // [tiles, 2] u32
-layout(std430, binding = 6) writeonly buffer Color { float color[]; };            // [H, W, 4] f32 (rgb over bg, alpha)
-layout(std430, binding = 7) writeonly buffer Depth { float depth[]; };            // [H, W] f32, sum T alpha z
-layout(std430, binding = 8) writeonly buffer Final { float transmittance[]; };    // [H, W] f32
-layout(std430, binding = 9) writeonly buffer Count { uint contributors[]; };      // [H, W, 2] u32: blended, last index + 1
-layout(push_constant) uniform Push { RasterParams pc; };
+layout(std430, binding = 4) readonly buffer Payload0 { float v[]; } payload0;
+layout(std430, binding = 5) readonly buffer Payload1 { float v[]; } payload1;
+layout(std430, binding = 6) readonly buffer Payload2 { float v[]; } payload2;
+layout(std430, binding = 7) readonly buffer Payload3 { float v[]; } payload3;
+layout(std430, binding = 8) readonly buffer Values { uint values[]; };            // [I] u32, sorted
+layout(std430, binding = 9) readonly buffer Ranges { uint ranges[]; };            // [tiles, 2] u32
+layout(std140, binding = 10) uniform Frame { RasterFrame frame; };
+layout(std430, binding = 11) readonly buffer Background { float background[]; };  // [C] f32
+layout(std430, binding = 12) writeonly buffer Color { float color[]; };            // [H, W, C + 1] f32 (channels over bg, alpha)
+layout(std430, binding = 13) writeonly buffer Depth { float depth[]; };            // [H, W] f32, sum T alpha z
+layout(std430, binding = 14) writeonly buffer Final { float transmittance[]; };    // [H, W] f32
+layout(std430, binding = 15) writeonly buffer Count { uint contributors[]; };      // [H, W, 2] u32: blended, last index + 1
+layout(push_constant) uniform Push { RasterDispatch pc; };
 #define SPLAT_CHUNKED_SPLATS_READ
+#define SPLAT_CHUNKED_PAYLOAD_READ
 #include "splatting/chunks.glsl"
 #include "splatting/footprint.glsl"
+#include "splatting/blend_common.glsl"
 
-shared vec4 batchMeanOpacity[RASTER_BATCH];   // mean.x, mean.y, opacity, depth
-shared vec4 batchConic[RASTER_BATCH];         // a, b, c, footprint level
-shared vec4 batchColor[RASTER_BATCH];         // r, g, b, -
 shared uint doneThreads;   // threads all of whose pixels are done
 
 void main() {
-    uint tile = gl_WorkGroupID.y * pc.tilesX + gl_WorkGroupID.x;
+    uint tile = gl_WorkGroupID.y * frame.tilesX + gl_WorkGroupID.x;
     uint t = gl_LocalInvocationIndex;
+    uint c0 = gl_WorkGroupID.z * CHUNK;
+    bool firstChunk = gl_WorkGroupID.z == 0u;
+    bool additive = BLEND_MODE == RASTER_BLEND_ADDITIVE;
     uint start = ranges[2u * tile], end = ranges[2u * tile + 1u];
 
     uvec2 pixel[PIXELS_PER_THREAD];
     float T[PIXELS_PER_THREAD];
-    vec3 C[PIXELS_PER_THREAD];
+    float acc[PIXELS_PER_THREAD * CHUNK];
+    float A[PIXELS_PER_THREAD];       // additive: sum of weights
     float D[PIXELS_PER_THREAD];
     uint blended[PIXELS_PER_THREAD];
     uint last[PIXELS_PER_THREAD];
@@ -58,11 +71,12 @@ void main() {
     for (uint k = 0; k < PIXELS_PER_THREAD; k++) {
         pixel[k] = gl_WorkGroupID.xy * RASTER_TILE_SIZE + uvec2(gl_LocalInvocationID.x, gl_LocalInvocationID.y * PIXELS_PER_THREAD + k);
         T[k] = 1.0;
-        C[k] = vec3(0.0);
+        for (uint ch = 0; ch < CHUNK; ch++) acc[k * CHUNK + ch] = 0.0;
+        A[k] = 0.0;
         D[k] = 0.0;
         blended[k] = 0u;
         last[k] = 0u;
-        done[k] = pixel[k].x >= pc.width || pixel[k].y >= pc.height;
+        done[k] = pixel[k].x >= frame.width || pixel[k].y >= frame.height;
         if (!done[k]) remaining++;
     }
     // Each thread reports once, between batches, when its last pixel is done
@@ -80,10 +94,11 @@ void main() {
         for (uint s = t; s < RASTER_BATCH; s += THREADS) {
             uint k = batchStart + s;
             if (k < end) {
-                ProjectedSplat g = loadSplat(values[k]);
-                batchMeanOpacity[s] = vec4(g.meanX, g.meanY, g.opacity, g.depth);
-                batchConic[s] = vec4(g.conicA, g.conicB, g.conicC, footprintLevel(g.opacity));
-                batchColor[s] = vec4(g.colorR, g.colorG, g.colorB, 0.0);
+                uint g = values[k];
+                ProjectedSplat sp = loadSplat(g);
+                batchMeanOpacity[s] = vec4(sp.meanX, sp.meanY, sp.opacity, sp.depth);
+                batchConic[s] = vec4(sp.conicA, sp.conicB, sp.conicC, footprintLevel(sp.opacity));
+                stagePayload(s, g, c0);
             }
         }
         barrier();
@@ -102,30 +117,47 @@ void main() {
                 float dy = mo.y - (firstY + float(k));
                 float power = powerX + dy * (slopeY - 0.5 * conic.z * dy);
                 if (done[k] || power > 0.0) continue;
-                float alpha = min(0.99, mo.z * exp(power));
-                if (alpha < 1.0 / 255.0) continue;
-                float nextT = T[k] * (1.0 - alpha);
-                if (nextT < 1e-4) {
-                    done[k] = true;
-                    remaining--;
-                    continue;
+                float weight;
+                if (additive) {
+                    weight = mo.z * exp(power);
+                    if (weight < 1.0 / 255.0) continue;
+                    A[k] += weight;
+                } else {
+                    float alpha = min(0.99, mo.z * exp(power));
+                    if (alpha < 1.0 / 255.0) continue;
+                    float nextT = T[k] * (1.0 - alpha);
+                    if (nextT < 1e-4) {
+                        done[k] = true;
+                        remaining--;
+                        continue;
+                    }
+                    weight = alpha * T[k];
+                    T[k] = nextT;
                 }
-                C[k] += batchColor[j].rgb * (alpha * T[k]);
-                D[k] += mo.w * (alpha * T[k]);
+                if (SPARSE_PAIRS > 0u) {
+                    for (uint q = 0; q < SPARSE_PAIRS; q++) {
+                        uint ch = floatBitsToUint(batchPayload[j * STAGED + 2u * q]) - c0;
+                        if (ch < CHUNK) acc[k * CHUNK + ch] += batchPayload[j * STAGED + 2u * q + 1u] * weight;
+                    }
+                } else {
+                    for (uint ch = 0; ch < CHUNK; ch++) acc[k * CHUNK + ch] += batchPayload[j * STAGED + ch] * weight;
+                }
+                if (firstChunk) D[k] += mo.w * weight;
                 blended[k]++;
                 last[k] = batchStart + j - start + 1u;
-                T[k] = nextT;
             }
         }
     }
-    vec3 bg = vec3(pc.bgR, pc.bgG, pc.bgB);
+    uint stride = CHANNELS + 1u;
     for (uint k = 0; k < PIXELS_PER_THREAD; k++) {
-        if (pixel[k].x >= pc.width || pixel[k].y >= pc.height) continue;
-        uint p = pixel[k].y * pc.width + pixel[k].x;
-        color[4u * p] = C[k].r + T[k] * bg.r;
-        color[4u * p + 1u] = C[k].g + T[k] * bg.g;
-        color[4u * p + 2u] = C[k].b + T[k] * bg.b;
-        color[4u * p + 3u] = 1.0 - T[k];
+        if (pixel[k].x >= frame.width || pixel[k].y >= frame.height) continue;
+        uint p = pixel[k].y * frame.width + pixel[k].x;
+        float behind = additive ? 1.0 : T[k];   // the background's weight
+        for (uint ch = 0; ch < CHUNK && c0 + ch < CHANNELS; ch++) {
+            color[stride * p + c0 + ch] = acc[k * CHUNK + ch] + behind * background[c0 + ch];
+        }
+        if (!firstChunk) continue;
+        color[stride * p + CHANNELS] = additive ? A[k] : 1.0 - T[k];
         depth[p] = D[k];
         transmittance[p] = T[k];
         contributors[2u * p] = blended[k];

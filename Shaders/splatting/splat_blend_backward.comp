@@ -1,12 +1,19 @@
-// Backward of stage 4 (blending), one workgroup per 16x16 tile: each pixel
-// walks its contributors back to front from the saved final transmittance and
-// last-contributor index, recovering T_i = T_{i+1} / (1 - alpha_i), and
-// accumulates the gradients of every splat's colour, opacity, depth, 2D mean
-// and conic (3DGS, Kerbl et al. 2023). With C = sum c_i alpha_i T_i + T_N bg:
-//   dC/dc_i = alpha_i T_i
-//   dC/dalpha_i = c_i T_i - (R_i + T_N bg) / (1 - alpha_i), R_i = sum_{j>i} c_j alpha_j T_j
+// Backward of stage 4 (blending), one workgroup per 16x16 tile and chunk of
+// payload channels (grid z), for both blend modes and payload layouts of
+// splat_blend. Each pixel walks its contributors back to front from the
+// saved final transmittance and last-contributor index and accumulates the
+// gradients of every splat's payload, opacity, depth, 2D mean and conic.
+// Alpha mode (3DGS, Kerbl et al. 2023), with C = sum p_i alpha_i T_i + T_N bg,
+// recovering T_i = T_{i+1} / (1 - alpha_i):
+//   dC/dp_i = alpha_i T_i
+//   dC/dalpha_i = p_i T_i - (R_i + T_N bg) / (1 - alpha_i), R_i = sum_{j>i} p_j alpha_j T_j
 //   d(1 - T_N)/dalpha_i = T_N / (1 - alpha_i)
 // and alpha = min(0.99, o exp(power)) (no gradient where clamped).
+// Additive mode: C = sum p_i w_i + bg, alpha = sum w_i, depth = sum w_i z_i,
+// so dC/dp_i = w_i and dL/dw_i = p_i . dL/dC + dL/dalpha + z_i dL/ddepth.
+// Each chunk adds its channels' share of the opacity, mean and conic
+// gradients (they are sums over channels); the chunk-0 workgroups add the
+// alpha and depth terms.
 //
 // Each thread handles PIXELS_PER_THREAD consecutive pixels of a column, as
 // the forward blend does (the same value: 1 on GPUs, more on CPU drivers).
@@ -27,62 +34,78 @@
 #extension GL_EXT_shader_atomic_float : require
 #include "common/layouts.h"
 
-layout(constant_id = SPEC_VARIANT) const uint PIXELS_PER_THREAD = 1;
-const uint ROWS = RASTER_TILE_SIZE / PIXELS_PER_THREAD;    // thread rows per tile
-const uint THREADS = RASTER_TILE_SIZE * ROWS;
-layout(local_size_x = 16, local_size_y_id = SPEC_ITEMS_PER_THREAD) in;  // y = ROWS, set by the host
-
 layout(std430, binding = 0) readonly buffer Splats0 { ProjectedSplat v[]; } splats0;
 layout(std430, binding = 1) readonly buffer Splats1 { ProjectedSplat v[]; } splats1;
 layout(std430, binding = 2) readonly buffer Splats2 { ProjectedSplat v[]; } splats2;
 layout(std430, binding = 3) readonly buffer Splats3 { ProjectedSplat v[]; } splats3;
-layout(std430, binding = 4) readonly buffer Values { uint values[]; };            // [I] u32, sorted
-layout(std430, binding = 5) readonly buffer Ranges { uint ranges[]; };            // [tiles, 2] u32
-layout(std430, binding = 6) readonly buffer Final { float transmittance[]; };     // [H, W] f32
-layout(std430, binding = 7) readonly buffer Count { uint contributors[]; };       // [H, W, 2] u32: blended, last index + 1
-layout(std430, binding = 8) readonly buffer GradColor { float gradColor[]; };     // [H, W, 3] f32: dL/d(output colour)
-layout(std430, binding = 9) readonly buffer GradAlpha { float gradAlpha[]; };     // [H, W] f32: dL/d(1 - T)
-layout(std430, binding = 10) readonly buffer GradDepth { float gradDepth[]; };    // [H, W] f32: dL/d(sum T alpha z)
-layout(std430, binding = 11) buffer Gradients { SplatGradient grads[]; };         // [N], accumulated
-layout(push_constant) uniform Push { RasterParams pc; };
+layout(std430, binding = 4) readonly buffer Payload0 { float v[]; } payload0;
+layout(std430, binding = 5) readonly buffer Payload1 { float v[]; } payload1;
+layout(std430, binding = 6) readonly buffer Payload2 { float v[]; } payload2;
+layout(std430, binding = 7) readonly buffer Payload3 { float v[]; } payload3;
+layout(std430, binding = 8) readonly buffer Values { uint values[]; };            // [I] u32, sorted
+layout(std430, binding = 9) readonly buffer Ranges { uint ranges[]; };            // [tiles, 2] u32
+layout(std140, binding = 10) uniform Frame { RasterFrame frame; };
+layout(std430, binding = 11) readonly buffer Background { float background[]; };  // [C] f32
+layout(std430, binding = 12) readonly buffer Final { float transmittance[]; };     // [H, W] f32
+layout(std430, binding = 13) readonly buffer Count { uint contributors[]; };       // [H, W, 2] u32: blended, last index + 1
+layout(std430, binding = 14) readonly buffer GradColor { float gradColor[]; };     // [H, W, C] f32: dL/d(output channels)
+layout(std430, binding = 15) readonly buffer GradAlpha { float gradAlpha[]; };     // [H, W] f32: dL/d(alpha out)
+layout(std430, binding = 16) readonly buffer GradDepth { float gradDepth[]; };     // [H, W] f32: dL/d(depth out)
+layout(std430, binding = 17) buffer Gradients { SplatGradient grads[]; };         // [N], accumulated
+// [N, payloadStride] f32 dL/d(payload) in slices, accumulated (sparse: the weight slots)
+layout(std430, binding = 18) buffer GradPayload0 { float v[]; } gradPayload0;
+layout(std430, binding = 19) buffer GradPayload1 { float v[]; } gradPayload1;
+layout(std430, binding = 20) buffer GradPayload2 { float v[]; } gradPayload2;
+layout(std430, binding = 21) buffer GradPayload3 { float v[]; } gradPayload3;
+layout(push_constant) uniform Push { RasterDispatch pc; };
 #define SPLAT_CHUNKED_SPLATS_READ
+#define SPLAT_CHUNKED_PAYLOAD_READ
+#define SPLAT_CHUNKED_PAYLOAD_GRADIENT_ADD
 #include "splatting/chunks.glsl"
 #include "splatting/footprint.glsl"
+#include "splatting/blend_common.glsl"
 
-shared vec4 batchMeanOpacity[RASTER_BATCH];   // mean.x, mean.y, opacity, depth
-shared vec4 batchConic[RASTER_BATCH];         // a, b, c, footprint level
-shared vec4 batchColor[RASTER_BATCH];         // r, g, b, -
 shared uint batchIndex[RASTER_BATCH];
 shared uint tileLast;
 
+// The payload entry of staged splat j for pair q: its channel within this chunk (>= CHUNK: another chunk's).
+uint pairChannel(uint j, uint q, uint c0) { return floatBitsToUint(batchPayload[j * STAGED + 2u * q]) - c0; }
+
 void main() {
-    uint tile = gl_WorkGroupID.y * pc.tilesX + gl_WorkGroupID.x;
+    uint tile = gl_WorkGroupID.y * frame.tilesX + gl_WorkGroupID.x;
     uint t = gl_LocalInvocationIndex;
+    uint c0 = gl_WorkGroupID.z * CHUNK;
+    bool firstChunk = gl_WorkGroupID.z == 0u;
+    bool additive = BLEND_MODE == RASTER_BLEND_ADDITIVE;
     uint start = ranges[2u * tile];
-    vec3 bg = vec3(pc.bgR, pc.bgG, pc.bgB);
-    bool depthGradient = (pc.flags & RASTER_FLAG_DEPTH_GRADIENT) != 0u;   // else dL/d(depth) is zero: skip its terms
+    bool depthGradient = firstChunk && (pc.flags & RASTER_FLAG_DEPTH_GRADIENT) != 0u;   // else dL/d(depth) is zero: skip its terms
 
     uvec2 first = gl_WorkGroupID.xy * RASTER_TILE_SIZE + uvec2(gl_LocalInvocationID.x, gl_LocalInvocationID.y * PIXELS_PER_THREAD);
-    float finalT[PIXELS_PER_THREAD];
     uint last[PIXELS_PER_THREAD];
-    vec3 dC[PIXELS_PER_THREAD];
-    float dAT[PIXELS_PER_THREAD];         // dL/d(1 - T_N) T_N
+    float dC[PIXELS_PER_THREAD * CHUNK];
+    float dAT[PIXELS_PER_THREAD];         // alpha: dL/d(1 - T_N) T_N; additive: dL/d(alpha out)
     float dD[PIXELS_PER_THREAD];
     float T[PIXELS_PER_THREAD];
-    float behindDC[PIXELS_PER_THREAD];    // dot(R_i + T_N bg, dL/dC): R_i, the colour blended behind the current splat
+    float behindDC[PIXELS_PER_THREAD];    // dot(R_i + T_N bg, dL/dC) over this chunk: R_i, the channels blended behind the current splat
     float behindDepth[PIXELS_PER_THREAD];
     uint threadLast = 0u;                 // positions 0 ..< threadLast may reach this thread's pixels
     for (uint k = 0; k < PIXELS_PER_THREAD; k++) {
         uvec2 pixel = first + uvec2(0u, k);
-        bool inside = pixel.x < pc.width && pixel.y < pc.height;
-        uint p = pixel.y * pc.width + pixel.x;
-        finalT[k] = inside ? transmittance[p] : 1.0;
+        bool inside = pixel.x < frame.width && pixel.y < frame.height;
+        uint p = pixel.y * frame.width + pixel.x;
+        float finalT = inside ? transmittance[p] : 1.0;
         last[k] = inside ? contributors[2u * p + 1u] : 0u;
-        dC[k] = inside ? vec3(gradColor[3u * p], gradColor[3u * p + 1u], gradColor[3u * p + 2u]) : vec3(0.0);
-        dAT[k] = inside ? gradAlpha[p] * finalT[k] : 0.0;
-        dD[k] = inside ? gradDepth[p] : 0.0;
-        T[k] = finalT[k];
-        behindDC[k] = dot(finalT[k] * bg, dC[k]);
+        behindDC[k] = 0.0;
+        for (uint ch = 0; ch < CHUNK; ch++) {
+            uint c = c0 + ch;
+            float g = inside && c < CHANNELS ? gradColor[CHANNELS * p + c] : 0.0;
+            dC[k * CHUNK + ch] = g;
+            if (c < CHANNELS) behindDC[k] += finalT * background[c] * g;
+        }
+        float gAlpha = inside && firstChunk ? gradAlpha[p] : 0.0;
+        dAT[k] = additive ? gAlpha : gAlpha * finalT;
+        dD[k] = inside && depthGradient ? gradDepth[p] : 0.0;
+        T[k] = finalT;
         behindDepth[k] = 0.0;
         threadLast = max(threadLast, last[k]);
     }
@@ -106,7 +129,7 @@ void main() {
                 ProjectedSplat sp = loadSplat(g);
                 batchMeanOpacity[s] = vec4(sp.meanX, sp.meanY, sp.opacity, sp.depth);
                 batchConic[s] = vec4(sp.conicA, sp.conicB, sp.conicC, footprintLevel(sp.opacity));
-                batchColor[s] = vec4(sp.colorR, sp.colorG, sp.colorB, 0.0);
+                stagePayload(s, g, c0);
                 batchIndex[s] = g;
             }
         }
@@ -116,9 +139,9 @@ void main() {
             uint position = batchStart + local;
             vec4 mo = batchMeanOpacity[local];
             vec4 conic = batchConic[local];
-            vec4 colorRadius = batchColor[local];
 
-            vec3 gColor = vec3(0.0);
+            float gPayload[STAGED];   // dense: per channel of the chunk; sparse: per pair (weight slot)
+            for (uint q = 0; q < STAGED; q++) gPayload[q] = 0.0;
             float gOpacity = 0.0, gDepth = 0.0;
             // Sums of dL/dpower times d.x, d.y, d.x^2, d.x d.y, d.y^2: the mean
             // and conic gradients follow from them once per splat, after the
@@ -138,25 +161,52 @@ void main() {
                     float power = powerX + d.y * (slopeY - 0.5 * conic.z * d.y);
                     float gaussian = exp(power);
                     float raw = mo.z * gaussian;
-                    float alpha = min(0.99, raw);
+                    float alpha = additive ? raw : min(0.99, raw);
                     if (position >= last[k] || power > 0.0 || alpha < 1.0 / 255.0) continue;
                     contributes = true;
-                    float invOneMinus = 1.0 / (1.0 - alpha);
-                    float Ti = T[k] * invOneMinus;
-                    float weight = alpha * Ti;
-                    gColor += weight * dC[k];
-                    // dC/dalpha_i . dL/dC = c_i T_i - (R_i + T_N bg) / (1 - alpha_i), dotted
-                    // with dL/dC once per pixel and splat (behindDC holds the second dot).
-                    float colorDC = dot(colorRadius.rgb, dC[k]);
-                    float dAlpha = colorDC * Ti + (dAT[k] - behindDC[k]) * invOneMinus;
-                    if (depthGradient) {
-                        gDepth += weight * dD[k];
-                        dAlpha += dD[k] * (mo.w * Ti - behindDepth[k] * invOneMinus);
-                        behindDepth[k] += mo.w * weight;
+                    float invOneMinus = 1.0, Ti = 1.0, weight = alpha;
+                    if (!additive) {
+                        invOneMinus = 1.0 / (1.0 - alpha);
+                        Ti = T[k] * invOneMinus;
+                        weight = alpha * Ti;
                     }
-                    behindDC[k] += colorDC * weight;
-                    T[k] = Ti;
-                    float dAlphaOpen = raw <= 0.99 ? dAlpha : 0.0;   // no gradient where alpha was clamped
+                    // dot(p_i, dL/dC) over the chunk, and dL/dp_i += weight dL/dC.
+                    float payloadDC = 0.0;
+                    if (SPARSE_PAIRS > 0u) {
+                        for (uint q = 0; q < SPARSE_PAIRS; q++) {
+                            uint ch = pairChannel(local, q, c0);
+                            if (ch >= CHUNK) continue;
+                            float g = dC[k * CHUNK + ch];
+                            payloadDC += batchPayload[local * STAGED + 2u * q + 1u] * g;
+                            gPayload[2u * q + 1u] += weight * g;
+                        }
+                    } else {
+                        for (uint ch = 0; ch < CHUNK; ch++) {
+                            float g = dC[k * CHUNK + ch];
+                            payloadDC += batchPayload[local * STAGED + ch] * g;
+                            gPayload[ch] += weight * g;
+                        }
+                    }
+                    float dAlpha;
+                    if (additive) {
+                        dAlpha = payloadDC + dAT[k];
+                        if (depthGradient) {
+                            gDepth += weight * dD[k];
+                            dAlpha += dD[k] * mo.w;
+                        }
+                    } else {
+                        // dC/dalpha_i . dL/dC = p_i T_i - (R_i + T_N bg) / (1 - alpha_i), dotted
+                        // with dL/dC once per pixel and splat (behindDC holds the second dot).
+                        dAlpha = payloadDC * Ti + (dAT[k] - behindDC[k]) * invOneMinus;
+                        if (depthGradient) {
+                            gDepth += weight * dD[k];
+                            dAlpha += dD[k] * (mo.w * Ti - behindDepth[k] * invOneMinus);
+                            behindDepth[k] += mo.w * weight;
+                        }
+                        behindDC[k] += payloadDC * weight;
+                        T[k] = Ti;
+                    }
+                    float dAlphaOpen = additive || raw <= 0.99 ? dAlpha : 0.0;   // no gradient where alpha was clamped
                     gOpacity += dAlphaOpen * gaussian;
                     vec2 dPowerD = (dAlphaOpen * alpha) * d;
                     sD += dPowerD;
@@ -166,7 +216,7 @@ void main() {
             // Sum over the subgroup, then one atomic per field per subgroup;
             // nothing at all where no lane's pixels see the splat.
             if (subgroupAny(contributes)) {
-                gColor = subgroupAdd(gColor);
+                for (uint q = 0; q < STAGED; q++) gPayload[q] = subgroupAdd(gPayload[q]);
                 gOpacity = subgroupAdd(gOpacity);
                 sD = subgroupAdd(sD);
                 sDD = subgroupAdd(sDD);
@@ -180,10 +230,15 @@ void main() {
                     atomicAdd(grads[g].conicB, -sDD.y);
                     atomicAdd(grads[g].conicC, -0.5 * sDD.z);
                     atomicAdd(grads[g].opacity, gOpacity);
-                    atomicAdd(grads[g].colorR, gColor.r);
-                    atomicAdd(grads[g].colorG, gColor.g);
-                    atomicAdd(grads[g].colorB, gColor.b);
                     if (depthGradient) atomicAdd(grads[g].depth, gDepth);
+                    uvec2 at = payloadLocation(g);
+                    if (SPARSE_PAIRS > 0u) {
+                        for (uint q = 0; q < SPARSE_PAIRS; q++) {
+                            if (pairChannel(local, q, c0) < CHUNK) addPayloadGradient(at, 2u * q + 1u, gPayload[2u * q + 1u]);
+                        }
+                    } else {
+                        for (uint ch = 0; ch < CHUNK && c0 + ch < CHANNELS; ch++) addPayloadGradient(at, c0 + ch, gPayload[ch]);
+                    }
                 }
             }
         }

@@ -21,7 +21,8 @@ layout(std430, binding = 4) readonly buffer Touched { uint tilesTouched[]; };   
 layout(std430, binding = 5) readonly buffer Offsets { uint offsets[]; };           // [N] u32, exclusive scan
 layout(std430, binding = 6) writeonly buffer Keys { uint keys[]; };                // [I, 2] u32 (low, high)
 layout(std430, binding = 7) writeonly buffer Values { uint values[]; };            // [I] u32
-layout(push_constant) uniform Push { RasterParams pc; };
+layout(std140, binding = 8) uniform Frame { RasterFrame frame; };
+layout(push_constant) uniform Push { RasterDispatch pc; };
 #define SPLAT_CHUNKED_SPLATS_READ
 #include "splatting/chunks.glsl"
 
@@ -36,7 +37,7 @@ void main() {
     for (uint ty = minY; ty < maxY; ty++) {
         for (uint tx = minX; tx < maxX; tx++) {
             keys[2u * slot] = depthBits;
-            keys[2u * slot + 1u] = ty * pc.tilesX + tx;
+            keys[2u * slot + 1u] = ty * frame.tilesX + tx;
             values[slot] = i;
             slot++;
         }

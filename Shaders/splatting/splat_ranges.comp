@@ -11,7 +11,7 @@ layout(local_size_x_id = SPEC_WORKGROUP_SIZE) in;
 
 layout(std430, binding = 0) readonly buffer Keys { uint keys[]; };     // [I, 2] u32, sorted
 layout(std430, binding = 1) writeonly buffer Ranges { uint ranges[]; }; // [tiles, 2] u32
-layout(push_constant) uniform Push { RasterParams pc; };  // count = I
+layout(push_constant) uniform Push { RasterDispatch pc; };  // count = I
 
 void main() {
     uint i = splatWorkgroupIndex() * WORKGROUP_SIZE + gl_LocalInvocationID.x;

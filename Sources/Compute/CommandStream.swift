@@ -129,7 +129,7 @@ public final class CommandStream {
         barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT.rawValue | VK_ACCESS_TRANSFER_WRITE_BIT.rawValue
         barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT.rawValue | VK_ACCESS_SHADER_WRITE_BIT.rawValue
             | VK_ACCESS_TRANSFER_READ_BIT.rawValue | VK_ACCESS_TRANSFER_WRITE_BIT.rawValue
-            | VK_ACCESS_INDIRECT_COMMAND_READ_BIT.rawValue
+            | VK_ACCESS_INDIRECT_COMMAND_READ_BIT.rawValue | VK_ACCESS_UNIFORM_READ_BIT.rawValue
         let stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue | VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue
         vkCmdPipelineBarrier(commandBuffer, stages, stages | VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT.rawValue,
                              0, 1, &barrier, 0, nil, 0, nil)
@@ -195,7 +195,7 @@ public final class CommandStream {
             throw ComputeError.invalidArgument("kernel \(kernel.name) takes \(kernel.pushConstantBytes) bytes of push constants, got \(MemoryLayout<Push>.size)")
         }
         let maxRange = core.info.maxStorageBufferRange
-        for b in buffers where b.length > maxRange {
+        for (b, use) in zip(buffers, kernel.bindings) where use != .uniform && b.length > maxRange {
             throw ComputeError.limitExceeded(limit: "maxStorageBufferRange (\(b.buffer.label) bound to \(kernel.name))",
                                              requested: b.length, maximum: maxRange)
         }
@@ -224,7 +224,7 @@ public final class CommandStream {
                     w.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET
                     w.dstBinding = UInt32(i)
                     w.descriptorCount = 1
-                    w.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+                    w.descriptorType = kernel.bindings[i].descriptorType
                     w.pBufferInfo = UnsafePointer(infoPtr.baseAddress! + i)
                     return w
                 }
@@ -256,6 +256,21 @@ public final class CommandStream {
         access(reads: [source], writes: [destination])
         var region = VkBufferCopy(srcOffset: VkDeviceSize(sourceOffset), dstOffset: VkDeviceSize(destinationOffset), size: VkDeviceSize(bytes))
         vkCmdCopyBuffer(commandBuffer, source.handle, destination.handle, 1, &region)
+        commandCount += 1
+    }
+
+    /// Writes `value`'s bytes (a multiple of 4, at most 65536) into `buffer` at
+    /// `offset`, in stream order: for small per-frame blocks such as a camera.
+    public func update<Value>(_ buffer: GPUBuffer, with value: Value, offset: Int = 0) {
+        let size = MemoryLayout<Value>.size
+        precondition(size > 0 && size % 4 == 0 && size <= 65536 && offset % 4 == 0 && offset + size <= buffer.length,
+                     "update needs 4-byte multiples within the buffer and at most 64 KiB")
+        try! begin()
+        access(reads: [], writes: [buffer])
+        var copy = value
+        withUnsafeBytes(of: &copy) { raw in
+            vkCmdUpdateBuffer(commandBuffer, buffer.handle, VkDeviceSize(offset), VkDeviceSize(size), raw.baseAddress)
+        }
         commandCount += 1
     }
 

@@ -50,6 +50,7 @@ public final class GPUBuffer: BufferRange {
         info.size = VkDeviceSize(max(length, 16))
         info.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue
             | VK_BUFFER_USAGE_TRANSFER_DST_BIT.rawValue | VK_BUFFER_USAGE_INDIRECT_BUFFER_BIT.rawValue
+            | VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT.rawValue
         info.sharingMode = VK_SHARING_MODE_EXCLUSIVE
         var buffer: VkBuffer?
         try check(vkCreateBuffer(core.handle, &info, nil, &buffer), "vkCreateBuffer(\(label), \(length) bytes)", bytes: length)

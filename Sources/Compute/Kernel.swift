@@ -25,11 +25,14 @@ public struct SPIRVBinary {
 /// uses it to insert exactly the barriers that read/write hazards need.
 public enum BufferAccess {
     case read, write, readWrite
+    /// A uniform buffer (small, read-only, per-frame values such as a camera).
+    case uniform
     var reads: Bool { self != .write }
-    var writes: Bool { self != .read }
+    var writes: Bool { self == .write || self == .readWrite }
+    var descriptorType: VkDescriptorType { self == .uniform ? VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER }
 }
 
-/// A compute pipeline: SPIR-V, one push-descriptor set of storage buffers at
+/// A compute pipeline: SPIR-V, one push-descriptor set of storage (or uniform) buffers at
 /// bindings 0..<n (set 0), typed push constants, and specialisation constants
 /// 0..<m (by convention: 0 workgroup size, 1 subgroup size; see
 /// Shaders/common/layouts.h).
@@ -63,7 +66,7 @@ public final class Kernel {
         var layoutBindings = (0..<bindings.count).map { i -> VkDescriptorSetLayoutBinding in
             var b = VkDescriptorSetLayoutBinding()
             b.binding = UInt32(i)
-            b.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
+            b.descriptorType = bindings[i].descriptorType
             b.descriptorCount = 1
             b.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT.rawValue
             return b

@@ -4,19 +4,24 @@ import ComputePrimitives
 import Datasets
 import Foundation
 
-/// The tile-based Gaussian rasterizer on the compute core (forward pass).
+/// The tile-based Gaussian rasterizer on the compute core, forward and backward.
 ///
-/// One frame: `splat_prepare` projects every Gaussian (gsplat classic: EWA
-/// with 0.3 dilation, opacity-aware extents, SH colour) and counts the 16x16
-/// tiles it touches; a prefix sum turns the counts into offsets and a total
-/// (read back to size the key buffers, which grow on need); `splat_emit`
-/// writes one (tile | depth) key per intersection; `RadixSort` sorts them on
-/// 32 + ceil(log2 tiles) bits; `splat_ranges` finds each tile's span; and
-/// `splat_blend` blends each tile front to back through shared memory.
+/// One pipeline with explicit variation points (docs/architecture.md):
+/// `splat_prepare_3d` runs the 3D kind's front end (scale + quaternion ->
+/// covariance factor, SH -> an RGB payload) inside the shared projection
+/// stage (gsplat classic: EWA with 0.3 dilation, opacity-aware extents) and
+/// counts the 16x16 tiles each splat touches; a prefix sum turns the counts
+/// into offsets and a total (read back to size the key buffers, which grow on
+/// need); `splat_emit` writes one (tile | depth) key per intersection;
+/// `RadixSort` sorts them on 32 + ceil(log2 tiles) bits; `splat_ranges`
+/// finds each tile's span; and `splat_blend` blends each tile's payload
+/// channels (any C, or K sparse pairs over L channels; `PayloadLayout`) with
+/// alpha compositing or additive accumulation (`BlendMode`).
 ///
-/// The Gaussians stay on the GPU as the structure of arrays of raw trainable
-/// parameters that training uses too. Every buffer is reused across frames
-/// and only grows.
+/// The camera and per-frame values live in a uniform buffer (`RasterFrame`);
+/// the Gaussians stay on the GPU as the structure of arrays of raw trainable
+/// parameters that training uses too (`schema` order). Every buffer is reused
+/// across frames and only grows.
 public final class GaussianRasterizer {
     public let device: ComputeDevice
     let sorter: RadixSort
@@ -24,14 +29,13 @@ public final class GaussianRasterizer {
     let prepareKernel: Kernel
     let emitKernel: Kernel
     let rangesKernel: Kernel
-    let blendKernel: Kernel
-    /// The blend's backward pass; nil where the device lacks float atomics.
-    let blendBackwardKernel: Kernel?
     let prepareBackwardKernel: Kernel
     let workgroupSize: Int
     let splatBytes = MemoryLayout<ProjectedSplat>.stride
-    /// Pixels each thread of the blend kernel handles (a divisor of the tile size).
+    /// Pixels each thread of the blend kernels handles (a divisor of the tile size).
     let pixelsPerThread: Int
+    /// Blend kernels (forward, backward) per specialisation, made on first use.
+    private var blendKernels: [BlendVariant: (forward: Kernel, backward: Kernel?)] = [:]
 
     // The model: [N, 3], [N, 3], [N, 4], [N], [N, 3], [N, 3, K-1] f32.
     private var positions, scales, rotations, opacities, shDC, shRest: GPUBuffer?
@@ -43,7 +47,10 @@ public final class GaussianRasterizer {
     public private(set) var modelSHDegree = 0
 
     // Per-frame buffers, grown on need.
+    private let frameUniform: GPUBuffer
     private let splats = ScratchBuffer(label: "projected splats")
+    private let payloadOut = ScratchBuffer(label: "payload")
+    private let backgroundIn = ScratchBuffer(label: "background")
     private let touched = ScratchBuffer(label: "tiles touched")
     private let offsets = ScratchBuffer(label: "tile offsets")
     private let keys = ScratchBuffer(label: "tile keys")
@@ -53,13 +60,15 @@ public final class GaussianRasterizer {
     private let depthOut = ScratchBuffer(label: "depth")
     private let transmittanceOut = ScratchBuffer(label: "transmittance")
     private let countOut = ScratchBuffer(label: "contributors")
-    private let counters: GPUBuffer
+    private let counters: GPUBuffer  // [0] intersections total, [1] non-finite Gaussians
     private let gradColorIn = ScratchBuffer(label: "grad colour")
     private let gradAlphaIn = ScratchBuffer(label: "grad alpha")
     private let gradDepthIn = ScratchBuffer(label: "grad depth")
     private let splatGradients = ScratchBuffer(label: "splat gradients")
+    private let payloadGradients = ScratchBuffer(label: "payload gradients")
     private let gradientBuffers = ["positions", "scales", "rotations", "opacities", "sh dc", "sh rest"].map { ScratchBuffer(label: "grad \($0)") }
-    private var lastFrame: (camera: RasterCamera, settings: RasterSettings, intersections: Int)?  // [0] intersections total, [1] non-finite Gaussians
+    /// What the last frame was rendered with (the backward pass reuses it).
+    private var lastFrame: (camera: RasterCamera, settings: RasterSettings, intersections: Int, payload: RasterPayload?)?
     private let prepareStream: CommandStream
     private let drawStream: CommandStream
 
@@ -77,12 +86,20 @@ public final class GaussianRasterizer {
     /// tile column (16) on CPU drivers (lavapipe), where a workgroup runs as
     /// subgroups of SIMD lanes, each splat read from shared memory then serves
     /// 16 pixels, and the blend backward's per-splat subgroup sums and atomics
-    /// (executed lane by lane on a CPU) cover twice the pixels they do at 8.
-    /// Measured with `splat bench train --model` on a 30k-Gaussian beer model
-    /// at downscale 4 (320x180), once the per-pixel atomic was out of the
-    /// forward loop: forward blend 46-49 ms with 8, 42-46 with 16; blend
-    /// backward about 130 ms with 8, 105-118 with 16; 4 is slower than both.
+    /// (executed lane by lane on a CPU) cover twice the pixels they do at 8
+    /// (docs/measurements.md).
     public static func preferredPixelsPerThread(for info: DeviceInfo) -> Int { info.kind == .cpu ? 16 : 1 }
+
+    /// Payload floats per thread and pixel-set the blend kernels keep in
+    /// registers at most (pixels per thread x channels per chunk) before the
+    /// host lowers the pixels per thread for wide payloads.
+    static let registerFloatsPerThread = 256
+
+    /// The widest channel chunk one blend workgroup handles (dense payloads);
+    /// sparse payloads take up to `maxSparseChunk` channels per workgroup,
+    /// since each splat adds to only K of them.
+    static let maxDenseChunk = 16
+    static let maxSparseChunk = 64
 
     /// `pixelsPerThread` (a divisor of 16) overrides the device's preferred value;
     /// tests run both.
@@ -94,7 +111,7 @@ public final class GaussianRasterizer {
             throw ComputeError.limitExceeded(limit: "maxComputeWorkGroupInvocations (one thread per pixel of a 16x16 tile)",
                                              requested: tileThreads, maximum: info.maxWorkgroupInvocations)
         }
-        let sharedBytes = Int(RASTER_BATCH) * 52 + 4  // three vec4 and an index per staged splat (the backward's)
+        let sharedBytes = Self.blendSharedBytes(stagedFloats: 3)
         if info.maxSharedMemoryBytes < sharedBytes {
             throw ComputeError.limitExceeded(limit: "maxComputeSharedMemorySize (blend batches)", requested: sharedBytes,
                                              maximum: info.maxSharedMemoryBytes)
@@ -103,14 +120,15 @@ public final class GaussianRasterizer {
         sorter = try RadixSort(device: device, scan: scan)
         workgroupSize = min(256, info.maxWorkgroupInvocations, info.maxWorkgroupSize[0])
         let spec = [UInt32(workgroupSize)]
-        let push = MemoryLayout<RasterParams>.size
+        let push = MemoryLayout<RasterDispatch>.size
         let chunks = Int(RASTER_CHUNKS)
         let chunkedReads = [BufferAccess](repeating: .read, count: chunks)
         let chunkedWrites = [BufferAccess](repeating: .write, count: chunks)
-        prepareKernel = try device.kernel(ShaderLibrary.splatPrepare,
-                                          bindings: [.read, .read, .read, .read, .read] + chunkedReads + chunkedWrites + [.write, .readWrite],
+        let frontEnd3D: [BufferAccess] = [.read, .read, .read, .read, .read] + chunkedReads
+        prepareKernel = try device.kernel(ShaderLibrary.splatPrepare3d,
+                                          bindings: frontEnd3D + [.uniform] + chunkedWrites + chunkedWrites + [.write, .readWrite],
                                           pushConstantBytes: push, specialization: spec)
-        emitKernel = try device.kernel(ShaderLibrary.splatEmit, bindings: chunkedReads + [.read, .read, .write, .write],
+        emitKernel = try device.kernel(ShaderLibrary.splatEmit, bindings: chunkedReads + [.read, .read, .write, .write, .uniform],
                                        pushConstantBytes: push, specialization: spec)
         rangesKernel = try device.kernel(ShaderLibrary.splatRanges, bindings: [.read, .write],
                                          pushConstantBytes: push, specialization: spec)
@@ -122,24 +140,63 @@ public final class GaussianRasterizer {
             throw ComputeError.invalidArgument("pixels per blend thread must divide \(rasterTileSize), got \(ppt)")
         }
         self.pixelsPerThread = ppt
-        blendKernel = try device.kernel(ShaderLibrary.splatBlend,
-                                        bindings: chunkedReads + [.read, .read, .write, .write, .write, .write],
-                                        pushConstantBytes: push,
-                                        specialization: [0, 0, UInt32(rasterTileSize / ppt), UInt32(ppt)])
-        blendBackwardKernel = info.float32AtomicAdd
-            ? try device.kernel(ShaderLibrary.splatBlendBackward,
-                                bindings: chunkedReads + [.read, .read, .read, .read, .read, .read, .read, .readWrite],
-                                pushConstantBytes: push,
-                                specialization: [0, 0, UInt32(rasterTileSize / ppt), UInt32(ppt)])
-            : nil
         prepareBackwardKernel = try device.kernel(
-            ShaderLibrary.splatPrepareBackward,
-            bindings: [.read, .read, .read, .read, .read] + chunkedReads + [.read, .read]
+            ShaderLibrary.splatPrepare3dBackward,
+            bindings: frontEnd3D + [.uniform, .read, .read] + chunkedReads
                 + [.write, .write, .write, .write, .write] + chunkedWrites,
             pushConstantBytes: push, specialization: spec)
+        frameUniform = try GPUBuffer(device: device, length: MemoryLayout<RasterFrame>.size, label: "raster frame")
         counters = try GPUBuffer(device: device, length: 16, label: "raster counters")
         prepareStream = try CommandStream(device: device)
         drawStream = try CommandStream(device: device)
+    }
+
+    /// Shared memory of the blend backward (the larger of the two blend
+    /// kernels) for `stagedFloats` payload floats per staged splat: two vec4,
+    /// an index and the payload per splat of a batch, plus two counters.
+    static func blendSharedBytes(stagedFloats: Int) -> Int { Int(RASTER_BATCH) * (36 + 4 * stagedFloats) + 8 }
+
+    /// The specialisation of the blend kernels for a payload and blend mode
+    /// on this device: channels per workgroup (a chunk of the C channels, or
+    /// up to 64 of the L channels of a sparse payload), as wide as shared
+    /// memory allows; pixels per thread lowered where the chunk is wide, to
+    /// bound each thread's accumulators.
+    func blendVariant(_ layout: PayloadLayout, _ mode: BlendMode) throws -> BlendVariant {
+        let info = device.info
+        let widest = layout.sparsePairs > 0 ? Self.maxSparseChunk : Self.maxDenseChunk
+        let pieces = (layout.channels + widest - 1) / widest
+        var chunk = (layout.channels + pieces - 1) / pieces
+        func staged(_ chunk: Int) -> Int { layout.sparsePairs > 0 ? 2 * layout.sparsePairs : chunk }
+        while chunk > 1 && Self.blendSharedBytes(stagedFloats: staged(chunk)) > info.maxSharedMemoryBytes { chunk = (chunk + 1) / 2 }
+        let shared = Self.blendSharedBytes(stagedFloats: staged(chunk))
+        guard shared <= info.maxSharedMemoryBytes else {
+            throw ComputeError.limitExceeded(limit: "maxComputeSharedMemorySize (blend batches of \(layout.sparsePairs) sparse pairs)",
+                                             requested: shared, maximum: info.maxSharedMemoryBytes)
+        }
+        var ppt = pixelsPerThread
+        while ppt > 1 && ppt * chunk > Self.registerFloatsPerThread { ppt /= 2 }
+        return BlendVariant(channels: layout.channels, sparsePairs: layout.sparsePairs, chunk: chunk, mode: mode, pixelsPerThread: ppt)
+    }
+
+    func blendKernels(_ variant: BlendVariant) throws -> (forward: Kernel, backward: Kernel?) {
+        if let made = blendKernels[variant] { return made }
+        let chunks = Int(RASTER_CHUNKS)
+        let chunkedReads = [BufferAccess](repeating: .read, count: chunks)
+        let spec: [UInt32] = [0, 0, UInt32(rasterTileSize / variant.pixelsPerThread), UInt32(variant.pixelsPerThread),
+                              UInt32(variant.channels), UInt32(variant.chunk), UInt32(variant.sparsePairs),
+                              variant.mode == .additive ? RASTER_BLEND_ADDITIVE : RASTER_BLEND_ALPHA]
+        let push = MemoryLayout<RasterDispatch>.size
+        let forward = try device.kernel(ShaderLibrary.splatBlend,
+                                        bindings: chunkedReads + chunkedReads + [.read, .read, .uniform, .read, .write, .write, .write, .write],
+                                        pushConstantBytes: push, specialization: spec)
+        let backward = device.info.float32AtomicAdd
+            ? try device.kernel(ShaderLibrary.splatBlendBackward,
+                                bindings: chunkedReads + chunkedReads + [.read, .read, .uniform, .read, .read, .read, .read, .read, .read, .readWrite]
+                                    + [BufferAccess](repeating: .readWrite, count: chunks),
+                                pushConstantBytes: push, specialization: spec)
+            : nil
+        blendKernels[variant] = (forward, backward)
+        return (forward, backward)
     }
 
     /// Uploads a model; it stays on the GPU until the next call.
@@ -157,21 +214,30 @@ public final class GaussianRasterizer {
         shRest = try upload(model.shRest, "sh rest")
         gaussianCount = n
         modelSHDegree = model.shDegree
-        chunkGaussians = try Self.chunkSize(count: n, restBytes: restBytesPerGaussian, info: device.info,
-                                            override: chunkGaussiansForTesting)
+        chunkGaussians = try chunkSize(count: n)
     }
 
     /// Bytes of SH rest coefficients per Gaussian of the current model.
     var restBytesPerGaussian: Int { 12 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1) }
 
-    /// Gaussians per binding of the chunked buffers (SH rest, projected splats):
-    /// as many as one binding's range holds, a multiple of 64 so that every
-    /// slice offset meets minStorageBufferOffsetAlignment; up to RASTER_CHUNKS
-    /// bindings, beyond which the model does not fit and the error says why.
-    static func chunkSize(count n: Int, restBytes: Int, info: DeviceInfo, override: Int?) throws -> Int {
+    /// The widest payload (bytes per Gaussian) the chunked bindings are sized
+    /// for: RGB until a wider payload is rendered.
+    public private(set) var maxPayloadBytesPerGaussian = 12
+
+    func chunkSize(count n: Int) throws -> Int {
+        try Self.chunkSize(count: n, bytesPerGaussian: [restBytesPerGaussian, maxPayloadBytesPerGaussian], info: device.info,
+                           override: chunkGaussiansForTesting)
+    }
+
+    /// Gaussians per binding of the chunked buffers (SH rest, projected
+    /// splats, payload): as many as one binding's range holds, a multiple of
+    /// 64 so that every slice offset meets minStorageBufferOffsetAlignment; up
+    /// to RASTER_CHUNKS bindings, beyond which the model does not fit and the
+    /// error says why.
+    static func chunkSize(count n: Int, bytesPerGaussian: [Int], info: DeviceInfo, override: Int?) throws -> Int {
         let range = info.maxStorageBufferRange
         var limit = range / MemoryLayout<ProjectedSplat>.stride
-        if restBytes > 0 { limit = min(limit, range / restBytes) }
+        for bytes in bytesPerGaussian where bytes > 0 { limit = min(limit, range / bytes) }
         limit = limit / 64 * 64
         if let override { limit = min(limit, override) }
         let chunks = Int(RASTER_CHUNKS)
@@ -200,35 +266,50 @@ public final class GaussianRasterizer {
         return out
     }
 
-    func params(_ camera: RasterCamera, _ settings: RasterSettings, count: Int, flags: UInt32 = 0) -> RasterParams {
+    /// The per-frame uniform block for `camera`.
+    func frameValues(_ camera: RasterCamera, _ settings: RasterSettings, channels: Int) -> RasterFrame {
         let r = camera.rotation, t = camera.translation, c = camera.position
         let degree = min(settings.shDegree ?? modelSHDegree, modelSHDegree)
-        var p = RasterParams()
-        (p.fx, p.fy, p.cx, p.cy) = (camera.fx, camera.fy, camera.cx, camera.cy)
-        (p.r00, p.r01, p.r02) = (r[0], r[1], r[2])
-        (p.r10, p.r11, p.r12) = (r[3], r[4], r[5])
-        (p.r20, p.r21, p.r22) = (r[6], r[7], r[8])
-        (p.tx, p.ty, p.tz) = (t[0], t[1], t[2])
-        (p.camX, p.camY, p.camZ) = (c.x, c.y, c.z)
-        (p.width, p.height) = (UInt32(camera.width), UInt32(camera.height))
-        (p.tilesX, p.tilesY) = (UInt32(camera.tilesX), UInt32(camera.tilesY))
-        p.count = UInt32(count)
-        p.restPerChannel = UInt32((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
-        p.shDegree = UInt32(max(0, degree))
-        p.flags = (settings.antialias ? RASTER_FLAG_ANTIALIAS : 0) | flags
-        p.chunk = UInt32(chunkGaussians)
-        (p.bgR, p.bgG, p.bgB) = (settings.background.x, settings.background.y, settings.background.z)
-        return p
+        var f = RasterFrame()
+        (f.fx, f.fy, f.cx, f.cy) = (camera.fx, camera.fy, camera.cx, camera.cy)
+        (f.r00, f.r01, f.r02) = (r[0], r[1], r[2])
+        (f.r10, f.r11, f.r12) = (r[3], r[4], r[5])
+        (f.r20, f.r21, f.r22) = (r[6], r[7], r[8])
+        (f.tx, f.ty, f.tz) = (t[0], t[1], t[2])
+        (f.camX, f.camY, f.camZ) = (c.x, c.y, c.z)
+        f.time = settings.time
+        (f.width, f.height) = (UInt32(camera.width), UInt32(camera.height))
+        (f.tilesX, f.tilesY) = (UInt32(camera.tilesX), UInt32(camera.tilesY))
+        f.restPerChannel = UInt32((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
+        f.shDegree = UInt32(max(0, degree))
+        f.pixelScale = 1
+        f.channels = UInt32(channels)
+        return f
     }
 
+    /// Push constants of a per-Gaussian or per-tile dispatch.
+    func dispatchValues(_ settings: RasterSettings, count: Int, payload: PayloadLayout, flags: UInt32 = 0) -> RasterDispatch {
+        var d = RasterDispatch()
+        d.count = UInt32(count)
+        d.chunk = UInt32(chunkGaussians)
+        d.flags = (settings.antialias ? RASTER_FLAG_ANTIALIAS : 0) | flags
+        d.payloadStride = UInt32(payload.stride)
+        return d
+    }
+
+    /// The payload a frame blends: the caller's, or the front end's RGB.
+    func payloadLayout(_ payload: RasterPayload?) -> PayloadLayout { payload?.layout ?? .rgb }
+
     /// Renders one frame and downloads it.
-    public func render(camera: RasterCamera, settings: RasterSettings) throws -> RasterImage {
-        try renderOnDevice(camera: camera, settings: settings)
+    public func render(camera: RasterCamera, settings: RasterSettings, payload: RasterPayload? = nil) throws -> RasterImage {
+        try renderOnDevice(camera: camera, settings: settings, payload: payload)
         return try download(camera: camera)
     }
 
     /// Renders one frame into the output buffers without downloading.
-    public func renderOnDevice(camera: RasterCamera, settings: RasterSettings) throws {
+    /// `payload` replaces the front end's RGB payload by the caller's
+    /// [N, stride] buffer (kinds whose payload is a parameter, and tests).
+    public func renderOnDevice(camera: RasterCamera, settings: RasterSettings, payload external: RasterPayload? = nil) throws {
         guard camera.width > 0, camera.height > 0 else {
             throw ComputeError.invalidArgument("camera resolution \(camera.width)x\(camera.height) is empty")
         }
@@ -242,29 +323,55 @@ public final class GaussianRasterizer {
             throw ComputeError.invalidArgument("the camera has non-finite or non-positive intrinsics or pose (fx \(camera.fx), fy \(camera.fy), cx \(camera.cx), cy \(camera.cy), translation \(camera.translation))")
         }
         let n = gaussianCount
+        let layout = payloadLayout(external)
+        if let problem = layout.problem { throw ComputeError.invalidArgument("payload: \(problem)") }
+        if let external, n > 0, external.buffer.length < n * layout.stride * 4 {
+            throw ComputeError.invalidArgument("payload buffer holds \(external.buffer.length) bytes; \(n) Gaussians of \(layout.stride) floats need \(n * layout.stride * 4)")
+        }
+        if layout.stride * 4 > maxPayloadBytesPerGaussian {
+            maxPayloadBytesPerGaussian = layout.stride * 4
+            chunkGaussians = try chunkSize(count: n)
+        }
+        let background = settings.channelBackground(channels: layout.channels)
+        guard background.count == layout.channels else {
+            throw ComputeError.invalidArgument("background has \(background.count) values for \(layout.channels) channels")
+        }
+        let variant = try blendVariant(layout, settings.blendMode)
+        let blend = try blendKernels(variant).forward
         let pixels = camera.width * camera.height
         let tiles = camera.tilesX * camera.tilesY
-        let colorB = try colorOut.atLeast(pixels * 16, device: device)
+        let colorStride = (layout.channels + 1) * 4
+        let colorB = try colorOut.atLeast(pixels * colorStride, device: device)
         let depthB = try depthOut.atLeast(pixels * 4, device: device)
         let tB = try transmittanceOut.atLeast(pixels * 4, device: device)
         let countB = try countOut.atLeast(pixels * 8, device: device)
         let rangesB = try ranges.atLeast(tiles * 8, device: device)
-        let p = params(camera, settings, count: n)
+        let backgroundB = try backgroundIn.atLeast(layout.channels * 4, device: device)
+        try backgroundB.write(background, device: device)
+        let frame = frameValues(camera, settings, channels: layout.channels)
+        let p = dispatchValues(settings, count: n, payload: layout, flags: external == nil ? 0 : RASTER_FLAG_SKIP_PAYLOAD)
+        let payloadBytes = layout.stride * 4
 
         // Phase 1: prepare and count intersections.
         prepareStream.reset()
         try prepareStream.mark("begin")
+        prepareStream.update(frameUniform, with: frame)
         prepareStream.fill(counters, value: 0)
         var splatsB: GPUBuffer? = nil, touchedB: GPUBuffer? = nil, offsetsB: GPUBuffer? = nil
+        var payloadB: GPUBuffer? = external?.buffer
         if n > 0 {
             splatsB = try splats.atLeast(n * splatBytes, device: device)
             touchedB = try touched.atLeast(n * 4, device: device)
             offsetsB = try offsets.atLeast(n * 4, device: device)
+            let own = try payloadOut.atLeast(n * 12, device: device)
+            payloadB = payloadB ?? own
             let restBytes = max(4, restBytesPerGaussian)
             let rest = chunked(shRest!, itemBytes: restBytes, count: restBytesPerGaussian > 0 ? n : 1)
             try prepareStream.dispatch(prepareKernel,
                                        [positions!, scales!, rotations!, opacities!, shDC!] + rest
+                                        + [frameUniform.slice(offset: 0, length: frameUniform.length)]
                                         + chunked(splatsB!, itemBytes: splatBytes, count: n)
+                                        + chunked(own, itemBytes: 12, count: n)
                                         + [touchedB!.slice(offset: 0, length: n * 4), counters],
                                        push: p, groups: (n + workgroupSize - 1) / workgroupSize, label: "prepare")
             try prepareStream.mark("prepare")
@@ -285,6 +392,7 @@ public final class GaussianRasterizer {
         drawStream.reset()
         try drawStream.mark("begin")
         drawStream.fill(rangesB, value: 0, offset: 0, bytes: tiles * 8)
+        let frameB = frameUniform.slice(offset: 0, length: frameUniform.length)
         var valuesSlice: BufferRange = rangesB  // placeholder when there is nothing to blend
         if intersections > 0, let splatsB, let touchedB, let offsetsB {
             let keysB = try keys.atLeast(intersections * 8, device: device)
@@ -292,7 +400,7 @@ public final class GaussianRasterizer {
             try drawStream.dispatch(emitKernel, chunked(splatsB, itemBytes: splatBytes, count: n) + [touchedB.slice(offset: 0, length: n * 4),
                                                  offsetsB.slice(offset: 0, length: n * 4),
                                                  keysB.slice(offset: 0, length: intersections * 8),
-                                                 valuesB.slice(offset: 0, length: intersections * 4)],
+                                                 valuesB.slice(offset: 0, length: intersections * 4), frameB],
                                     push: p, groups: (n + workgroupSize - 1) / workgroupSize, label: "emit")
             try drawStream.mark("bin")
             let tileBits = tiles <= 1 ? 0 : Int(ceil(log2(Double(tiles))))
@@ -309,40 +417,50 @@ public final class GaussianRasterizer {
         }
         let splatBindings: [BufferRange] = splatsB.map { chunked($0, itemBytes: splatBytes, count: n) }
             ?? [BufferRange](repeating: rangesB, count: Int(RASTER_CHUNKS))
-        try drawStream.dispatch(blendKernel, splatBindings + [valuesSlice, rangesB.slice(offset: 0, length: tiles * 8),
-                                              colorB.slice(offset: 0, length: pixels * 16), depthB.slice(offset: 0, length: pixels * 4),
-                                              tB.slice(offset: 0, length: pixels * 4), countB.slice(offset: 0, length: pixels * 8)],
-                                push: p, grid: (camera.tilesX, camera.tilesY, 1), label: "blend")
+        let payloadBindings: [BufferRange] = n > 0 ? chunked(payloadB!, itemBytes: payloadBytes, count: n)
+            : [BufferRange](repeating: rangesB, count: Int(RASTER_CHUNKS))
+        let channelChunks = (layout.channels + variant.chunk - 1) / variant.chunk
+        try drawStream.dispatch(blend, splatBindings + payloadBindings + [
+            valuesSlice, rangesB.slice(offset: 0, length: tiles * 8), frameB, backgroundB.slice(offset: 0, length: layout.channels * 4),
+            colorB.slice(offset: 0, length: pixels * colorStride), depthB.slice(offset: 0, length: pixels * 4),
+            tB.slice(offset: 0, length: pixels * 4), countB.slice(offset: 0, length: pixels * 8)],
+            push: p, grid: (camera.tilesX, camera.tilesY, channelChunks), label: "blend")
         try drawStream.mark("blend")
         try drawStream.run()
-        lastFrame = (camera, settings, intersections)
+        lastFrame = (camera, settings, intersections, external)
         for t in try drawStream.timings() { timings[t.label, default: 0] += t.milliseconds }
         let prepare = (timings["prepare"] ?? 0)
         let bin = (timings["scan"] ?? 0) + (timings["bin"] ?? 0)
         let sort = timings["sort"] ?? 0
-        let blend = timings["blend"] ?? 0
-        lastTimings = ["prepare": prepare, "bin": bin, "sort": sort, "blend": blend, "total": prepare + bin + sort + blend]
+        let blendTime = timings["blend"] ?? 0
+        lastTimings = ["prepare": prepare, "bin": bin, "sort": sort, "blend": blendTime, "total": prepare + bin + sort + blendTime]
     }
 
     /// The backward pass of the last frame's blending: gradients of every
     /// Gaussian's projected quantities (2D mean, conic, effective opacity,
-    /// colour, depth) given dL/d(colour) [H, W, 3], dL/d(alpha) and
-    /// dL/d(depth) [H, W] of that frame (nil: zero, and the kernel skips the
-    /// depth terms, as in training). Needs float atomics (the error says so).
-    public func backwardBlend(gradColor: [Float], gradAlpha: [Float], gradDepth: [Float]?) throws -> [SplatGradient] {
+    /// depth) and of its payload ([N, stride], sparse: the weight slots)
+    /// given dL/d(channels) [H, W, C], dL/d(alpha) and dL/d(depth) [H, W] of
+    /// that frame (nil: zero, and the kernel skips the depth terms, as in
+    /// training). Needs float atomics (the error says so).
+    public func backwardBlend(gradColor: [Float], gradAlpha: [Float], gradDepth: [Float]?) throws -> (splats: [SplatGradient], payload: [Float]) {
         let zeros = gradDepth == nil ? [Float](repeating: 0, count: gradAlpha.count) : []
         let (gC, gA, gD) = try uploadUpstream(gradColor, gradAlpha, gradDepth ?? zeros)
         let stream = drawStream
         stream.reset()
         try recordBlendBackward(stream, gradColor: gC, gradAlpha: gA, gradDepth: gD, depthGradient: gradDepth != nil)
         try stream.run()
-        return try splatGradients.buffer.map { try $0.read(SplatGradient.self, count: gaussianCount, device: device) } ?? []
+        let n = gaussianCount
+        guard n > 0, let (_, _, _, payload) = lastFrame else { return ([], []) }
+        let stride = payloadLayout(payload).stride
+        return (try splatGradients.buffer!.read(SplatGradient.self, count: n, device: device),
+                try payloadGradients.buffer!.read(Float.self, count: n * stride, device: device))
     }
 
     /// The whole backward pass of the last frame: blending, then projection,
     /// giving dL/d(raw parameters) in the model's own layout (a GaussianModel
     /// used as a container of gradients; SH up to the evaluated degree, zero
-    /// above it and for culled Gaussians).
+    /// above it and for culled Gaussians). `gradColor` is [H, W, C] for the
+    /// frame's C payload channels.
     public func backward(gradColor: [Float], gradAlpha: [Float], gradDepth: [Float]) throws -> GaussianModel {
         let (gC, gA, gD) = try uploadUpstream(gradColor, gradAlpha, gradDepth)
         try backwardOnDevice(gradColor: gC, gradAlpha: gA, gradDepth: gD)
@@ -359,51 +477,67 @@ public final class GaussianRasterizer {
                              rotations: try out[2].read(Float.self, count: n * 4, device: device))
     }
 
+    /// dL/d(payload) of the last backward pass: [N, stride] f32 (sparse: the weight slots).
+    public func payloadGradient() throws -> [Float] {
+        guard gaussianCount > 0, let (_, _, _, payload) = lastFrame, let b = payloadGradients.buffer else { return [] }
+        return try b.read(Float.self, count: gaussianCount * payloadLayout(payload).stride, device: device)
+    }
+
     private func uploadUpstream(_ gradColor: [Float], _ gradAlpha: [Float], _ gradDepth: [Float]) throws -> (BufferRange, BufferRange, BufferRange) {
-        guard let (camera, _, _) = lastFrame else { throw ComputeError.invalidArgument("the backward pass needs a rendered frame") }
+        guard let (camera, _, _, payload) = lastFrame else { throw ComputeError.invalidArgument("the backward pass needs a rendered frame") }
         let pixels = camera.width * camera.height
-        guard gradColor.count == pixels * 3, gradAlpha.count == pixels, gradDepth.count == pixels else {
-            throw ComputeError.invalidArgument("gradients must be [H, W, 3], [H, W] and [H, W] for \(camera.width)x\(camera.height)")
+        let channels = payloadLayout(payload).channels
+        guard gradColor.count == pixels * channels, gradAlpha.count == pixels, gradDepth.count == pixels else {
+            throw ComputeError.invalidArgument("gradients must be [H, W, \(channels)], [H, W] and [H, W] for \(camera.width)x\(camera.height)")
         }
-        let gC = try gradColorIn.atLeast(pixels * 12, device: device)
+        let gC = try gradColorIn.atLeast(pixels * channels * 4, device: device)
         let gA = try gradAlphaIn.atLeast(pixels * 4, device: device)
         let gD = try gradDepthIn.atLeast(pixels * 4, device: device)
         try gC.write(gradColor, device: device)
         try gA.write(gradAlpha, device: device)
         try gD.write(gradDepth, device: device)
-        return (gC.slice(offset: 0, length: pixels * 12), gA.slice(offset: 0, length: pixels * 4), gD.slice(offset: 0, length: pixels * 4))
+        return (gC.slice(offset: 0, length: pixels * channels * 4), gA.slice(offset: 0, length: pixels * 4), gD.slice(offset: 0, length: pixels * 4))
     }
 
-    /// Records the blend backward into `splatGradients` ([N] SplatGradient).
-    /// Without `depthGradient` the kernel skips the depth terms (`gD` must then be zero).
+    /// Records the blend backward into `splatGradients` ([N] SplatGradient)
+    /// and `payloadGradients` ([N, stride] f32). Without `depthGradient` the
+    /// kernel skips the depth terms (`gD` must then be zero).
     func recordBlendBackward(_ stream: CommandStream, gradColor gC: BufferRange, gradAlpha gA: BufferRange, gradDepth gD: BufferRange,
                              depthGradient: Bool) throws {
-        guard let kernel = blendBackwardKernel else {
-            throw ComputeError.invalidArgument("\(device.info.name) lacks float atomic add on buffers (VK_EXT_shader_atomic_float), which the backward pass uses")
-        }
-        guard let (camera, settings, intersections) = lastFrame else {
+        guard let (camera, settings, intersections, external) = lastFrame else {
             throw ComputeError.invalidArgument("the backward pass needs a rendered frame")
+        }
+        let layout = payloadLayout(external)
+        let variant = try blendVariant(layout, settings.blendMode)
+        guard let kernel = try blendKernels(variant).backward else {
+            throw ComputeError.invalidArgument("\(device.info.name) lacks float atomic add on buffers (VK_EXT_shader_atomic_float), which the backward pass uses")
         }
         let n = gaussianCount
         guard n > 0 else { return }
         let pixels = camera.width * camera.height
-        let grads = try splatGradients.atLeast(n * MemoryLayout<SplatGradient>.stride, device: device)
-        stream.fill(grads, value: 0, offset: 0, bytes: n * MemoryLayout<SplatGradient>.stride)
+        let gradBytes = n * MemoryLayout<SplatGradient>.stride
+        let grads = try splatGradients.atLeast(gradBytes, device: device)
+        stream.fill(grads, value: 0, offset: 0, bytes: gradBytes)
+        let payloadBytes = layout.stride * 4
+        let gPayload = try payloadGradients.atLeast(n * payloadBytes, device: device)
+        stream.fill(gPayload, value: 0, offset: 0, bytes: n * payloadBytes)
         guard intersections > 0 else { return }
         let tiles = camera.tilesX * camera.tilesY
-        try stream.dispatch(kernel, chunked(splats.buffer!, itemBytes: splatBytes, count: n) + [
+        let payload = external?.buffer ?? payloadOut.buffer!
+        try stream.dispatch(kernel, chunked(splats.buffer!, itemBytes: splatBytes, count: n) + chunked(payload, itemBytes: payloadBytes, count: n) + [
             values.buffer!.slice(offset: 0, length: intersections * 4), ranges.buffer!.slice(offset: 0, length: tiles * 8),
+            frameUniform.slice(offset: 0, length: frameUniform.length), backgroundIn.buffer!.slice(offset: 0, length: layout.channels * 4),
             transmittanceOut.buffer!.slice(offset: 0, length: pixels * 4), countOut.buffer!.slice(offset: 0, length: pixels * 8),
-            gC, gA, gD, grads.slice(offset: 0, length: n * MemoryLayout<SplatGradient>.stride)],
-            push: params(camera, settings, count: n, flags: depthGradient ? RASTER_FLAG_DEPTH_GRADIENT : 0),
-            grid: (camera.tilesX, camera.tilesY, 1), label: "blend backward")
+            gC, gA, gD, grads.slice(offset: 0, length: gradBytes)] + chunked(gPayload, itemBytes: payloadBytes, count: n),
+            push: dispatchValues(settings, count: n, payload: layout, flags: depthGradient ? RASTER_FLAG_DEPTH_GRADIENT : 0),
+            grid: (camera.tilesX, camera.tilesY, (layout.channels + variant.chunk - 1) / variant.chunk), label: "blend backward")
     }
 
     /// The backward pass of the last frame on the GPU: the raw-parameter
     /// gradients stay in GPU buffers (`trainableGroups()`), for the optimiser.
     /// `gradAlpha` and `gradDepth` may be nil (zero).
     public func backwardOnDevice(gradColor: BufferRange, gradAlpha: BufferRange? = nil, gradDepth: BufferRange? = nil) throws {
-        guard let (camera, settings, _) = lastFrame else { throw ComputeError.invalidArgument("the backward pass needs a rendered frame") }
+        guard let (camera, settings, _, external) = lastFrame else { throw ComputeError.invalidArgument("the backward pass needs a rendered frame") }
         let n = gaussianCount
         guard n > 0 else { return }
         let pixels = camera.width * camera.height
@@ -419,6 +553,7 @@ public final class GaussianRasterizer {
         }
         try recordBlendBackward(stream, gradColor: gradColor, gradAlpha: gA!, gradDepth: gD!, depthGradient: gradDepth != nil)
         try stream.mark("blend")
+        let layout = payloadLayout(external)
         let restFloats = 3 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
         let sizes = [n * 12, n * 12, n * 16, n * 4, n * 12, max(4, n * restFloats * 4)]
         let out = try zip(gradientBuffers, sizes).map { try $0.atLeast($1, device: device) }
@@ -426,12 +561,14 @@ public final class GaussianRasterizer {
         let restCount = restBytesPerGaussian > 0 ? n : 1
         try stream.dispatch(prepareBackwardKernel,
                             [positions!, scales!, rotations!, opacities!, shDC!] + chunked(shRest!, itemBytes: restBytes, count: restCount)
-                            + [touched.buffer!.slice(offset: 0, length: n * 4),
+                            + [frameUniform.slice(offset: 0, length: frameUniform.length),
+                               touched.buffer!.slice(offset: 0, length: n * 4),
                                splatGradients.buffer!.slice(offset: 0, length: n * MemoryLayout<SplatGradient>.stride)]
+                            + chunked(payloadGradients.buffer!, itemBytes: layout.stride * 4, count: n)
                             + (0..<5).map { out[$0].slice(offset: 0, length: sizes[$0]) }
                             + chunked(out[5], itemBytes: restBytes, count: restCount),
-                            push: params(camera, settings, count: n), groups: (n + workgroupSize - 1) / workgroupSize,
-                            label: "prepare backward")
+                            push: dispatchValues(settings, count: n, payload: layout, flags: external == nil ? 0 : RASTER_FLAG_SKIP_PAYLOAD),
+                            groups: (n + workgroupSize - 1) / workgroupSize, label: "prepare backward")
         try stream.mark("prepare")
         try stream.run()
         var timings: [String: Double] = [:]
@@ -470,8 +607,7 @@ public final class GaussianRasterizer {
     func exchangeModelBuffers(_ buffers: [GPUBuffer], count: Int) throws -> [GPUBuffer] {
         precondition(buffers.count == 6)
         let previous = modelBuffers
-        chunkGaussians = try Self.chunkSize(count: count, restBytes: restBytesPerGaussian, info: device.info,
-                                            override: chunkGaussiansForTesting)
+        chunkGaussians = try chunkSize(count: count)
         (positions, scales, rotations, opacities, shDC, shRest) = (buffers[0], buffers[1], buffers[2], buffers[3], buffers[4], buffers[5])
         gaussianCount = count
         lastFrame = nil
@@ -483,7 +619,7 @@ public final class GaussianRasterizer {
     /// gradients [N] and the frame size.
     func densificationInputs() -> (splats: [BufferRange], touched: BufferRange, gradients: BufferRange, width: Int, height: Int)? {
         let n = gaussianCount
-        guard n > 0, let (camera, _, _) = lastFrame, let s = splats.buffer, let t = touched.buffer, let g = splatGradients.buffer else { return nil }
+        guard n > 0, let (camera, _, _, _) = lastFrame, let s = splats.buffer, let t = touched.buffer, let g = splatGradients.buffer else { return nil }
         return (chunked(s, itemBytes: splatBytes, count: n), t.slice(offset: 0, length: n * 4),
                 g.slice(offset: 0, length: n * MemoryLayout<SplatGradient>.stride), camera.width, camera.height)
     }
@@ -501,34 +637,35 @@ public final class GaussianRasterizer {
                              rotations: try rotations!.read(Float.self, count: n * 4, device: device))
     }
 
-    /// The colour output of the last frame: [H, W, 4] f32 (rgb over the background, alpha).
+    /// The colour output of the last frame: [H, W, C + 1] f32 (the C payload
+    /// channels over the background, then alpha; RGBA for 3D Gaussians).
     public var colorBuffer: BufferRange? {
-        guard let (camera, _, _) = lastFrame, let b = colorOut.buffer else { return nil }
-        return b.slice(offset: 0, length: camera.width * camera.height * 16)
+        guard let (camera, _, _, payload) = lastFrame, let b = colorOut.buffer else { return nil }
+        return b.slice(offset: 0, length: camera.width * camera.height * (payloadLayout(payload).channels + 1) * 4)
     }
 
     /// The expected-depth output of the last frame: [H, W] f32 (sum T alpha z).
     public var depthBuffer: BufferRange? {
-        guard let (camera, _, _) = lastFrame, let b = depthOut.buffer else { return nil }
+        guard let (camera, _, _, _) = lastFrame, let b = depthOut.buffer else { return nil }
         return b.slice(offset: 0, length: camera.width * camera.height * 4)
     }
 
     /// Downloads the last frame rendered with `camera`.
     public func download(camera: RasterCamera) throws -> RasterImage {
         let pixels = camera.width * camera.height
-        let rgba = try colorOut.buffer!.read(Float.self, count: pixels * 4, device: device)
+        let channels = lastFrame.map { payloadLayout($0.payload).channels } ?? 3
+        let stride = channels + 1
+        let rows = try colorOut.buffer!.read(Float.self, count: pixels * stride, device: device)
         let counts = try countOut.buffer!.read(UInt32.self, count: pixels * 2, device: device)
-        var color = [Float](repeating: 0, count: pixels * 3)
+        var color = [Float](repeating: 0, count: pixels * channels)
         var alpha = [Float](repeating: 0, count: pixels)
         var contributors = [UInt32](repeating: 0, count: pixels)
         for i in 0..<pixels {
-            color[3 * i] = rgba[4 * i]
-            color[3 * i + 1] = rgba[4 * i + 1]
-            color[3 * i + 2] = rgba[4 * i + 2]
-            alpha[i] = rgba[4 * i + 3]
+            for c in 0..<channels { color[channels * i + c] = rows[stride * i + c] }
+            alpha[i] = rows[stride * i + channels]
             contributors[i] = counts[2 * i]
         }
-        return RasterImage(width: camera.width, height: camera.height, color: color, alpha: alpha,
+        return RasterImage(width: camera.width, height: camera.height, channels: channels, color: color, alpha: alpha,
                            depth: try depthOut.buffer!.read(Float.self, count: pixels, device: device),
                            transmittance: try transmittanceOut.buffer!.read(Float.self, count: pixels, device: device),
                            contributors: contributors)

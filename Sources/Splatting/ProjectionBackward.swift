@@ -155,7 +155,8 @@ public enum ProjectionBackward {
 
         // Colour: masked where clamped at 0; SH coefficients and the view direction.
         let (values, grads) = basis(tp.dir, degree: degree)
-        let gRaw = SIMD3(tp.shRaw.x > 0 ? up.color.x : 0, tp.shRaw.y > 0 ? up.color.y : 0, tp.shRaw.z > 0 ? up.color.z : 0)
+        let gColor = SIMD3(up.payload[0], up.payload[1], up.payload[2])
+        let gRaw = SIMD3(tp.shRaw.x > 0 ? gColor.x : 0, tp.shRaw.y > 0 ? gColor.y : 0, tp.shRaw.z > 0 ? gColor.z : 0)
         var gDir = SIMD3<Double>.zero
         for k in 0..<min(values.count, g.sh.count) {
             out.sh[k] = gRaw * values[k]

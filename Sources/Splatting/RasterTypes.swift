@@ -1,3 +1,4 @@
+import Compute
 import Datasets
 import Geometry
 
@@ -46,6 +47,68 @@ public struct RasterCamera: Equatable {
     public var tilesY: Int { (height + rasterTileSize - 1) / rasterTileSize }
 }
 
+/// How the splats' payloads combine into a pixel (`splat_blend`).
+public enum BlendMode: Hashable, Sendable {
+    /// Front-to-back alpha compositing over the background (3DGS):
+    /// C = sum p_i alpha_i T_i + T_N bg, alpha = min(0.99, o exp(power)).
+    case alpha
+    /// Order-independent accumulation (GaussianImage): C = sum p_i w_i + bg,
+    /// w = o exp(power); the alpha output is sum w_i.
+    case additive
+}
+
+/// The layout of the per-Gaussian payload the blend stage splats: C dense
+/// channels ([N, C] f32), or K sparse (channel, weight) pairs per Gaussian
+/// splatted into L channels ([N, K, 2] f32, the channel index stored as its
+/// UInt32 bit pattern), as LangSplatV2's sparse coefficients need.
+public struct PayloadLayout: Hashable, Sendable {
+    /// Output channels: C (dense) or L (sparse).
+    public var channels: Int
+    /// K pairs per Gaussian; 0 for a dense payload.
+    public var sparsePairs: Int
+
+    public init(channels: Int, sparsePairs: Int = 0) {
+        self.channels = channels
+        self.sparsePairs = sparsePairs
+    }
+
+    /// RGB, the 3D front end's payload.
+    public static let rgb = PayloadLayout(channels: 3)
+
+    /// Floats per Gaussian in the payload buffer: C, or 2K.
+    public var stride: Int { sparsePairs > 0 ? 2 * sparsePairs : channels }
+
+    /// What is wrong with the layout (nil when usable).
+    public var problem: String? {
+        if channels < 1 || channels > 4096 { return "\(channels) channels (1 to 4096 are supported)" }
+        if sparsePairs < 0 || sparsePairs > 32 { return "\(sparsePairs) sparse pairs (0 to 32 are supported)" }
+        return nil
+    }
+}
+
+/// A payload the caller supplies in place of the front end's (for kinds
+/// whose payload is itself a parameter, and for tests).
+public struct RasterPayload {
+    public var layout: PayloadLayout
+    /// [N, layout.stride] f32.
+    public var buffer: GPUBuffer
+
+    public init(layout: PayloadLayout, buffer: GPUBuffer) {
+        self.layout = layout
+        self.buffer = buffer
+    }
+}
+
+/// One specialisation of the blend kernels.
+struct BlendVariant: Hashable {
+    var channels: Int
+    var sparsePairs: Int
+    /// Channels per workgroup (grid z covers the channels).
+    var chunk: Int
+    var mode: BlendMode
+    var pixelsPerThread: Int
+}
+
 /// What changes a rendering besides the Gaussians and the camera.
 public struct RasterSettings: Equatable {
     /// Colour behind the Gaussians (RGB in [0, 1]).
@@ -54,11 +117,29 @@ public struct RasterSettings: Equatable {
     public var antialias: Bool
     /// Spherical-harmonics degree to evaluate (<= the model's); nil: the model's.
     public var shDegree: Int?
+    /// How payloads combine (alpha compositing for 3D Gaussians).
+    public var blendMode: BlendMode
+    /// The background per payload channel when the payload is not RGB (nil: zeros).
+    public var channelBackgroundValues: [Float]?
+    /// The frame's time, for kinds with time.
+    public var time: Float
 
-    public init(background: SIMD3<Float> = .zero, antialias: Bool = false, shDegree: Int? = nil) {
+    public init(background: SIMD3<Float> = .zero, antialias: Bool = false, shDegree: Int? = nil,
+                blendMode: BlendMode = .alpha, channelBackground: [Float]? = nil, time: Float = 0) {
         self.background = background
         self.antialias = antialias
         self.shDegree = shDegree
+        self.blendMode = blendMode
+        self.channelBackgroundValues = channelBackground
+        self.time = time
+    }
+
+    /// The background of each of `channels` channels: the given values, the
+    /// RGB background for 3 channels, else zeros.
+    public func channelBackground(channels: Int) -> [Float] {
+        if let channelBackgroundValues { return channelBackgroundValues }
+        if channels == 3 { return [background.x, background.y, background.z] }
+        return [Float](repeating: 0, count: channels)
     }
 }
 
@@ -78,16 +159,19 @@ public enum RasterConstants {
 public struct RasterImage: Equatable {
     public var width: Int
     public var height: Int
-    public var color: [Float]          // [H, W, 3] f32: C + T * background
+    /// Payload channels C (3: RGB).
+    public var channels: Int
+    public var color: [Float]          // [H, W, C] f32: blended payload + T * background
     public var alpha: [Float]          // [H, W] f32: 1 - T
     public var depth: [Float]          // [H, W] f32: sum of T_i alpha_i z_i (divide by alpha for expected depth)
     public var transmittance: [Float]  // [H, W] f32: final T
     public var contributors: [UInt32]  // [H, W] u32: Gaussians blended into the pixel
 
-    public init(width: Int, height: Int, color: [Float], alpha: [Float], depth: [Float],
+    public init(width: Int, height: Int, channels: Int = 3, color: [Float], alpha: [Float], depth: [Float],
                 transmittance: [Float], contributors: [UInt32]) {
         self.width = width
         self.height = height
+        self.channels = channels
         self.color = color
         self.alpha = alpha
         self.depth = depth

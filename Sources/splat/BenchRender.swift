@@ -2,6 +2,7 @@ import ArgumentParser
 import Compute
 import Datasets
 import Foundation
+import Geometry
 import Models
 import Splatting
 
@@ -26,6 +27,13 @@ struct BenchRender: ParsableCommand {
         (all Gaussians, visible or not). `max_abs_error` is the largest
         difference of a colour value between the two, and the result is
         verified when it is at most \(BenchRender.tolerance).
+
+        With --channels C or --sparse K/L the frame blends a random payload of
+        C dense channels (or K (channel, weight) pairs per Gaussian over L
+        channels) instead of the model's RGB, and the baseline is the RGB
+        (C = 3) render of the same model and camera, timed alternately in the
+        same process: `ratio` = ms / baseline_ms. --blend picks the blend
+        mode (alpha compositing or additive).
         """)
 
     /// The largest colour difference (values in 0...1) between the GPU frame
@@ -42,6 +50,12 @@ struct BenchRender: ParsableCommand {
     var height = 720
     @Option(name: .customLong("repeat"), help: "Timed frames; the median is reported.")
     var repeatCount = 10
+    @Option(help: "Payload channels to blend (a random payload; 3 without --channels is the model's RGB).")
+    var channels: Int?
+    @Option(help: ArgumentHelp("A sparse payload of K (channel, weight) pairs per Gaussian over L channels.", valueName: "K/L"))
+    var sparse: String?
+    @Option(help: "Blend mode: alpha (front-to-back compositing) or additive.")
+    var blend = "alpha"
     @Flag(help: "Skip the Swift baseline (it takes minutes at 10M Gaussians); speedup and error are then not measured.")
     var skipBaseline = false
     @Flag(help: "Print one JSON object on stdout.")
@@ -58,6 +72,29 @@ struct BenchRender: ParsableCommand {
         try OptionCheck.whole("--height", height, 1...16384)
         try OptionCheck.whole("--repeat", repeatCount, 1...100_000)
         if writeModel != nil, model != nil { throw ValidationError("--write-model writes the synthetic scene; leave out --model") }
+        if let channels { try OptionCheck.whole("--channels", channels, 1...4096) }
+        try OptionCheck.choice("--blend", blend, ["alpha", "additive"])
+        if let sparse {
+            guard sparseLayout != nil else {
+                throw ValidationError("--sparse must be K/L with 1 <= K <= min(L, 32) and L <= 4096, got '\(sparse)'")
+            }
+            if channels != nil { throw ValidationError("--sparse K/L sets the channels (L); leave out --channels") }
+        }
+    }
+
+    /// The --sparse layout, when valid.
+    var sparseLayout: PayloadLayout? {
+        guard let sparse else { return nil }
+        let parts = sparse.split(separator: "/").map { Int($0) }
+        guard parts.count == 2, let k = parts[0], let l = parts[1], k >= 1, k <= min(l, 32), l <= 4096 else { return nil }
+        return PayloadLayout(channels: l, sparsePairs: k)
+    }
+
+    /// The payload layout to benchmark; nil: the model's RGB, against the Swift reference.
+    var payloadLayout: PayloadLayout? {
+        if let sparseLayout { return sparseLayout }
+        if let channels { return PayloadLayout(channels: channels) }
+        return blend == "additive" ? .rgb : nil
     }
 
     func run() throws {
@@ -86,6 +123,10 @@ struct BenchRender: ParsableCommand {
             log("bench render: \(gaussians.count) Gaussians, \(camera.width)x\(camera.height) on \(device.info.displayName)")
             let rasterizer = try GaussianRasterizer(device: device)
             try rasterizer.setModel(gaussians)
+            if let layout = payloadLayout {
+                try benchPayload(layout, rasterizer: rasterizer, device: device, gaussians: gaussians.count, camera: camera, settings: settings)
+                return
+            }
 
             // One warm-up frame, then --repeat timed ones (GPU timestamps).
             var image = try rasterizer.render(camera: camera, settings: settings)
@@ -147,5 +188,74 @@ struct BenchRender: ParsableCommand {
             try report(result, json: json,
                        text: "render \(gaussians.count) Gaussians at \(camera.width)x\(camera.height): \(round3(ms)) ms (\(round3(ms > 0 ? 1000 / ms : 0)) frames/s), \(intersections) tile intersections; swift tiled reference \(round3(baselineMs)) ms; speedup \(round3(ms > 0 ? baselineMs / ms : 0))x; max abs error \(maxError)")
         }
+    }
+
+    /// Times a frame blending a random `layout` payload against the RGB
+    /// render of the same model and camera, alternately.
+    func benchPayload(_ layout: PayloadLayout, rasterizer: GaussianRasterizer, device: ComputeDevice, gaussians n: Int,
+                      camera: RasterCamera, settings: RasterSettings) throws {
+        var rng = SplitMix64(seed: 7)
+        var floats = [Float](repeating: 0, count: max(1, n * layout.stride))
+        for i in 0..<n {
+            if layout.sparsePairs > 0 {
+                for q in 0..<layout.sparsePairs {
+                    // K distinct channels: a random start and stride through the L channels.
+                    let channel = (Int(rng.next() % UInt64(layout.channels)) + q * max(1, layout.channels / layout.sparsePairs)) % layout.channels
+                    floats[i * layout.stride + 2 * q] = Float(bitPattern: UInt32(channel))
+                    floats[i * layout.stride + 2 * q + 1] = rng.uniform()
+                }
+            } else {
+                for c in 0..<layout.channels { floats[i * layout.stride + c] = rng.uniform() }
+            }
+        }
+        let payload = RasterPayload(layout: layout, buffer: try GPUBuffer(device: device, floats, label: "bench payload"))
+        var payloadSettings = settings
+        payloadSettings.blendMode = blend == "additive" ? .additive : .alpha
+        payloadSettings.channelBackgroundValues = [Float](repeating: 0, count: layout.channels)
+        func frame(_ withPayload: Bool) throws -> Double {
+            var wall = 0.0
+            wall = try milliseconds {
+                if withPayload {
+                    try rasterizer.renderOnDevice(camera: camera, settings: payloadSettings, payload: payload)
+                } else {
+                    try rasterizer.renderOnDevice(camera: camera, settings: settings)
+                }
+            }
+            return rasterizer.lastTimings["total"] ?? wall
+        }
+        _ = try frame(true)
+        _ = try frame(false)
+        var payloadMs: [Double] = [], rgbMs: [Double] = [], blendMs: [Double] = [], rgbBlendMs: [Double] = []
+        for _ in 0..<repeatCount {
+            rgbMs.append(try frame(false))
+            rgbBlendMs.append(rasterizer.lastTimings["blend"] ?? 0)
+            payloadMs.append(try frame(true))
+            blendMs.append(rasterizer.lastTimings["blend"] ?? 0)
+        }
+        let image = try rasterizer.download(camera: camera)
+        let finite = image.color.allSatisfy(\.isFinite)
+        let ms = median(payloadMs), baseline = median(rgbMs)
+        let result: [String: Any] = [
+            "benchmark": "render",
+            "device": device.info.displayName,
+            "model": model ?? "synthetic",
+            "gaussians": n,
+            "width": camera.width,
+            "height": camera.height,
+            "channels": layout.channels,
+            "sparse_pairs": layout.sparsePairs,
+            "blend": blend,
+            "ms": round3(ms),
+            "blend_ms": round3(median(blendMs)),
+            "baseline": "rgb-render-same-model-and-camera",
+            "baseline_ms": round3(baseline),
+            "baseline_blend_ms": round3(median(rgbBlendMs)),
+            "ratio": round3(baseline > 0 ? ms / baseline : 0),
+            "repeat": repeatCount,
+            "verified": finite,
+        ]
+        let what = layout.sparsePairs > 0 ? "\(layout.sparsePairs) of \(layout.channels) sparse channels" : "\(layout.channels) channels"
+        try report(result, json: json,
+                   text: "render \(n) Gaussians at \(camera.width)x\(camera.height) with \(what) (\(blend)): \(round3(ms)) ms vs RGB \(round3(baseline)) ms: \(round3(baseline > 0 ? ms / baseline : 0))x")
     }
 }

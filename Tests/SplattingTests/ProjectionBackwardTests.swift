@@ -34,12 +34,12 @@ final class ProjectionBackwardTests: XCTestCase {
         up.mean = SIMD2(Double(rng.uniform(-1, 1)), Double(rng.uniform(-1, 1)))
         up.conic = SIMD3(Double(rng.uniform(-50, 50)), Double(rng.uniform(-50, 50)), Double(rng.uniform(-50, 50)))
         up.opacity = Double(rng.uniform(-1, 1))
-        up.color = SIMD3(Double(rng.uniform(-1, 1)), Double(rng.uniform(-1, 1)), Double(rng.uniform(-1, 1)))
+        up.payload = [Double(rng.uniform(-1, 1)), Double(rng.uniform(-1, 1)), Double(rng.uniform(-1, 1))]
         up.depth = Double(rng.uniform(-1, 1))
         func loss(_ g: GaussianParametersD) -> Double {
             let p = ProjectionBackward.forward(g, camera: camera, degree: degree, antialias: antialias)
             return (p.mean * up.mean).sum() + (p.conic * up.conic).sum() + p.opacity * up.opacity
-                + (p.color * up.color).sum() + p.depth * up.depth
+                + (p.color * SIMD3(up.payload[0], up.payload[1], up.payload[2])).sum() + p.depth * up.depth
         }
         for (n, g) in gaussians(degree: degree).enumerated() {
             let analytic = ProjectionBackward.backward(g, camera: camera, degree: degree, antialias: antialias, gradient: up)
