@@ -90,10 +90,14 @@ public final class GaussianRasterizer {
     /// (docs/measurements.md).
     public static func preferredPixelsPerThread(for info: DeviceInfo) -> Int { info.kind == .cpu ? 16 : 1 }
 
-    /// Payload floats per thread and pixel-set the blend kernels keep in
-    /// registers at most (pixels per thread x channels per chunk) before the
-    /// host lowers the pixels per thread for wide payloads.
-    static let registerFloatsPerThread = 256
+    /// The accumulators (pixels per thread x channels per chunk) a blend
+    /// thread keeps at most before the host lowers the pixels per thread for
+    /// wide payloads (CPU drivers, which give a thread 16 pixels). Chosen by
+    /// measurement on lavapipe (docs/measurements.md): C = 64 in chunks of 16
+    /// was fastest at 8 pixels per thread; K = 4 sparse pairs over L = 64
+    /// channels in one chunk at 8 (1 to 16 tried).
+    static let denseAccumulatorFloats = 128
+    static let sparseAccumulatorFloats = 512
 
     /// The widest channel chunk one blend workgroup handles (dense payloads);
     /// sparse payloads take up to `maxSparseChunk` channels per workgroup,
@@ -174,7 +178,8 @@ public final class GaussianRasterizer {
                                              requested: shared, maximum: info.maxSharedMemoryBytes)
         }
         var ppt = pixelsPerThread
-        while ppt > 1 && ppt * chunk > Self.registerFloatsPerThread { ppt /= 2 }
+        let registers = layout.sparsePairs > 0 ? Self.sparseAccumulatorFloats : Self.denseAccumulatorFloats
+        while ppt > 1 && ppt * chunk > registers { ppt /= 2 }
         return BlendVariant(channels: layout.channels, sparsePairs: layout.sparsePairs, chunk: chunk, mode: mode, pixelsPerThread: ppt)
     }
 

@@ -46,6 +46,9 @@ final class OptionValidationTests: XCTestCase {
         try expectRefused(["bench", "scan", "--count", "-3"], naming: "--count")
         try expectRefused(["bench", "render", "--count", "1000000000000"], naming: "--count")
         try expectRefused(["bench", "sort", "--runs", "0"], naming: "--runs")
+        try expectRefused(["bench", "render", "--channels", "0"], naming: "--channels")
+        try expectRefused(["bench", "render", "--sparse", "9/4"], naming: "--sparse")
+        try expectRefused(["bench", "render", "--blend", "over"], naming: "--blend")
     }
 
     func testOtherCommands() throws {

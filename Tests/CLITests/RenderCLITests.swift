@@ -256,6 +256,20 @@ final class RenderCLITests: XCTestCase {
         XCTAssertEqual(object["verified"] as? Bool, true)
     }
 
+    /// A payload render (dense and sparse channels, additive) against the RGB render of the same frame.
+    func testBenchRenderPayloadJSON() throws {
+        for options in [["--channels", "16"], ["--sparse", "4/64", "--blend", "additive"]] {
+            let result = try runSplat(["bench", "render", "--count", "1000", "--width", "64", "--height", "48", "--repeat", "1", "--json"] + options)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let object = try parseJSON(result.stdout)
+            XCTAssertEqual(object["baseline"] as? String, "rgb-render-same-model-and-camera", "\(options)")
+            XCTAssertEqual(object["channels"] as? Int, options[0] == "--channels" ? 16 : 64)
+            XCTAssertEqual(object["sparse_pairs"] as? Int, options[0] == "--sparse" ? 4 : 0)
+            XCTAssertGreaterThan(object["ratio"] as? Double ?? 0, 0)
+            XCTAssertEqual(object["verified"] as? Bool, true)
+        }
+    }
+
     func testWriteSyntheticModel() throws {
         let path = "\(folder!)/synthetic.ply"
         let result = try runSplat(["bench", "render", "--write-model", path, "--count", "300"])
