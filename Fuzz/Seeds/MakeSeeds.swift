@@ -62,12 +62,8 @@ import Splatting
             for i in model.scales.indices { model.scales[i] = -2 - Float(i % 3) * 0.5 }
             for i in model.opacities.indices { model.opacities[i] = 0.3 }
             var moments: [String: (m: [Float], v: [Float])] = [:]
-            let sizes = ["positions": model.positions.count, "scales": model.scales.count,
-                         "rotations": model.rotations.count, "opacities": model.opacities.count,
-                         "sh_dc": model.shDC.count, "sh_rest": model.shRest.count]
-            for group in GaussianCheckpoint.groups {
-                let n = sizes[group]!
-                moments[group] = ([Float](repeating: 0.001, count: n), [Float](repeating: 1e-6, count: n))
+            for (group, values) in zip(model.schema.groups, model.parameterGroups) {
+                moments[group.name] = ([Float](repeating: 0.001, count: values.count), [Float](repeating: 1e-6, count: values.count))
             }
             var trainingConfig = GaussianTrainingConfig()
             trainingConfig.iterations = 10

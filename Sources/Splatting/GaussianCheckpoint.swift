@@ -18,6 +18,14 @@ import Foundation
 ///                           order, densifications, sh_degree, count,
 ///                           config, arrays: [{name, count}]
 ///     arrays                f32 little-endian, in the header's order
+///
+/// The arrays are the model's parameter groups under their schema names
+/// (`GaussianSchema.gaussians3D`: positions, scales, rotations, opacities,
+/// sh_dc, sh_rest), the densification statistics (grad_accum, views,
+/// max_radius), and each group's Adam moments (`adam_m/NAME`, `adam_v/NAME`),
+/// every one sized by the schema. These are the names and sizes splat wrote
+/// before the schema described them, so checkpoints written then read as
+/// they always did.
 public struct GaussianCheckpoint {
     public static let magic = Array("SPLATCKP".utf8)
     public static let version: UInt32 = 1
@@ -31,7 +39,8 @@ public struct GaussianCheckpoint {
     public var densifications: Int
     public var config: GaussianTrainingConfig
     public var model: GaussianModel
-    /// Adam moments per group name.
+    /// Adam moments per group name: [N, floatsPerGaussian] f32 each, as
+    /// the model's schema gives them; groups not yet optimised have none.
     public var moments: [String: (m: [Float], v: [Float])]
     /// Densification statistics: [N] f32 each.
     public var gradAccum: [Float], views: [Float], maxRadius: [Float]
@@ -53,11 +62,8 @@ public struct GaussianCheckpoint {
     }
 
     var arrays: [(String, [Float])] {
-        var out: [(String, [Float])] = [
-            ("positions", model.positions), ("scales", model.scales), ("rotations", model.rotations),
-            ("opacities", model.opacities), ("sh_dc", model.shDC), ("sh_rest", model.shRest),
-            ("grad_accum", gradAccum), ("views", views), ("max_radius", maxRadius),
-        ]
+        var out = Array(zip(model.schema.groups.map(\.name), model.parameterGroups))
+        out += zip(Self.statisticsArrays, [gradAccum, views, maxRadius])
         for name in moments.keys.sorted() {
             out.append(("adam_m/" + name, moments[name]!.m))
             out.append(("adam_v/" + name, moments[name]!.v))
@@ -109,8 +115,8 @@ public struct GaussianCheckpoint {
         }
     }
 
-    /// The Adam groups of a Gaussian model (the moments' names after `adam_m/` and `adam_v/`).
-    public static let groups = ["positions", "scales", "rotations", "opacities", "sh_dc", "sh_rest"]
+    /// The densification statistics' arrays, [N] f32 each.
+    static let statisticsArrays = ["grad_accum", "views", "max_radius"]
 
     /// The largest iteration, Adam step or densification count a header may hold.
     static let maxCounter = 1 << 40
@@ -171,14 +177,15 @@ public struct GaussianCheckpoint {
         }
         if let problem = configProblem(config) { throw DatasetError(path, "damaged checkpoint header: config.\(problem)") }
         guard let arrayList = header["arrays"] as? [Any] else { throw DatasetError(path, "damaged checkpoint header: arrays must be a list") }
+        let schema = GaussianSchema.gaussians3D(shDegree: degree)
+        let groups = schema.groups.map(\.name)
+        let known = Set(groups + statisticsArrays + groups.flatMap { ["adam_m/" + $0, "adam_v/" + $0] })
         var offset = 16 + headerLength
         var arrays: [String: [Float]] = [:]
         for (index, item) in arrayList.enumerated() {
             guard let entry = item as? [String: Any], let name = entry["name"] as? String else {
                 throw DatasetError(path, "damaged checkpoint header: arrays[\(index)] lacks a name")
             }
-            let known = ["positions", "scales", "rotations", "opacities", "sh_dc", "sh_rest", "grad_accum", "views", "max_radius"]
-                + groups.flatMap { ["adam_m/" + $0, "adam_v/" + $0] }
             guard known.contains(name) else { throw DatasetError(path, "damaged checkpoint header: unknown array '\(name)'") }
             guard arrays[name] == nil else { throw DatasetError(path, "damaged checkpoint header: array \(name) is listed twice") }
             // The count against the bytes left before it is multiplied: a
@@ -201,25 +208,25 @@ public struct GaussianCheckpoint {
             guard let a = arrays[name] else { throw DatasetError(path, "checkpoint lacks array \(name)") }
             return a
         }
-        let model = GaussianModel(shDegree: degree, positions: try array("positions"), shDC: try array("sh_dc"),
-                                  shRest: try array("sh_rest"), opacities: try array("opacities"),
-                                  scales: try array("scales"), rotations: try array("rotations"))
+        let model = GaussianModel(shDegree: degree, parameterGroups: try groups.map(array))
         if let problem = model.shapeProblem() { throw DatasetError(path, "checkpoint model: \(problem)") }
         guard model.count == count else {
             throw DatasetError(path, "damaged checkpoint header: count says \(count) Gaussians, the arrays hold \(model.count)")
         }
-        for name in ["grad_accum", "views", "max_radius"] where try array(name).count != count {
+        for name in statisticsArrays where try array(name).count != count {
             throw DatasetError(path, "checkpoint array \(name) holds \(try array(name).count) values; \(count) Gaussians need \(count)")
         }
         var moments: [String: (m: [Float], v: [Float])] = [:]
-        for group in groups {
-            let m = arrays["adam_m/" + group], v = arrays["adam_v/" + group]
+        for group in schema.groups {
+            let name = group.name
+            let m = arrays["adam_m/" + name], v = arrays["adam_v/" + name]
             if m == nil && v == nil { continue }
-            guard let m, let v else { throw DatasetError(path, "checkpoint has only one of the Adam moments of \(group)") }
-            guard m.count == v.count else {
-                throw DatasetError(path, "checkpoint Adam moments of \(group) differ in length (\(m.count) and \(v.count))")
+            guard let m, let v else { throw DatasetError(path, "checkpoint has only one of the Adam moments of \(name)") }
+            let wanted = count * group.floatsPerGaussian
+            guard m.count == wanted, v.count == wanted else {
+                throw DatasetError(path, "checkpoint Adam moments of \(name) hold \(m.count) and \(v.count) values; \(count) Gaussians need \(wanted)")
             }
-            moments[group] = (m, v)
+            moments[name] = (m, v)
         }
         return GaussianCheckpoint(iteration: iteration, adamStep: adamStep, rngState: rng, order: order,
                                   densifications: densifications, config: config, model: model, moments: moments,

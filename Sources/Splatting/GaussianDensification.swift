@@ -81,6 +81,9 @@ public struct DensificationReport: Equatable {
 /// gather of every parameter group and its Adam moments into spare buffers,
 /// which are then exchanged with the model's. Only counts come back to the
 /// CPU (the new total; the gradient histogram when --max-gaussians binds).
+/// The groups, their sizes and what a split does to each come from the
+/// rasterizer's schema, as do the groups the kernels read (the opacity
+/// logits, log scales and rotations it marks).
 public final class GaussianDensifier {
     public let device: ComputeDevice
     public var settings: DensificationSettings
@@ -101,10 +104,10 @@ public final class GaussianDensifier {
     let histogram: GPUBuffer
     let total: GPUBuffer
     let tally: GPUBuffer  // [4] u32: cloned, split, pruned
-    /// Spare parameter and moment buffers per group (params, m, v), exchanged
-    /// with the model's after each densification, so nothing is allocated
-    /// unless the model outgrows them.
-    var spares: [[GPUBuffer?]] = Array(repeating: [nil, nil, nil], count: 6)
+    /// Spare parameter and moment buffers per group name (params, m, v),
+    /// exchanged with the model's after each densification, so nothing is
+    /// allocated unless the model outgrows them.
+    var spares: [String: [GPUBuffer?]] = [:]
     /// Gaussians the statistics buffers describe.
     public private(set) var count = 0
     /// The run's seed; with the densification count it seeds the split samples.
@@ -140,6 +143,25 @@ public final class GaussianDensifier {
     }
 
     func groups(_ n: Int) -> Int { (n + workgroupSize - 1) / workgroupSize }
+
+    /// The position in the rasterizer's groups (and `modelBuffers`) of the
+    /// group its schema marks with `role`.
+    func groupIndex(_ role: GaussianParameterGroup.Role, of rasterizer: GaussianRasterizer) throws -> Int {
+        let schema = rasterizer.schema
+        guard let k = schema.index(of: role) else {
+            throw ComputeError.invalidArgument("densification needs a \(role) group; the \(schema.kind) schema marks none")
+        }
+        return k
+    }
+
+    /// How the gather kernel treats a group's values in split children.
+    static func field(_ densification: GaussianParameterGroup.Densification) -> UInt32 {
+        switch densification {
+        case .copy: return DENSIFY_FIELD_GENERIC
+        case .samplePosition: return DENSIFY_FIELD_POSITIONS
+        case .shrinkLogScale: return DENSIFY_FIELD_SCALES
+        }
+    }
 
     /// Records zeroing the statistics for `n` Gaussians (after a densification or a new model).
     public func recordReset(_ stream: CommandStream, count n: Int) throws {
@@ -207,6 +229,7 @@ public final class GaussianDensifier {
     func classify(_ p: DensifyParams, rasterizer: GaussianRasterizer) throws -> Int {
         let n = rasterizer.gaussianCount
         let model = rasterizer.modelBuffers
+        let scales = model[try groupIndex(.logScale, of: rasterizer)], opacities = model[try groupIndex(.opacityLogit, of: rasterizer)]
         let outB = try outputs.atLeast(n * 4, device: device).slice(offset: 0, length: n * 4)
         let actB = try actions.atLeast(n * 4, device: device).slice(offset: 0, length: n * 4)
         let offB = try offsets.atLeast(n * 4, device: device).slice(offset: 0, length: n * 4)
@@ -216,7 +239,7 @@ public final class GaussianDensifier {
         stream.fill(histogram, value: 0)
         stream.fill(tally, value: 0)
         try stream.dispatch(classifyKernel, [
-            model[1].slice(offset: 0, length: n * 12), model[3].slice(offset: 0, length: n * 4),
+            scales.slice(offset: 0, length: n * 12), opacities.slice(offset: 0, length: n * 4),
             gradAccum.buffer!.slice(offset: 0, length: n * 4), views.buffer!.slice(offset: 0, length: n * 4),
             maxRadius.buffer!.slice(offset: 0, length: n * 4), outB, actB, histogram.slice(offset: 0, length: histogram.length),
             tally.slice(offset: 0, length: 16),
@@ -297,42 +320,41 @@ public final class GaussianDensifier {
             offsets.buffer!.slice(offset: 0, length: n * 4), srcB, kindB,
         ], push: p, groups: groups(n), label: "densify scatter")
         let model = rasterizer.modelBuffers
-        let dims = rasterizer.groupDimensions
-        let names = GaussianRasterizer.groupNames
+        let scales = model[try groupIndex(.logScale, of: rasterizer)], rotations = model[try groupIndex(.rotation, of: rasterizer)]
         var newModel = model
-        var newMoments: [(String, GPUBuffer, GPUBuffer)] = []
-        for k in 0..<6 where dims[k] > 0 {
-            let d = dims[k]
-            guard let moments = adam.momentBuffers(names[k]), moments.count == n * d else {
-                throw ComputeError.invalidArgument("densification: no Adam moments for \(names[k]) of \(n) Gaussians")
+        var newMoments: [(index: Int, group: GaussianParameterGroup, m: GPUBuffer, v: GPUBuffer)] = []
+        for (k, group) in rasterizer.schema.groups.enumerated() where group.floatsPerGaussian > 0 {
+            let name = group.name, d = group.floatsPerGaussian
+            guard let moments = adam.momentBuffers(name), moments.count == n * d else {
+                throw ComputeError.invalidArgument("densification: no Adam moments for \(name) of \(n) Gaussians")
             }
             let bytes = m * d * 4
-            for s in 0..<3 where (spares[k][s]?.length ?? 0) < bytes {
-                spares[k][s] = try GPUBuffer(device: device, length: (bytes * 3 / 2 + 255) / 256 * 256, label: "\(names[k]) \(["params", "m", "v"][s])")
+            var spare = spares[name] ?? [nil, nil, nil]
+            for s in 0..<3 where (spare[s]?.length ?? 0) < bytes {
+                spare[s] = try GPUBuffer(device: device, length: (bytes * 3 / 2 + 255) / 256 * 256, label: "\(name) \(["params", "m", "v"][s])")
             }
+            spares[name] = spare
             var g = p
             g.count = UInt32(m)
             g.dim = UInt32(d)
-            g.field = k == 0 ? DENSIFY_FIELD_POSITIONS : k == 1 ? DENSIFY_FIELD_SCALES : DENSIFY_FIELD_GENERIC
+            g.field = Self.field(group.densification)
             let inBytes = n * d * 4
             try stream.dispatch(gatherKernel, [
                 srcB, kindB, model[k].slice(offset: 0, length: inBytes),
                 moments.m.slice(offset: 0, length: inBytes), moments.v.slice(offset: 0, length: inBytes),
-                spares[k][0]!.slice(offset: 0, length: bytes), spares[k][1]!.slice(offset: 0, length: bytes),
-                spares[k][2]!.slice(offset: 0, length: bytes),
-                model[1].slice(offset: 0, length: n * 12), model[2].slice(offset: 0, length: n * 16),
-            ], push: g, groups: groups(m * d), label: "densify gather \(names[k])")
-            newModel[k] = spares[k][0]!
-            newMoments.append((names[k], spares[k][1]!, spares[k][2]!))
+                spare[0]!.slice(offset: 0, length: bytes), spare[1]!.slice(offset: 0, length: bytes),
+                spare[2]!.slice(offset: 0, length: bytes),
+                scales.slice(offset: 0, length: n * 12), rotations.slice(offset: 0, length: n * 16),
+            ], push: g, groups: groups(m * d), label: "densify gather \(name)")
+            newModel[k] = spare[0]!
+            newMoments.append((k, group, spare[1]!, spare[2]!))
         }
         try recordReset(stream, count: m)
         try stream.run()
         let old = try rasterizer.exchangeModelBuffers(newModel, count: m)
-        for k in 0..<6 where dims[k] > 0 { spares[k][0] = old[k] }
-        for (k, (name, mB, vB)) in zip((0..<6).filter { dims[$0] > 0 }, newMoments) {
-            let previous = adam.exchangeMoments(name, m: mB, v: vB, count: m * dims[k])
-            spares[k][1] = previous.m
-            spares[k][2] = previous.v
+        for (k, group, mB, vB) in newMoments {
+            let previous = adam.exchangeMoments(group.name, m: mB, v: vB, count: m * group.floatsPerGaussian)
+            spares[group.name] = [old[k], previous.m, previous.v]
         }
         densifications += 1
         return report
@@ -343,13 +365,14 @@ public final class GaussianDensifier {
     public func resetOpacity(rasterizer: GaussianRasterizer, adam: Adam) throws {
         let n = rasterizer.gaussianCount
         guard n > 0 else { return }
+        let k = try groupIndex(.opacityLogit, of: rasterizer)
         var p = DensifyParams()
         p.count = UInt32(n)
         p.resetOpacity = Float(log(0.01 / 0.99))
         stream.reset()
-        try stream.dispatch(resetKernel, [rasterizer.modelBuffers[3].slice(offset: 0, length: n * 4)], push: p,
+        try stream.dispatch(resetKernel, [rasterizer.modelBuffers[k].slice(offset: 0, length: n * 4)], push: p,
                             groups: groups(n), label: "reset opacity")
-        adam.recordZeroMoments(stream, "opacities")
+        adam.recordZeroMoments(stream, rasterizer.schema.groups[k].name)
         try stream.run()
     }
 

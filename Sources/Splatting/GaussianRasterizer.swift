@@ -586,9 +586,8 @@ public final class GaussianRasterizer {
     /// opacities, SH DC, SH rest: (name, parameters, gradients, float count).
     public func trainableGroups() -> [(name: String, parameters: GPUBuffer, gradients: BufferRange, count: Int)] {
         let n = gaussianCount
-        let restFloats = 3 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
-        let counts = [n * 3, n * 3, n * 4, n, n * 3, n * restFloats]
-        let names = ["positions", "scales", "rotations", "opacities", "sh_dc", "sh_rest"]
+        let counts = groupDimensions.map { n * $0 }
+        let names = Self.groupNames
         let params = [positions, scales, rotations, opacities, shDC, shRest]
         return (0..<6).compactMap { k in
             guard counts[k] > 0, let p = params[k], let g = gradientBuffers[k].buffer else { return nil }
@@ -597,14 +596,17 @@ public final class GaussianRasterizer {
     }
 
     /// The parameter groups' names, in the order of `modelBuffers`.
-    public static let groupNames = ["positions", "scales", "rotations", "opacities", "sh_dc", "sh_rest"]
+    public static let groupNames = GaussianSchema.gaussians3D(shDegree: 0).groups.map(\.name)
+
+    /// The current model's parameter groups, in the order of `modelBuffers`.
+    public var schema: GaussianSchema { .gaussians3D(shDegree: modelSHDegree) }
 
     /// The model's buffers in group order (positions, scales, rotations,
     /// opacities, SH DC, SH rest); each may be larger than the model.
     var modelBuffers: [GPUBuffer] { [positions!, scales!, rotations!, opacities!, shDC!, shRest!] }
 
     /// Floats per Gaussian of each group (SH rest: 0 at degree 0).
-    var groupDimensions: [Int] { [3, 3, 4, 1, 3, 3 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1)] }
+    var groupDimensions: [Int] { schema.groups.map(\.floatsPerGaussian) }
 
     /// Replaces the model's buffers (group order; each holding `count`
     /// Gaussians) and returns the previous ones, for double-buffered updates

@@ -37,6 +37,31 @@ public struct GaussianTrainingConfig: Codable, Equatable {
     public func shDegree(atIteration iteration: Int) -> Int {
         min(maxSHDegree, max(0, iteration - 1) / max(1, shDegreeInterval))
     }
+
+    /// `group`'s learning rate in this recipe: the schema's schedule with the
+    /// rates set here. The SH bands above the base colour train at a
+    /// twentieth of `featureLR` (3DGS). A group these settings do not name
+    /// keeps the schema's default.
+    public func learningRate(of group: GaussianParameterGroup) -> GaussianParameterGroup.LearningRate {
+        var rate = group.learningRate
+        switch group.name {
+        case "positions":
+            rate.initial = positionLR
+            rate.schedule = .exponentialDecay(final: positionLRFinal)
+        case "scales": rate.initial = scalingLR
+        case "rotations": rate.initial = rotationLR
+        case "opacities": rate.initial = opacityLR
+        case "sh_dc": rate.initial = featureLR
+        case "sh_rest": rate.initial = featureLR / 20
+        default: break
+        }
+        return rate
+    }
+
+    /// `group`'s learning rate at (1-based) `iteration` in a scene of size `extent`.
+    public func learningRate(for group: GaussianParameterGroup, iteration: Int, extent: Double) -> Float {
+        learningRate(of: group).value(iteration: iteration, iterations: iterations, extent: extent)
+    }
 }
 
 /// Initial Gaussians (3DGS): from points with colours, or random points in a
@@ -165,8 +190,9 @@ struct TrainingView {
 
 /// The 3DGS optimisation loop on the GPU: render a training view, the
 /// L1 + D-SSIM loss and its gradient, the backward pass, Adam with the
-/// recipe's per-group learning rates (position lr decays exponentially and
-/// scales with the scene extent), and adaptive density control
+/// recipe's per-group learning rates (`GaussianTrainingConfig.learningRate`:
+/// the position rate decays exponentially and scales with the scene
+/// extent), and adaptive density control
 /// (`GaussianDensifier`) on the original schedule.
 public final class GaussianTrainer {
     public let device: ComputeDevice
@@ -267,12 +293,6 @@ public final class GaussianTrainer {
         return ImageMetrics.psnr(rendered: rendered, target: reference)
     }
 
-    /// The position learning rate at `iteration` (log-linear decay, x extent).
-    public func positionLearningRate(_ step: Int) -> Float {
-        let t = min(1, Double(step) / Double(max(1, config.iterations)))
-        return Float(exp(log(config.positionLR) * (1 - t) + log(config.positionLRFinal) * t) * extent)
-    }
-
     /// One optimisation step; returns the loss values of the view it used.
     @discardableResult
     public func step() throws -> (loss: Float, l1: Float, ssim: Float) {
@@ -313,13 +333,11 @@ public final class GaussianTrainer {
         adam.beginStep()
         stream.reset()
         if profileKernels { try stream.mark("begin") }
-        let rates: [String: Float] = [
-            "positions": positionLearningRate(iteration), "scales": Float(config.scalingLR), "rotations": Float(config.rotationLR),
-            "opacities": Float(config.opacityLR), "sh_dc": Float(config.featureLR), "sh_rest": Float(config.featureLR / 20),
-        ]
+        let schema = rasterizer.schema
         for group in rasterizer.trainableGroups() {
+            let rate = schema.group(named: group.name).map { config.learningRate(for: $0, iteration: iteration, extent: extent) }
             try adam.record(stream, group: group.name, parameters: group.parameters, gradients: group.gradients,
-                            count: group.count, learningRate: rates[group.name] ?? 0)
+                            count: group.count, learningRate: rate ?? 0)
         }
         let density = config.densification
         if iteration < density.until && density.interval > 0 {

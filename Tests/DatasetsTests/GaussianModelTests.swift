@@ -213,6 +213,31 @@ final class GaussianModelTests: XCTestCase {
         XCTAssertEqual(bits(Array(row[22..<26])), bits(Array(model.rotations[4..<8])))
     }
 
+    /// The whole file, byte for byte, against the 3DGS layout spelled out
+    /// here: the writer produced exactly these bytes before the parameter
+    /// schema, and deriving it from the schema must not change one of them.
+    func testPLYWriterBytesAreThe3DGSLayoutAtEveryDegree() throws {
+        for degree in 0...3 {
+            let model = makeModel(count: 3, degree: degree, seed: UInt64(40 + degree))
+            let rest = 3 * (GaussianModel.coefficientCount(degree: degree) - 1)
+            let lines = ["ply", "format binary_little_endian 1.0", "element vertex 3",
+                         "property float x", "property float y", "property float z",
+                         "property float nx", "property float ny", "property float nz",
+                         "property float f_dc_0", "property float f_dc_1", "property float f_dc_2"]
+                + (0..<rest).map { "property float f_rest_\($0)" }
+                + ["property float opacity", "property float scale_0", "property float scale_1", "property float scale_2",
+                   "property float rot_0", "property float rot_1", "property float rot_2", "property float rot_3", "end_header"]
+            var expected = Data((lines.joined(separator: "\n") + "\n").utf8)
+            for i in 0..<3 {
+                let row = Array(model.positions[3 * i..<3 * i + 3]) + [0, 0, 0] + Array(model.shDC[3 * i..<3 * i + 3])
+                    + Array(model.shRest[rest * i..<rest * (i + 1)]) + [model.opacities[i]]
+                    + Array(model.scales[3 * i..<3 * i + 3]) + Array(model.rotations[4 * i..<4 * i + 4])
+                for value in row { withUnsafeBytes(of: value.bitPattern.littleEndian) { expected.append(contentsOf: $0) } }
+            }
+            XCTAssertEqual(try GaussianPLY.encode(model), expected, "degree \(degree)")
+        }
+    }
+
     func testPLYPropertiesInAnyOrderWithExtrasGiveOneWarning() throws {
         // Degree 1, shuffled, no normals, opacity as double, three extra properties of other types.
         var properties = standardProperties(degree: 1).filter { !["nx", "ny", "nz"].contains($0.0) }

@@ -30,13 +30,12 @@ final class DensificationTests: GPUTestCase {
         let grad = (0..<n).map { _ in rng.uniform(0, 6e-4) }, views = (0..<n).map { _ in Float(Int(rng.uniform(0, 4))) }
         let radius = (0..<n).map { _ in rng.uniform(0, 30) }
         var moments: [String: (m: [Float], v: [Float])] = [:]
-        for (name, dim) in zip(GaussianRasterizer.groupNames, [3, 3, 4, 1, 3, 9]) {
-            moments[name] = ((0..<n * dim).map { _ in rng.uniform(-1, 1) }, (0..<n * dim).map { _ in rng.uniform(0, 1) })
+        for group in model.schema.groups {
+            let dim = group.floatsPerGaussian
+            moments[group.name] = ((0..<n * dim).map { _ in rng.uniform(-1, 1) }, (0..<n * dim).map { _ in rng.uniform(0, 1) })
         }
         return (model, grad, views, radius, moments)
     }
-
-    func groups(_ m: GaussianModel) -> [[Float]] { [m.positions, m.scales, m.rotations, m.opacities, m.shDC, m.shRest] }
 
     func run(n: Int, cap: Int, iteration: Int) throws {
         guard device.info.float32AtomicAdd else {
@@ -78,13 +77,16 @@ final class DensificationTests: GPUTestCase {
 
         let gpuModel = try rasterizer.currentModel()
         let gpuMoments = try adam.downloadMoments()
-        let fields = [DENSIFY_FIELD_POSITIONS, DENSIFY_FIELD_SCALES] + [UInt32](repeating: DENSIFY_FIELD_GENERIC, count: 4)
-        for (k, name) in GaussianRasterizer.groupNames.enumerated() {
-            let dim = [3, 3, 4, 1, 3, 9][k]
+        // What the gather did to each group before the schema described it.
+        XCTAssertEqual(model.schema.groups.map { GaussianDensifier.field($0.densification) },
+                       [DENSIFY_FIELD_POSITIONS, DENSIFY_FIELD_SCALES] + [UInt32](repeating: DENSIFY_FIELD_GENERIC, count: 4))
+        for (k, group) in model.schema.groups.enumerated() {
+            let name = group.name
             let (wantP, wantM, wantV) = GaussianDensification.gather(
-                source: source, kinds: kinds, params: groups(model)[k], m: moments[name]!.m, v: moments[name]!.v, dim: dim,
-                field: fields[k], scales: model.scales, rotations: model.rotations, seed: p.seed)
-            let gotP = groups(gpuModel)[k]
+                source: source, kinds: kinds, params: model.parameterGroups[k], m: moments[name]!.m, v: moments[name]!.v,
+                dim: group.floatsPerGaussian, field: GaussianDensifier.field(group.densification),
+                scales: model.scales, rotations: model.rotations, seed: p.seed)
+            let gotP = gpuModel.parameterGroups[k]
             XCTAssertEqual(gotP.count, wantP.count, name)
             XCTAssertEqual(gpuMoments[name]?.m.count, wantM.count, name)
             for e in wantP.indices {

@@ -19,6 +19,10 @@ import Foundation
 /// Normals (the PLY's nx, ny, nz) are not kept; writers write zeros.
 /// The initialiser does not check shapes: call `shapeProblem()` or
 /// `validate(path:)` where the arrays come from outside.
+///
+/// Code that handles the parameters group by group (uploads, checkpoints,
+/// files) goes through `schema` and `parameterGroups` rather than the named
+/// arrays.
 public struct GaussianModel: Equatable, Sendable {
     /// Spherical-harmonics degree, 0 to 3.
     public var shDegree: Int
@@ -66,6 +70,34 @@ public struct GaussianModel: Equatable, Sendable {
         rotations = identity
     }
 
+    /// This model's parameter groups: `GaussianSchema.gaussians3D` at its SH degree.
+    public var schema: GaussianSchema { .gaussians3D(shDegree: shDegree) }
+
+    /// The arrays in the order of `schema.groups`.
+    public var parameterGroups: [[Float]] { schema.groups.map { self[keyPath: Self.field($0)] } }
+
+    /// A model from arrays in the order of `GaussianSchema.gaussians3D(shDegree:)`'s
+    /// groups; shapes are not checked (see `shapeProblem()`).
+    public init(shDegree: Int, parameterGroups: [[Float]]) {
+        self.init(shDegree: shDegree, positions: [], shDC: [], shRest: [], opacities: [], scales: [], rotations: [])
+        let groups = schema.groups
+        precondition(parameterGroups.count == groups.count, "\(parameterGroups.count) parameter groups; the schema has \(groups.count)")
+        for (group, values) in zip(groups, parameterGroups) { self[keyPath: Self.field(group)] = values }
+    }
+
+    /// The array holding `group` of the 3D Gaussian schema.
+    private static func field(_ group: GaussianParameterGroup) -> WritableKeyPath<GaussianModel, [Float]> {
+        switch group.name {
+        case "positions": return \.positions
+        case "scales": return \.scales
+        case "rotations": return \.rotations
+        case "opacities": return \.opacities
+        case "sh_dc": return \.shDC
+        case "sh_rest": return \.shRest
+        default: preconditionFailure("GaussianModel has no parameter group \(group.name)")
+        }
+    }
+
     /// Number of Gaussians (N).
     public var count: Int { opacities.count }
 
@@ -111,35 +143,24 @@ public struct GaussianModel: Equatable, Sendable {
             return "SH degree \(shDegree) is not 0, 1, 2 or 3"
         }
         let n = count
-        let expected: [(String, Int, Int)] = [
-            ("positions", positions.count, n * 3), ("shDC", shDC.count, n * 3),
-            ("shRest", shRest.count, n * restPerGaussian), ("scales", scales.count, n * 3),
-            ("rotations", rotations.count, n * 4),
-        ]
-        for (name, actual, wanted) in expected where actual != wanted {
-            return "\(name) holds \(actual) values; \(n) Gaussians of SH degree \(shDegree) need \(wanted)"
+        for (group, values) in zip(schema.groups, parameterGroups) where values.count != n * group.floatsPerGaussian {
+            return "\(group.name) holds \(values.count) values; \(n) Gaussians of SH degree \(shDegree) need \(n * group.floatsPerGaussian)"
         }
         return nil
     }
 
     /// The first NaN or infinite parameter, as the vertex index and the name
     /// of its PLY property (x, f_dc_1, f_rest_7, opacity, scale_2, rot_0, ...),
-    /// or nil when every value is finite. Assumes consistent shapes.
+    /// or nil when every value is finite; of two bad values of one vertex,
+    /// the one first in the PLY row. Assumes consistent shapes.
     public func firstNonFinite() -> (index: Int, property: String, value: Float)? {
-        let fields: [([Float], Int, (Int) -> String)] = [
-            (positions, 3, { ["x", "y", "z"][$0] }),
-            (shDC, 3, { "f_dc_\($0)" }),
-            (shRest, restPerGaussian, { "f_rest_\($0)" }),
-            (opacities, 1, { _ in "opacity" }),
-            (scales, 3, { "scale_\($0)" }),
-            (rotations, 4, { "rot_\($0)" }),
-        ]
         var best: (index: Int, property: String, value: Float)?
-        for (values, stride, name) in fields where stride > 0 && !Self.allFinite(values) {
-            guard let at = values.firstIndex(where: { !$0.isFinite }) else { continue }
-            let index = at / stride
+        for group in schema.groupsInPLYOrder where group.floatsPerGaussian > 0 {
+            let values = self[keyPath: Self.field(group)]
+            guard !Self.allFinite(values), let at = values.firstIndex(where: { !$0.isFinite }) else { continue }
+            let index = at / group.floatsPerGaussian
             if best == nil || index < best!.index {
-                best = (index, name(at % stride), values[at])
+                best = (index, group.plyProperties[at % group.floatsPerGaussian], values[at])
             }
         }
         return best

@@ -8,6 +8,7 @@ import Foundation
 /// `binary_little_endian 1.0`, one `element vertex N`, float32 properties
 /// x y z nx ny nz f_dc_0..2 f_rest_0..(3(K-1)-1) opacity scale_0..2 rot_0..3,
 /// K = (degree + 1)^2; the f_rest count (0, 9, 24 or 45) gives the degree.
+/// The properties and their order come from `GaussianSchema.gaussians3D`.
 ///
 /// Reading accepts the properties in any order, float or double for the
 /// required ones, and extra properties of any scalar type (skipped by size,
@@ -34,10 +35,7 @@ public enum GaussianPLY {
 
     /// The vertex properties `write` emits, in order.
     public static func propertyNames(shDegree: Int) -> [String] {
-        let rest = 3 * (GaussianModel.coefficientCount(degree: shDegree) - 1)
-        return ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
-            + (0..<rest).map { "f_rest_\($0)" }
-            + ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+        GaussianSchema.gaussians3D(shDegree: shDegree).plyPropertyNames
     }
 
     /// The header `write` emits, exactly as the 3DGS release writes it.
@@ -53,34 +51,30 @@ public enum GaussianPLY {
     public static func encode(_ model: GaussianModel, path: String = "<model>") throws -> Data {
         if let problem = model.shapeProblem() { throw DatasetError(path, problem) }
         let n = model.count
-        let rest = model.restPerGaussian
-        let floatsPerRow = 17 + rest
-        let stride = 4 * floatsPerRow
+        let schema = model.schema
+        let names = schema.plyPropertyNames
+        let stride = 4 * names.count
+        let offsets = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, 4 * $0) })
+        let runs = runs(of: schema) { (offsets[$0]!, false) }
+        let widths = schema.groups.map(\.floatsPerGaussian)
         let head = Array(header(count: n, shDegree: model.shDegree).utf8)
+        // Zero-filled: the unused properties (the normals) stay zero.
         var data = Data(count: head.count + n * stride)
         data.withUnsafeMutableBytes { (out: UnsafeMutableRawBufferPointer) in
             out.copyBytes(from: head)
             guard n > 0 else { return }
             let body = out.baseAddress! + head.count
-            model.positions.withUnsafeBufferPointer { pos in
-            model.shDC.withUnsafeBufferPointer { dc in
-            model.shRest.withUnsafeBufferPointer { sh in
-            model.opacities.withUnsafeBufferPointer { op in
-            model.scales.withUnsafeBufferPointer { sc in
-            model.rotations.withUnsafeBufferPointer { rot in
-                // Normals (bytes 12..<24) stay zero.
-                let (p, d, r, o, c, q) = (pos.baseAddress!, dc.baseAddress!, sh.baseAddress, op.baseAddress!, sc.baseAddress!, rot.baseAddress!)
-                for i in 0..<n {
-                    let row = body + i * stride
-                    row.copyMemory(from: p + i * 3, byteCount: 12)
-                    (row + 24).copyMemory(from: d + i * 3, byteCount: 12)
-                    if let r { (row + 36).copyMemory(from: r + i * rest, byteCount: 4 * rest) }
-                    let tail = row + 36 + 4 * rest
-                    tail.copyMemory(from: o + i, byteCount: 4)
-                    (tail + 4).copyMemory(from: c + i * 3, byteCount: 12)
-                    (tail + 16).copyMemory(from: q + i * 4, byteCount: 16)
+            withBaseAddresses(of: model.parameterGroups) { groups in
+                let copies = runs.map { (offset: $0.offset, values: groups[$0.group]! + $0.index, width: widths[$0.group], length: $0.length) }
+                copies.withUnsafeBufferPointer { copies in
+                    for i in 0..<n {
+                        let row = body + i * stride
+                        for copy in copies {
+                            (row + copy.offset).copyMemory(from: copy.values + i * copy.width, byteCount: 4 * copy.length)
+                        }
+                    }
                 }
-            }}}}}}
+            }
         }
         return data
     }
@@ -242,14 +236,34 @@ public enum GaussianPLY {
 
     // MARK: - Body
 
-    /// Consecutive required properties: `length` floats of the row from byte
-    /// `source` on, going to elements `index...` of parameter array `group`.
+    /// Properties that lie next to each other both in a PLY row and in a
+    /// parameter group (the whole f_rest block, for instance): `length`
+    /// values from byte `offset` of the row, values `index...` of the
+    /// Gaussian's row of `schema.groups[group]`. Each is one copy per row.
     private struct Run {
-        var source: Int
+        var offset: Int
         var group: Int
         var index: Int
         var length: Int
-        var double: Bool  // a double property (length 1), converted to float
+        var double: Bool  // a double property (length 1), converted to float when read
+    }
+
+    /// The runs of `schema`'s groups, given each property's byte offset in
+    /// the row and whether it is a double.
+    private static func runs(of schema: GaussianSchema, _ property: (String) -> (offset: Int, double: Bool)) -> [Run] {
+        var runs: [Run] = []
+        for (group, parameters) in schema.groups.enumerated() {
+            for (index, name) in parameters.plyProperties.enumerated() {
+                let (offset, double) = property(name)
+                if !double, let last = runs.last, !last.double, last.group == group,
+                   last.index + last.length == index, last.offset + 4 * last.length == offset {
+                    runs[runs.count - 1].length += 1
+                } else {
+                    runs.append(Run(offset: offset, group: group, index: index, length: 1, double: double))
+                }
+            }
+        }
+        return runs
     }
 
     /// A run resolved to its destination: element `index` of Gaussian 0.
@@ -259,6 +273,30 @@ public enum GaussianPLY {
         var destinationStride: Int  // floats per Gaussian in that array
         var length: Int
         var double: Bool
+    }
+
+    /// Calls `body` with the base address of every array (nil for an empty
+    /// one), all valid at once, so that each row is copied in one pass.
+    private static func withBaseAddresses(of arrays: [[Float]], _ body: ([UnsafePointer<Float>?]) -> Void) {
+        func visit(_ k: Int, _ addresses: [UnsafePointer<Float>?]) {
+            guard k < arrays.count else { return body(addresses) }
+            arrays[k].withUnsafeBufferPointer { visit(k + 1, addresses + [$0.baseAddress]) }
+        }
+        visit(0, [])
+    }
+
+    /// The same with mutable addresses, for filling the arrays. Each array
+    /// is moved out of `arrays` while its address is in use, so that it
+    /// stays uniquely referenced and is not copied.
+    private static func withBaseAddresses(of arrays: inout [[Float]], _ body: ([UnsafeMutablePointer<Float>?]) -> Void) {
+        func visit(_ k: Int, _ addresses: [UnsafeMutablePointer<Float>?]) {
+            guard k < arrays.count else { return body(addresses) }
+            var array: [Float] = []
+            swap(&array, &arrays[k])
+            array.withUnsafeMutableBufferPointer { visit(k + 1, addresses + [$0.baseAddress]) }
+            swap(&array, &arrays[k])
+        }
+        visit(0, [])
     }
 
     private static func decode(_ bytes: UnsafeRawBufferPointer, path: String) throws -> GaussianModel {
@@ -295,12 +333,9 @@ public enum GaussianPLY {
             throw DatasetError(path, "has \(restCount) f_rest_ properties; a 3DGS PLY has 0, 9, 24 or 45 (SH degree 0 to 3)")
         }
 
-        // Required properties in the order of the model's arrays.
-        let groups: [[String]] = [
-            ["x", "y", "z"], ["f_dc_0", "f_dc_1", "f_dc_2"], (0..<restCount).map { "f_rest_\($0)" },
-            ["opacity"], ["scale_0", "scale_1", "scale_2"], ["rot_0", "rot_1", "rot_2", "rot_3"],
-        ]
-        let required = groups.flatMap { $0 }
+        // The groups' properties are required (named in file order), the unused ones optional.
+        let schema = GaussianSchema.gaussians3D(shDegree: degree)
+        let required = schema.groupsInPLYOrder.flatMap(\.plyProperties)
         let missing = required.filter { byName[$0] == nil }
         guard missing.isEmpty else {
             throw DatasetError(path, "missing required vertex propert\(missing.count == 1 ? "y" : "ies") \(missing.joined(separator: ", "))")
@@ -321,7 +356,7 @@ public enum GaussianPLY {
         }
 
         // Warnings only for a file that is otherwise readable.
-        let known = Set(required).union(["nx", "ny", "nz"])
+        let known = Set(schema.plyPropertyNames)
         let extras = vertex.properties.map(\.name).filter { !known.contains($0) }
         if !extras.isEmpty {
             let shown = extras.prefix(20).joined(separator: ", ") + (extras.count > 20 ? ", ... (\(extras.count) in all)" : "")
@@ -335,43 +370,20 @@ public enum GaussianPLY {
             Diagnostics.warn("\(path): ignoring \(available - needed) bytes after the last vertex")
         }
 
-        let widths = groups.map(\.count)
-        var positions = [Float](repeating: 0, count: n * 3), dc = [Float](repeating: 0, count: n * 3)
-        var rest = [Float](repeating: 0, count: n * restCount), opacities = [Float](repeating: 0, count: n)
-        var scales = [Float](repeating: 0, count: n * 3), rotations = [Float](repeating: 0, count: n * 4)
+        var groups = schema.groups.map { [Float](repeating: 0, count: n * $0.floatsPerGaussian) }
         if n > 0 {
-            // Contiguous float properties that land next to each other in the
-            // same array become one copy (the whole f_rest block, for instance).
-            var runs: [Run] = []
-            for (group, names) in groups.enumerated() {
-                for (index, name) in names.enumerated() {
-                    let property = byName[name]!
-                    let double = property.type == .double
-                    if !double, let last = runs.last, !last.double, last.group == group,
-                       last.index + last.length == index, last.source + 4 * last.length == property.offset {
-                        runs[runs.count - 1].length += 1
-                    } else {
-                        runs.append(Run(source: property.offset, group: group, index: index, length: 1, double: double))
-                    }
-                }
-            }
+            let runs = runs(of: schema) { (byName[$0]!.offset, byName[$0]!.type == .double) }
+            let widths = schema.groups.map(\.floatsPerGaussian)
             let rows = bytes.baseAddress! + offset
-            positions.withUnsafeMutableBufferPointer { p0 in
-            dc.withUnsafeMutableBufferPointer { p1 in
-            rest.withUnsafeMutableBufferPointer { p2 in
-            opacities.withUnsafeMutableBufferPointer { p3 in
-            scales.withUnsafeMutableBufferPointer { p4 in
-            rotations.withUnsafeMutableBufferPointer { p5 in
-                let bases = [p0.baseAddress, p1.baseAddress, p2.baseAddress, p3.baseAddress, p4.baseAddress, p5.baseAddress]
+            withBaseAddresses(of: &groups) { bases in
                 let copies = runs.map { run in
-                    Copy(source: run.source, destination: bases[run.group]! + run.index,
+                    Copy(source: run.offset, destination: bases[run.group]! + run.index,
                          destinationStride: widths[run.group], length: run.length, double: run.double)
                 }
                 copyRows(rows, count: n, stride: stride, copies: copies)
-            }}}}}}
+            }
         }
-        let model = GaussianModel(shDegree: degree, positions: positions, shDC: dc, shRest: rest,
-                                  opacities: opacities, scales: scales, rotations: rotations)
+        let model = GaussianModel(shDegree: degree, parameterGroups: groups)
         if let bad = model.firstNonFinite() {
             throw DatasetError(path, "vertex \(bad.index): property \(bad.property) is \(bad.value) (NaN and infinity are not allowed)")
         }
