@@ -37,8 +37,13 @@ public final class GaussianRasterizer {
     /// Blend kernels (forward, backward) per specialisation, made on first use.
     private var blendKernels: [BlendVariant: (forward: Kernel, backward: Kernel?)] = [:]
 
-    // The model: [N, 3], [N, 3], [N, 4], [N], [N, 3], [N, 3, K-1] f32.
-    private var positions, scales, rotations, opacities, shDC, shRest: GPUBuffer?
+    /// The model's parameter groups: what each holds and in which order.
+    public private(set) var schema = GaussianSchema.gaussians3D(shDegree: 0)
+    /// One buffer per schema group, in schema order: for 3D Gaussians
+    /// [N, 3], [N, 3], [N, 4], [N], [N, 3], [N, 3, K-1] f32.
+    private var parameters: [GPUBuffer] = []
+    /// The gradient of each group, in schema order (after a backward pass).
+    private var gradientBuffers: [ScratchBuffer] = []
     public private(set) var gaussianCount = 0
     /// Gaussians per binding of the chunked per-Gaussian buffers.
     public private(set) var chunkGaussians = 1
@@ -66,7 +71,6 @@ public final class GaussianRasterizer {
     private let gradDepthIn = ScratchBuffer(label: "grad depth")
     private let splatGradients = ScratchBuffer(label: "splat gradients")
     private let payloadGradients = ScratchBuffer(label: "payload gradients")
-    private let gradientBuffers = ["positions", "scales", "rotations", "opacities", "sh dc", "sh rest"].map { ScratchBuffer(label: "grad \($0)") }
     /// What the last frame was rendered with (the backward pass reuses it).
     private var lastFrame: (camera: RasterCamera, settings: RasterSettings, intersections: Int, payload: RasterPayload?)?
     private let prepareStream: CommandStream
@@ -208,29 +212,45 @@ public final class GaussianRasterizer {
     public func setModel(_ model: GaussianModel) throws {
         if let problem = model.shapeProblem() { throw ComputeError.invalidArgument("model: \(problem)") }
         let n = model.count
-        func upload(_ values: [Float], _ label: String) throws -> GPUBuffer {
-            try GPUBuffer(device: device, values.isEmpty ? [0] : values, label: label)
+        let schema = model.schema
+        parameters = try zip(schema.groups, model.parameterGroups).map { group, values in
+            try GPUBuffer(device: device, values.isEmpty ? [0] : values, label: group.name)
         }
-        positions = try upload(model.positions, "positions")
-        scales = try upload(model.scales, "scales")
-        rotations = try upload(model.rotations, "rotations")
-        opacities = try upload(model.opacities, "opacities")
-        shDC = try upload(model.shDC, "sh dc")
-        shRest = try upload(model.shRest, "sh rest")
+        if gradientBuffers.map(\.label) != schema.groups.map({ "grad \($0.name)" }) {
+            gradientBuffers = schema.groups.map { ScratchBuffer(label: "grad \($0.name)") }
+        }
+        self.schema = schema
         gaussianCount = n
         modelSHDegree = model.shDegree
         chunkGaussians = try chunkSize(count: n)
     }
 
-    /// Bytes of SH rest coefficients per Gaussian of the current model.
-    var restBytesPerGaussian: Int { 12 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1) }
+    /// The 3D front end's buffers, as its kernels bind them: the groups in
+    /// schema order, chunked groups as RASTER_CHUNKS slices.
+    func frontEndBindings(_ buffers: [GPUBuffer]) -> [BufferRange] {
+        let n = gaussianCount
+        return zip(schema.groups, buffers).flatMap { group, buffer -> [BufferRange] in
+            guard Self.chunkedGroups.contains(group.name) else { return [buffer.slice(offset: 0, length: buffer.length)] }
+            let bytes = max(4, group.floatsPerGaussian * 4)
+            return chunked(buffer, itemBytes: bytes, count: group.floatsPerGaussian > 0 ? n : 1)
+        }
+    }
+
+    /// The groups the 3D front end binds as chunked slices (they may outgrow
+    /// one binding): SH rest.
+    static let chunkedGroups: Set<String> = ["sh_rest"]
+
+    /// Bytes per Gaussian of every chunked group of the current model.
+    var chunkedBytesPerGaussian: [Int] {
+        schema.groups.filter { Self.chunkedGroups.contains($0.name) }.map { 4 * $0.floatsPerGaussian }
+    }
 
     /// The widest payload (bytes per Gaussian) the chunked bindings are sized
     /// for: RGB until a wider payload is rendered.
     public private(set) var maxPayloadBytesPerGaussian = 12
 
     func chunkSize(count n: Int) throws -> Int {
-        try Self.chunkSize(count: n, bytesPerGaussian: [restBytesPerGaussian, maxPayloadBytesPerGaussian], info: device.info,
+        try Self.chunkSize(count: n, bytesPerGaussian: chunkedBytesPerGaussian + [maxPayloadBytesPerGaussian], info: device.info,
                            override: chunkGaussiansForTesting)
     }
 
@@ -370,10 +390,8 @@ public final class GaussianRasterizer {
             offsetsB = try offsets.atLeast(n * 4, device: device)
             let own = try payloadOut.atLeast(n * 12, device: device)
             payloadB = payloadB ?? own
-            let restBytes = max(4, restBytesPerGaussian)
-            let rest = chunked(shRest!, itemBytes: restBytes, count: restBytesPerGaussian > 0 ? n : 1)
             try prepareStream.dispatch(prepareKernel,
-                                       [positions!, scales!, rotations!, opacities!, shDC!] + rest
+                                       frontEndBindings(parameters)
                                         + [frameUniform.slice(offset: 0, length: frameUniform.length)]
                                         + chunked(splatsB!, itemBytes: splatBytes, count: n)
                                         + chunked(own, itemBytes: 12, count: n)
@@ -471,15 +489,9 @@ public final class GaussianRasterizer {
         try backwardOnDevice(gradColor: gC, gradAlpha: gA, gradDepth: gD)
         let n = gaussianCount
         guard n > 0 else { return GaussianModel(count: 0, shDegree: modelSHDegree) }
-        let restFloats = 3 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
-        let out = gradientBuffers.map { $0.buffer! }
-        return GaussianModel(shDegree: modelSHDegree,
-                             positions: try out[0].read(Float.self, count: n * 3, device: device),
-                             shDC: try out[4].read(Float.self, count: n * 3, device: device),
-                             shRest: try out[5].read(Float.self, count: n * restFloats, device: device),
-                             opacities: try out[3].read(Float.self, count: n, device: device),
-                             scales: try out[1].read(Float.self, count: n * 3, device: device),
-                             rotations: try out[2].read(Float.self, count: n * 4, device: device))
+        return GaussianModel(shDegree: modelSHDegree, parameterGroups: try zip(schema.groups, gradientBuffers).map { group, buffer in
+            try buffer.buffer!.read(Float.self, count: n * group.floatsPerGaussian, device: device)
+        })
     }
 
     /// dL/d(payload) of the last backward pass: [N, stride] f32 (sparse: the weight slots).
@@ -559,19 +571,14 @@ public final class GaussianRasterizer {
         try recordBlendBackward(stream, gradColor: gradColor, gradAlpha: gA!, gradDepth: gD!, depthGradient: gradDepth != nil)
         try stream.mark("blend")
         let layout = payloadLayout(external)
-        let restFloats = 3 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
-        let sizes = [n * 12, n * 12, n * 16, n * 4, n * 12, max(4, n * restFloats * 4)]
-        let out = try zip(gradientBuffers, sizes).map { try $0.atLeast($1, device: device) }
-        let restBytes = max(4, restBytesPerGaussian)
-        let restCount = restBytesPerGaussian > 0 ? n : 1
+        let out = try zip(gradientBuffers, schema.groups).map { try $0.atLeast(max(4, n * $1.floatsPerGaussian * 4), device: device) }
         try stream.dispatch(prepareBackwardKernel,
-                            [positions!, scales!, rotations!, opacities!, shDC!] + chunked(shRest!, itemBytes: restBytes, count: restCount)
+                            frontEndBindings(parameters)
                             + [frameUniform.slice(offset: 0, length: frameUniform.length),
                                touched.buffer!.slice(offset: 0, length: n * 4),
                                splatGradients.buffer!.slice(offset: 0, length: n * MemoryLayout<SplatGradient>.stride)]
                             + chunked(payloadGradients.buffer!, itemBytes: layout.stride * 4, count: n)
-                            + (0..<5).map { out[$0].slice(offset: 0, length: sizes[$0]) }
-                            + chunked(out[5], itemBytes: restBytes, count: restCount),
+                            + frontEndBindings(out),
                             push: dispatchValues(settings, count: n, payload: layout, flags: external == nil ? 0 : RASTER_FLAG_SKIP_PAYLOAD),
                             groups: (n + workgroupSize - 1) / workgroupSize, label: "prepare backward")
         try stream.mark("prepare")
@@ -582,40 +589,32 @@ public final class GaussianRasterizer {
     }
 
     /// The model's parameter groups with their gradient buffers (after
-    /// `backwardOnDevice`), in the order positions, scales, rotations,
-    /// opacities, SH DC, SH rest: (name, parameters, gradients, float count).
+    /// `backwardOnDevice`), in schema order: (name, parameters, gradients,
+    /// float count); empty groups (SH rest at degree 0) are left out.
     public func trainableGroups() -> [(name: String, parameters: GPUBuffer, gradients: BufferRange, count: Int)] {
         let n = gaussianCount
-        let counts = groupDimensions.map { n * $0 }
-        let names = Self.groupNames
-        let params = [positions, scales, rotations, opacities, shDC, shRest]
-        return (0..<6).compactMap { k in
-            guard counts[k] > 0, let p = params[k], let g = gradientBuffers[k].buffer else { return nil }
-            return (names[k], p, g.slice(offset: 0, length: counts[k] * 4), counts[k])
+        return zip(zip(schema.groups, parameters), gradientBuffers).compactMap { pair, gradients in
+            let (group, buffer) = pair
+            let count = n * group.floatsPerGaussian
+            guard count > 0, let g = gradients.buffer else { return nil }
+            return (group.name, buffer, g.slice(offset: 0, length: count * 4), count)
         }
     }
 
-    /// The parameter groups' names, in the order of `modelBuffers`.
-    public static let groupNames = GaussianSchema.gaussians3D(shDegree: 0).groups.map(\.name)
-
-    /// The current model's parameter groups, in the order of `modelBuffers`.
-    public var schema: GaussianSchema { .gaussians3D(shDegree: modelSHDegree) }
-
-    /// The model's buffers in group order (positions, scales, rotations,
-    /// opacities, SH DC, SH rest); each may be larger than the model.
-    var modelBuffers: [GPUBuffer] { [positions!, scales!, rotations!, opacities!, shDC!, shRest!] }
+    /// The model's buffers in schema order; each may be larger than the model.
+    var modelBuffers: [GPUBuffer] { parameters }
 
     /// Floats per Gaussian of each group (SH rest: 0 at degree 0).
     var groupDimensions: [Int] { schema.groups.map(\.floatsPerGaussian) }
 
-    /// Replaces the model's buffers (group order; each holding `count`
+    /// Replaces the model's buffers (schema order; each holding `count`
     /// Gaussians) and returns the previous ones, for double-buffered updates
     /// on the GPU such as densification. The last frame is forgotten.
     func exchangeModelBuffers(_ buffers: [GPUBuffer], count: Int) throws -> [GPUBuffer] {
-        precondition(buffers.count == 6)
-        let previous = modelBuffers
+        precondition(buffers.count == schema.groups.count)
+        let previous = parameters
         chunkGaussians = try chunkSize(count: count)
-        (positions, scales, rotations, opacities, shDC, shRest) = (buffers[0], buffers[1], buffers[2], buffers[3], buffers[4], buffers[5])
+        parameters = buffers
         gaussianCount = count
         lastFrame = nil
         return previous
@@ -634,14 +633,9 @@ public final class GaussianRasterizer {
     /// The current model, downloaded (after training steps).
     public func currentModel() throws -> GaussianModel {
         let n = gaussianCount
-        let restFloats = 3 * ((modelSHDegree + 1) * (modelSHDegree + 1) - 1)
-        return GaussianModel(shDegree: modelSHDegree,
-                             positions: try positions!.read(Float.self, count: n * 3, device: device),
-                             shDC: try shDC!.read(Float.self, count: n * 3, device: device),
-                             shRest: try shRest!.read(Float.self, count: n * restFloats, device: device),
-                             opacities: try opacities!.read(Float.self, count: n, device: device),
-                             scales: try scales!.read(Float.self, count: n * 3, device: device),
-                             rotations: try rotations!.read(Float.self, count: n * 4, device: device))
+        return GaussianModel(shDegree: modelSHDegree, parameterGroups: try zip(schema.groups, parameters).map { group, buffer in
+            try buffer.read(Float.self, count: n * group.floatsPerGaussian, device: device)
+        })
     }
 
     /// The colour output of the last frame: [H, W, C + 1] f32 (the C payload
