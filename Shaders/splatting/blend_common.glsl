@@ -12,21 +12,28 @@ layout(constant_id = SPEC_SPARSE_PAIRS) const uint SPARSE_PAIRS = 0;
 layout(constant_id = SPEC_BLEND_MODE) const uint BLEND_MODE = RASTER_BLEND_ALPHA;
 const uint ROWS = RASTER_TILE_SIZE / PIXELS_PER_THREAD;    // thread rows per tile
 const uint THREADS = RASTER_TILE_SIZE * ROWS;
-// Payload floats staged per splat: this chunk's channels, or every pair.
-const uint STAGED = SPARSE_PAIRS > 0u ? 2u * SPARSE_PAIRS : CHUNK;
+// Channels are handled four at a time (vec4), so that per-pixel
+// accumulators stay in a few registers (RGB: one vec4 per pixel) rather than
+// in an array a compiler indexes at run time.
+const uint CHUNK4 = (CHUNK + 3u) / 4u;
+// Payload vec4s staged per splat: this chunk's channels, or every pair.
+const uint STAGED4 = SPARSE_PAIRS > 0u ? (2u * SPARSE_PAIRS + 3u) / 4u : CHUNK4;
 layout(local_size_x = 16, local_size_y_id = SPEC_ITEMS_PER_THREAD) in;  // y = ROWS, set by the host
 
 shared vec4 batchMeanOpacity[RASTER_BATCH];   // mean.x, mean.y, opacity, depth
 shared vec4 batchConic[RASTER_BATCH];         // a, b, c, footprint level
-shared float batchPayload[RASTER_BATCH * STAGED];
+shared vec4 batchPayload[RASTER_BATCH * STAGED4];
 
-// Stages splat g's payload for this workgroup's chunk (channels c0 ..< c0 + CHUNK) at slot s.
+// Stages splat g's payload for this workgroup's chunk (channels c0 ..< c0 +
+// CHUNK; sparse: all 2K floats) at slot s, zero-padded to whole vec4s.
 void stagePayload(uint s, uint g, uint c0) {
     uvec2 at = payloadLocation(g);
-    for (uint k = 0; k < STAGED; k++) {
-        uint c = SPARSE_PAIRS > 0u ? k : c0 + k;
-        batchPayload[s * STAGED + k] = SPARSE_PAIRS > 0u || c < CHANNELS ? payloadAt(at, c) : 0.0;
-    }
+    uint first = SPARSE_PAIRS > 0u ? 0u : c0;
+    uint end = SPARSE_PAIRS > 0u ? 2u * SPARSE_PAIRS : min(c0 + CHUNK, CHANNELS);
+    for (uint v = 0; v < STAGED4; v++) batchPayload[s * STAGED4 + v] = payloadQuad(at, first + 4u * v, end);
 }
+
+// Float k of staged splat j's payload (sparse pairs: 2q is the channel's bits, 2q + 1 the weight).
+float stagedFloat(uint j, uint k) { return batchPayload[j * STAGED4 + k / 4u][k % 4u]; }
 
 #endif

@@ -52,6 +52,21 @@ float payloadAt(uvec2 at, uint k) {
 }
 #endif
 
+#ifdef SPLAT_CHUNKED_PAYLOAD_READ
+// Floats first ..< min(first + 4, end) at `at`, zero-padded: one slice
+// choice for four loads.
+vec4 payloadQuad(uvec2 at, uint first, uint end) {
+    vec4 value = vec4(0.0);
+    uint l = at.y + first;
+    uint n = min(4u, end - min(first, end));
+    if (at.x == 0u) { for (uint i = 0; i < n; i++) value[i] = payload0.v[l + i]; }
+    else if (at.x == 1u) { for (uint i = 0; i < n; i++) value[i] = payload1.v[l + i]; }
+    else if (at.x == 2u) { for (uint i = 0; i < n; i++) value[i] = payload2.v[l + i]; }
+    else { for (uint i = 0; i < n; i++) value[i] = payload3.v[l + i]; }
+    return value;
+}
+#endif
+
 #ifdef SPLAT_CHUNKED_PAYLOAD_WRITE
 void storePayload(uvec2 at, uint k, float value) {
     uint l = at.y + k;
@@ -69,6 +84,18 @@ void addPayloadGradient(uvec2 at, uint k, float value) {
     else if (at.x == 1u) atomicAdd(gradPayload1.v[l], value);
     else if (at.x == 2u) atomicAdd(gradPayload2.v[l], value);
     else atomicAdd(gradPayload3.v[l], value);
+}
+#endif
+
+#ifdef SPLAT_CHUNKED_PAYLOAD_GRADIENT_ADD
+// Adds value's first min(4, end - first) components to floats first ... at `at`.
+void addPayloadGradientQuad(uvec2 at, uint first, uint end, vec4 value) {
+    uint l = at.y + first;
+    uint n = min(4u, end - min(first, end));
+    if (at.x == 0u) { for (uint i = 0; i < n; i++) atomicAdd(gradPayload0.v[l + i], value[i]); }
+    else if (at.x == 1u) { for (uint i = 0; i < n; i++) atomicAdd(gradPayload1.v[l + i], value[i]); }
+    else if (at.x == 2u) { for (uint i = 0; i < n; i++) atomicAdd(gradPayload2.v[l + i], value[i]); }
+    else { for (uint i = 0; i < n; i++) atomicAdd(gradPayload3.v[l + i], value[i]); }
 }
 #endif
 

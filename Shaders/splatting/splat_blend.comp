@@ -59,7 +59,7 @@ void main() {
 
     uvec2 pixel[PIXELS_PER_THREAD];
     float T[PIXELS_PER_THREAD];
-    float acc[PIXELS_PER_THREAD * CHUNK];
+    vec4 acc[PIXELS_PER_THREAD * CHUNK4];
     float A[PIXELS_PER_THREAD];       // additive: sum of weights
     float D[PIXELS_PER_THREAD];
     uint blended[PIXELS_PER_THREAD];
@@ -71,7 +71,7 @@ void main() {
     for (uint k = 0; k < PIXELS_PER_THREAD; k++) {
         pixel[k] = gl_WorkGroupID.xy * RASTER_TILE_SIZE + uvec2(gl_LocalInvocationID.x, gl_LocalInvocationID.y * PIXELS_PER_THREAD + k);
         T[k] = 1.0;
-        for (uint ch = 0; ch < CHUNK; ch++) acc[k * CHUNK + ch] = 0.0;
+        for (uint v = 0; v < CHUNK4; v++) acc[k * CHUNK4 + v] = vec4(0.0);
         A[k] = 0.0;
         D[k] = 0.0;
         blended[k] = 0u;
@@ -136,11 +136,11 @@ void main() {
                 }
                 if (SPARSE_PAIRS > 0u) {
                     for (uint q = 0; q < SPARSE_PAIRS; q++) {
-                        uint ch = floatBitsToUint(batchPayload[j * STAGED + 2u * q]) - c0;
-                        if (ch < CHUNK) acc[k * CHUNK + ch] += batchPayload[j * STAGED + 2u * q + 1u] * weight;
+                        uint ch = floatBitsToUint(stagedFloat(j, 2u * q)) - c0;
+                        if (ch < CHUNK) acc[k * CHUNK4 + ch / 4u][ch % 4u] += stagedFloat(j, 2u * q + 1u) * weight;
                     }
                 } else {
-                    for (uint ch = 0; ch < CHUNK; ch++) acc[k * CHUNK + ch] += batchPayload[j * STAGED + ch] * weight;
+                    for (uint v = 0; v < CHUNK4; v++) acc[k * CHUNK4 + v] += batchPayload[j * STAGED4 + v] * weight;
                 }
                 if (firstChunk) D[k] += mo.w * weight;
                 blended[k]++;
@@ -154,7 +154,7 @@ void main() {
         uint p = pixel[k].y * frame.width + pixel[k].x;
         float behind = additive ? 1.0 : T[k];   // the background's weight
         for (uint ch = 0; ch < CHUNK && c0 + ch < CHANNELS; ch++) {
-            color[stride * p + c0 + ch] = acc[k * CHUNK + ch] + behind * background[c0 + ch];
+            color[stride * p + c0 + ch] = acc[k * CHUNK4 + ch / 4u][ch % 4u] + behind * background[c0 + ch];
         }
         if (!firstChunk) continue;
         color[stride * p + CHANNELS] = additive ? A[k] : 1.0 - T[k];

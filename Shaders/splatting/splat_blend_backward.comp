@@ -69,7 +69,7 @@ shared uint batchIndex[RASTER_BATCH];
 shared uint tileLast;
 
 // The payload entry of staged splat j for pair q: its channel within this chunk (>= CHUNK: another chunk's).
-uint pairChannel(uint j, uint q, uint c0) { return floatBitsToUint(batchPayload[j * STAGED + 2u * q]) - c0; }
+uint pairChannel(uint j, uint q, uint c0) { return floatBitsToUint(stagedFloat(j, 2u * q)) - c0; }
 
 void main() {
     uint tile = gl_WorkGroupID.y * frame.tilesX + gl_WorkGroupID.x;
@@ -82,7 +82,7 @@ void main() {
 
     uvec2 first = gl_WorkGroupID.xy * RASTER_TILE_SIZE + uvec2(gl_LocalInvocationID.x, gl_LocalInvocationID.y * PIXELS_PER_THREAD);
     uint last[PIXELS_PER_THREAD];
-    float dC[PIXELS_PER_THREAD * CHUNK];
+    vec4 dC[PIXELS_PER_THREAD * CHUNK4];   // dL/dC of this chunk's channels, zero past C
     float dAT[PIXELS_PER_THREAD];         // alpha: dL/d(1 - T_N) T_N; additive: dL/d(alpha out)
     float dD[PIXELS_PER_THREAD];
     float T[PIXELS_PER_THREAD];
@@ -96,10 +96,11 @@ void main() {
         float finalT = inside ? transmittance[p] : 1.0;
         last[k] = inside ? contributors[2u * p + 1u] : 0u;
         behindDC[k] = 0.0;
+        for (uint v = 0; v < CHUNK4; v++) dC[k * CHUNK4 + v] = vec4(0.0);
         for (uint ch = 0; ch < CHUNK; ch++) {
             uint c = c0 + ch;
             float g = inside && c < CHANNELS ? gradColor[CHANNELS * p + c] : 0.0;
-            dC[k * CHUNK + ch] = g;
+            dC[k * CHUNK4 + ch / 4u][ch % 4u] = g;
             if (c < CHANNELS) behindDC[k] += finalT * background[c] * g;
         }
         float gAlpha = inside && firstChunk ? gradAlpha[p] : 0.0;
@@ -140,8 +141,8 @@ void main() {
             vec4 mo = batchMeanOpacity[local];
             vec4 conic = batchConic[local];
 
-            float gPayload[STAGED];   // dense: per channel of the chunk; sparse: per pair (weight slot)
-            for (uint q = 0; q < STAGED; q++) gPayload[q] = 0.0;
+            vec4 gPayload[STAGED4];   // dense: per channel of the chunk; sparse: per staged float (the weight slots)
+            for (uint v = 0; v < STAGED4; v++) gPayload[v] = vec4(0.0);
             float gOpacity = 0.0, gDepth = 0.0;
             // Sums of dL/dpower times d.x, d.y, d.x^2, d.x d.y, d.y^2: the mean
             // and conic gradients follow from them once per splat, after the
@@ -176,15 +177,15 @@ void main() {
                         for (uint q = 0; q < SPARSE_PAIRS; q++) {
                             uint ch = pairChannel(local, q, c0);
                             if (ch >= CHUNK) continue;
-                            float g = dC[k * CHUNK + ch];
-                            payloadDC += batchPayload[local * STAGED + 2u * q + 1u] * g;
-                            gPayload[2u * q + 1u] += weight * g;
+                            float g = dC[k * CHUNK4 + ch / 4u][ch % 4u];
+                            payloadDC += stagedFloat(local, 2u * q + 1u) * g;
+                            gPayload[(2u * q + 1u) / 4u][(2u * q + 1u) % 4u] += weight * g;
                         }
                     } else {
-                        for (uint ch = 0; ch < CHUNK; ch++) {
-                            float g = dC[k * CHUNK + ch];
-                            payloadDC += batchPayload[local * STAGED + ch] * g;
-                            gPayload[ch] += weight * g;
+                        for (uint v = 0; v < CHUNK4; v++) {
+                            vec4 g = dC[k * CHUNK4 + v];
+                            payloadDC += dot(batchPayload[local * STAGED4 + v], g);
+                            gPayload[v] += weight * g;
                         }
                     }
                     float dAlpha;
@@ -216,7 +217,7 @@ void main() {
             // Sum over the subgroup, then one atomic per field per subgroup;
             // nothing at all where no lane's pixels see the splat.
             if (subgroupAny(contributes)) {
-                for (uint q = 0; q < STAGED; q++) gPayload[q] = subgroupAdd(gPayload[q]);
+                for (uint v = 0; v < STAGED4; v++) gPayload[v] = subgroupAdd(gPayload[v]);
                 gOpacity = subgroupAdd(gOpacity);
                 sD = subgroupAdd(sD);
                 sDD = subgroupAdd(sDD);
@@ -234,10 +235,11 @@ void main() {
                     uvec2 at = payloadLocation(g);
                     if (SPARSE_PAIRS > 0u) {
                         for (uint q = 0; q < SPARSE_PAIRS; q++) {
-                            if (pairChannel(local, q, c0) < CHUNK) addPayloadGradient(at, 2u * q + 1u, gPayload[2u * q + 1u]);
+                            if (pairChannel(local, q, c0) < CHUNK) addPayloadGradient(at, 2u * q + 1u, gPayload[(2u * q + 1u) / 4u][(2u * q + 1u) % 4u]);
                         }
                     } else {
-                        for (uint ch = 0; ch < CHUNK && c0 + ch < CHANNELS; ch++) addPayloadGradient(at, c0 + ch, gPayload[ch]);
+                        uint end = min(c0 + CHUNK, CHANNELS);
+                        for (uint v = 0; v < CHUNK4; v++) addPayloadGradientQuad(at, c0 + 4u * v, end, gPayload[v]);
                     }
                 }
             }
