@@ -59,7 +59,10 @@ void main() {
 
     uvec2 pixel[PIXELS_PER_THREAD];
     float T[PIXELS_PER_THREAD];
-    vec4 acc[PIXELS_PER_THREAD * CHUNK4];
+    // Dense payloads: vec4 accumulators (registers); sparse: one float per
+    // channel, added to at data-dependent channels.
+    vec4 acc[PIXELS_PER_THREAD * (SPARSE_PAIRS > 0u ? 1u : CHUNK4)];
+    float sparseAcc[PIXELS_PER_THREAD * (SPARSE_PAIRS > 0u ? CHUNK : 1u)];
     float A[PIXELS_PER_THREAD];       // additive: sum of weights
     float D[PIXELS_PER_THREAD];
     uint blended[PIXELS_PER_THREAD];
@@ -71,7 +74,11 @@ void main() {
     for (uint k = 0; k < PIXELS_PER_THREAD; k++) {
         pixel[k] = gl_WorkGroupID.xy * RASTER_TILE_SIZE + uvec2(gl_LocalInvocationID.x, gl_LocalInvocationID.y * PIXELS_PER_THREAD + k);
         T[k] = 1.0;
-        for (uint v = 0; v < CHUNK4; v++) acc[k * CHUNK4 + v] = vec4(0.0);
+        if (SPARSE_PAIRS > 0u) {
+            for (uint ch = 0; ch < CHUNK; ch++) sparseAcc[k * CHUNK + ch] = 0.0;
+        } else {
+            for (uint v = 0; v < CHUNK4; v++) acc[k * CHUNK4 + v] = vec4(0.0);
+        }
         A[k] = 0.0;
         D[k] = 0.0;
         blended[k] = 0u;
@@ -137,7 +144,7 @@ void main() {
                 if (SPARSE_PAIRS > 0u) {
                     for (uint q = 0; q < SPARSE_PAIRS; q++) {
                         uint ch = floatBitsToUint(stagedFloat(j, 2u * q)) - c0;
-                        if (ch < CHUNK) acc[k * CHUNK4 + ch / 4u][ch % 4u] += stagedFloat(j, 2u * q + 1u) * weight;
+                        if (ch < CHUNK) sparseAcc[k * CHUNK + ch] += stagedFloat(j, 2u * q + 1u) * weight;
                     }
                 } else {
                     for (uint v = 0; v < CHUNK4; v++) acc[k * CHUNK4 + v] += batchPayload[j * STAGED4 + v] * weight;
@@ -154,7 +161,8 @@ void main() {
         uint p = pixel[k].y * frame.width + pixel[k].x;
         float behind = additive ? 1.0 : T[k];   // the background's weight
         for (uint ch = 0; ch < CHUNK && c0 + ch < CHANNELS; ch++) {
-            color[stride * p + c0 + ch] = acc[k * CHUNK4 + ch / 4u][ch % 4u] + behind * background[c0 + ch];
+            float value = SPARSE_PAIRS > 0u ? sparseAcc[k * CHUNK + ch] : acc[k * CHUNK4 + ch / 4u][ch % 4u];
+            color[stride * p + c0 + ch] = value + behind * background[c0 + ch];
         }
         if (!firstChunk) continue;
         color[stride * p + CHANNELS] = additive ? A[k] : 1.0 - T[k];

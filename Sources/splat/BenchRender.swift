@@ -31,7 +31,7 @@ struct BenchRender: ParsableCommand {
         With --channels C or --sparse K/L the frame blends a random payload of
         C dense channels (or K (channel, weight) pairs per Gaussian over L
         channels) instead of the model's RGB, and the baseline is the RGB
-        (C = 3) render of the same model and camera, timed alternately in the
+        (C = 3) render of the same model, camera and blend mode, timed alternately in the
         same process: `ratio` = ms / baseline_ms. --blend picks the blend
         mode (alpha compositing or additive).
         """)
@@ -212,13 +212,16 @@ struct BenchRender: ParsableCommand {
         var payloadSettings = settings
         payloadSettings.blendMode = blend == "additive" ? .additive : .alpha
         payloadSettings.channelBackgroundValues = [Float](repeating: 0, count: layout.channels)
+        // The baseline: the model's RGB in the same blend mode.
+        var rgbSettings = settings
+        rgbSettings.blendMode = payloadSettings.blendMode
         func frame(_ withPayload: Bool) throws -> Double {
             var wall = 0.0
             wall = try milliseconds {
                 if withPayload {
                     try rasterizer.renderOnDevice(camera: camera, settings: payloadSettings, payload: payload)
                 } else {
-                    try rasterizer.renderOnDevice(camera: camera, settings: settings)
+                    try rasterizer.renderOnDevice(camera: camera, settings: rgbSettings)
                 }
             }
             return rasterizer.lastTimings["total"] ?? wall
