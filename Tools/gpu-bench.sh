@@ -81,6 +81,10 @@ run)
   bench render-100k-720p render --count $nr2 --width 1280 --height 720 --repeat 20
   nr3=10000000; [ -n "${QUICK:-}" ] && nr3=50000
   bench render-10M-1080p render --count $nr3 --width 1920 --height 1080 --repeat 5 --skip-baseline
+  # Payload channels against the RGB frame of the same scene (ratio): dense
+  # C = 64 (target <= 8x) and K = 4 sparse pairs of L = 64 (target <= 2x).
+  bench render-100k-720p-c64 render --count $nr2 --width 1280 --height 720 --repeat 20 --channels 64
+  bench render-100k-720p-sparse4of64 render --count $nr2 --width 1280 --height 720 --repeat 20 --sparse 4/64
   # Hash-grid NeRF network: encoding + MLPs forward and backward on 2^18 samples.
   nb=262144; [ -n "${QUICK:-}" ] && nb=4096
   bench nerf-network nerf --batch $nb --runs 10
