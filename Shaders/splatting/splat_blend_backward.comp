@@ -183,9 +183,16 @@ void main() {
                         }
                     } else {
                         for (uint v = 0; v < CHUNK4; v++) {
-                            vec4 g = dC[k * CHUNK4 + v];
-                            payloadDC += dot(batchPayload[local * STAGED4 + v], g);
-                            gPayload[v] += weight * g;
+                            // A last vec4 holding 3 channels (RGB) uses only those.
+                            if (CHUNK - 4u * v == 3u) {
+                                vec3 g = dC[k * CHUNK4 + v].xyz;
+                                payloadDC += dot(batchPayload[local * STAGED4 + v].xyz, g);
+                                gPayload[v].xyz += weight * g;
+                            } else {
+                                vec4 g = dC[k * CHUNK4 + v];
+                                payloadDC += dot(batchPayload[local * STAGED4 + v], g);
+                                gPayload[v] += weight * g;
+                            }
                         }
                     }
                     float dAlpha;
@@ -217,7 +224,10 @@ void main() {
             // Sum over the subgroup, then one atomic per field per subgroup;
             // nothing at all where no lane's pixels see the splat.
             if (subgroupAny(contributes)) {
-                for (uint v = 0; v < STAGED4; v++) gPayload[v] = subgroupAdd(gPayload[v]);
+                for (uint v = 0; v < STAGED4; v++) {
+                    if (SPARSE_PAIRS == 0u && CHUNK - 4u * v == 3u) gPayload[v].xyz = subgroupAdd(gPayload[v].xyz);
+                    else gPayload[v] = subgroupAdd(gPayload[v]);
+                }
                 gOpacity = subgroupAdd(gOpacity);
                 sD = subgroupAdd(sD);
                 sDD = subgroupAdd(sDD);
