@@ -43,16 +43,6 @@ uvec2 payloadLocation(uint g) {
 #endif
 
 #ifdef SPLAT_CHUNKED_PAYLOAD_READ
-float payloadAt(uvec2 at, uint k) {
-    uint l = at.y + k;
-    if (at.x == 0u) return payload0.v[l];
-    if (at.x == 1u) return payload1.v[l];
-    if (at.x == 2u) return payload2.v[l];
-    return payload3.v[l];
-}
-#endif
-
-#ifdef SPLAT_CHUNKED_PAYLOAD_READ
 // Floats first ..< min(first + 4, end) at `at`, zero-padded: one slice
 // choice for four loads.
 vec4 payloadQuad(uvec2 at, uint first, uint end) {

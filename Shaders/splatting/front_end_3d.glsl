@@ -12,8 +12,8 @@
 
 // Where Gaussian g's SH rest coefficients live: (slice, first index in it).
 uvec2 restLocation(uint g) {
-    uint c = min(g / pc.chunk, RASTER_CHUNKS - 1u);
-    return uvec2(c, (g - c * pc.chunk) * 3u * frame.restPerChannel);
+    uvec2 at = chunkLocation(g);
+    return uvec2(at.x, at.y * 3u * frame.restPerChannel);
 }
 
 // Coefficient k (0 ..< 3 (K-1), channel-major as in the PLY) at `at`.

@@ -262,13 +262,18 @@ public final class CommandStream {
     /// Writes `value`'s bytes (a multiple of 4, at most 65536) into `buffer` at
     /// `offset`, in stream order: for small per-frame blocks such as a camera.
     public func update<Value>(_ buffer: GPUBuffer, with value: Value, offset: Int = 0) {
-        let size = MemoryLayout<Value>.size
+        update(buffer, with: [value], offset: offset)
+    }
+
+    /// Writes `values` (4-byte multiples, at most 64 KiB in all) into
+    /// `buffer` at `offset`, in stream order.
+    public func update<Value>(_ buffer: GPUBuffer, with values: [Value], offset: Int = 0) {
+        let size = MemoryLayout<Value>.stride * values.count
         precondition(size > 0 && size % 4 == 0 && size <= 65536 && offset % 4 == 0 && offset + size <= buffer.length,
                      "update needs 4-byte multiples within the buffer and at most 64 KiB")
         try! begin()
         access(reads: [], writes: [buffer])
-        var copy = value
-        withUnsafeBytes(of: &copy) { raw in
+        values.withUnsafeBytes { raw in
             vkCmdUpdateBuffer(commandBuffer, buffer.handle, VkDeviceSize(offset), VkDeviceSize(size), raw.baseAddress)
         }
         commandCount += 1

@@ -372,7 +372,6 @@ public final class GaussianRasterizer {
         let countB = try countOut.atLeast(pixels * 8, device: device)
         let rangesB = try ranges.atLeast(tiles * 8, device: device)
         let backgroundB = try backgroundIn.atLeast(layout.channels * 4, device: device)
-        try backgroundB.write(background, device: device)
         let frame = frameValues(camera, settings, channels: layout.channels)
         let p = dispatchValues(settings, count: n, payload: layout, flags: external == nil ? 0 : RASTER_FLAG_SKIP_PAYLOAD)
         let payloadBytes = layout.stride * 4
@@ -381,6 +380,7 @@ public final class GaussianRasterizer {
         prepareStream.reset()
         try prepareStream.mark("begin")
         prepareStream.update(frameUniform, with: frame)
+        prepareStream.update(backgroundB, with: background)
         prepareStream.fill(counters, value: 0)
         var splatsB: GPUBuffer? = nil, touchedB: GPUBuffer? = nil, offsetsB: GPUBuffer? = nil
         var payloadB: GPUBuffer? = external?.buffer
