@@ -41,7 +41,7 @@ public struct GaussianParametersD: Equatable {
 }
 
 /// The projection (prepare) stage and its backward pass in Double: the Swift
-/// twin of `splat_prepare_backward`. Same formulas as the forward kernel
+/// twin of `splat_prepare_3d_backward`. Same formulas as the forward kernel
 /// (docs/conventions.md; factored covariance A A^T, A = J R M).
 public enum ProjectionBackward {
     public struct Camera {
