@@ -99,6 +99,17 @@ run)
   if [ -n "$beer" ]; then
     bench train-beer-full train --scene "$beer" --iterations $ti
     bench train-beer-4 train --scene "$beer" --downscale 4 --iterations $ti
+    # The default recipe (resolution schedule, MCMC budget) at full
+    # resolution, 30000 iterations: test PSNR every 1000 (metrics.json
+    # history: rising or flat after 2000?) and the wall time (target 90 s).
+    bi=30000; [ -n "${QUICK:-}" ] && bi=500
+    case "train-beer-recipe" in *"${ONLY:-}"*)
+      echo "== train-beer-recipe: splat train $beer --eval --iterations $bi" >&2
+      /usr/bin/time -v "$splat" train "$beer" --eval --iterations $bi --out "$out/beer-recipe" 2> "$out/train-beer-recipe.log" \
+        || echo "FAILED: train-beer-recipe" >&2
+      cat "$out/beer-recipe/metrics.json" 2>/dev/null || true
+      rm -rf "$out/beer-recipe/checkpoint" "$out/beer-recipe/point_cloud.ply" ;;
+    esac
   fi
   # NeRF on the fox (FOX=path, else ../shared or shared/; copy it into .gpu/ to
   # carry it): test PSNR after 5, 15 and 60 s of training at full resolution

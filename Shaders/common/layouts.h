@@ -234,8 +234,27 @@ struct DensifyParams {
     u32 field;            // gather: DENSIFY_FIELD_*
     u32 dim;              // gather: floats per Gaussian in this group
     f32 resetOpacity;     // opacity reset: logit ceiling
-    u32 pad0;
+    f32 radiusScale;      // accumulate: rendered px to training-size px (2^level of the resolution schedule)
     u32 pad1;
+};
+
+// ---------------------------------------------------------------------------
+// MCMC densification (Kheradmand et al. 2024, "3D Gaussian Splatting as Markov
+// Chain Monte Carlo"; Shaders/splatting/mcmc_*.comp): the L1 regularisers'
+// gradients, the position noise after each optimiser step, and the opacity and
+// scale correction of relocated Gaussians. Buffers: opacities [N] f32 logits,
+// scales [N, 3] f32 log, rotations [N, 4] f32 (w, x, y, z), positions [N, 3]
+// f32, their gradients alike, ratios [N] u32 (copies sharing one Gaussian's
+// opacity after relocation, itself included; 1 = untouched).
+struct MCMCParams {
+    u32 count;               // Gaussians
+    u32 seed;                // noise: hash of (seed, index, axis)
+    f32 opacityGradient;     // regularise: lambda_opacity / N (d mean(sigmoid) / d logit factor)
+    f32 scaleGradient;       // regularise: lambda_scale / (3 N)
+    f32 noiseScale;          // noise: position learning rate x noise_lr
+    f32 minOpacity;          // dead below (0.005): the noise gate's centre and the relocation clamp
+    f32 noiseSharpness;      // noise gate sigmoid(-k (opacity - minOpacity)), k = 100
+    u32 maxRatio;            // relocation: ratios clamp here (51, as gsplat's table)
 };
 
 // ---------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 // after each backward pass: for every Gaussian the frame saw, add the norm of
 // its screen-space mean gradient in NDC units (pixel gradient times W/2, H/2,
 // as the original's view-space gradient), count the view, and keep the
-// largest screen radius (px).
+// largest screen radius (px of the training size: rendered px times
+// pc.radiusScale while the resolution schedule renders smaller images).
 // Twin: GaussianDensification.accumulate (Sources/Splatting/GaussianDensification.swift).
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -33,5 +34,5 @@ void main() {
     gradAccum[i] += length(g);
     views[i] += 1.0;
     ProjectedSplat s = loadSplat(i);
-    maxRadius[i] = max(maxRadius[i], max(s.radiusX, s.radiusY));
+    maxRadius[i] = max(maxRadius[i], max(s.radiusX, s.radiusY) * pc.radiusScale);
 }

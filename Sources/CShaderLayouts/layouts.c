@@ -13,6 +13,7 @@ _Static_assert(sizeof(struct SplatGradient) == 32, "SplatGradient must be 32 byt
 _Static_assert(sizeof(struct AdamParams) == 48, "AdamParams must be 48 bytes");
 _Static_assert(sizeof(struct LossParams) == 32, "LossParams must be 32 bytes");
 _Static_assert(sizeof(struct DensifyParams) == 64, "DensifyParams must be 64 bytes");
+_Static_assert(sizeof(struct MCMCParams) == 32, "MCMCParams must be 32 bytes");
 _Static_assert(sizeof(struct HashGridLevel) == 32, "HashGridLevel must be 32 bytes");
 _Static_assert(sizeof(struct HashEncodeParams) == 16, "HashEncodeParams must be 16 bytes");
 _Static_assert(sizeof(struct MLPParams) == 112, "MLPParams must be 112 bytes");

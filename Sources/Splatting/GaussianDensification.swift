@@ -113,7 +113,7 @@ public final class GaussianDensifier {
     /// The run's seed; with the densification count it seeds the split samples.
     public var seed: UInt32 = 0
     /// Densifications so far (seeds the split samples).
-    public private(set) var densifications = 0
+    public internal(set) var densifications = 0
 
     public init(device: ComputeDevice, settings: DensificationSettings) throws {
         self.device = device
@@ -173,7 +173,9 @@ public final class GaussianDensifier {
     }
 
     /// Records adding the last rendered frame's statistics (after its backward pass).
-    public func recordAccumulate(_ stream: CommandStream, rasterizer: GaussianRasterizer) throws {
+    /// `radiusScale` converts the frame's pixels to the training size's (2^level
+    /// of the resolution schedule); gradients are in NDC units at any size.
+    public func recordAccumulate(_ stream: CommandStream, rasterizer: GaussianRasterizer, radiusScale: Float = 1) throws {
         guard let inputs = rasterizer.densificationInputs() else {
             throw ComputeError.invalidArgument("densification statistics need a frame rendered and back-propagated")
         }
@@ -185,6 +187,7 @@ public final class GaussianDensifier {
         p.chunk = UInt32(rasterizer.chunkGaussians)
         p.halfWidth = Float(inputs.width) / 2
         p.halfHeight = Float(inputs.height) / 2
+        p.radiusScale = radiusScale
         try stream.dispatch(accumulateKernel, inputs.splats + [
             inputs.touched, inputs.gradients,
             gradAccum.buffer!.slice(offset: 0, length: n * 4), views.buffer!.slice(offset: 0, length: n * 4),
@@ -319,6 +322,28 @@ public final class GaussianDensifier {
             outputs.buffer!.slice(offset: 0, length: n * 4), actions.buffer!.slice(offset: 0, length: n * 4),
             offsets.buffer!.slice(offset: 0, length: n * 4), srcB, kindB,
         ], push: p, groups: groups(n), label: "densify scatter")
+        let regroup = try recordRegroup(stream, rasterizer: rasterizer, adam: adam, source: srcB, kinds: kindB, from: n, to: m, push: p)
+        try stream.run()
+        try finishRegroup(regroup, rasterizer: rasterizer, adam: adam)
+        densifications += 1
+        return report
+    }
+
+    /// The buffers a regroup fills, installed by `finishRegroup`.
+    struct Regroup {
+        var count: Int
+        var model: [GPUBuffer]
+        var moments: [(index: Int, group: GaussianParameterGroup, m: GPUBuffer, v: GPUBuffer)]
+    }
+
+    /// Records rebuilding every parameter group of the rasterizer's `n`
+    /// Gaussians, and its Adam moments, into the spare buffers in a new
+    /// order of `m` Gaussians: slot j is old Gaussian `source[j]` treated as
+    /// `kinds[j]` (DENSIFY_KIND_*: kept with its moments, a fresh copy, or a
+    /// split child), both [m] u32 on the device. Statistics are zeroed for
+    /// the new count. `push` carries the split samples' seed.
+    func recordRegroup(_ stream: CommandStream, rasterizer: GaussianRasterizer, adam: Adam, source srcB: BufferRange,
+                       kinds kindB: BufferRange, from n: Int, to m: Int, push p: DensifyParams) throws -> Regroup {
         let model = rasterizer.modelBuffers
         let scales = model[try groupIndex(.logScale, of: rasterizer)], rotations = model[try groupIndex(.rotation, of: rasterizer)]
         var newModel = model
@@ -350,14 +375,36 @@ public final class GaussianDensifier {
             newMoments.append((k, group, spare[1]!, spare[2]!))
         }
         try recordReset(stream, count: m)
-        try stream.run()
-        let old = try rasterizer.exchangeModelBuffers(newModel, count: m)
-        for (k, group, mB, vB) in newMoments {
-            let previous = adam.exchangeMoments(group.name, m: mB, v: vB, count: m * group.floatsPerGaussian)
+        return Regroup(count: m, model: newModel, moments: newMoments)
+    }
+
+    /// Installs a recorded (and run) regroup: the rebuilt buffers become the
+    /// model's and Adam's, the previous ones the spares.
+    func finishRegroup(_ regroup: Regroup, rasterizer: GaussianRasterizer, adam: Adam) throws {
+        let old = try rasterizer.exchangeModelBuffers(regroup.model, count: regroup.count)
+        for (k, group, mB, vB) in regroup.moments {
+            let previous = adam.exchangeMoments(group.name, m: mB, v: vB, count: regroup.count * group.floatsPerGaussian)
             spares[group.name] = [old[k], previous.m, previous.v]
         }
-        densifications += 1
-        return report
+    }
+
+    /// Rebuilds the model in the order `source` / `kinds` give ([M] u32 each,
+    /// as `recordRegroup`), from host arrays: MCMC relocation and growth.
+    func regroup(rasterizer: GaussianRasterizer, adam: Adam, source: [UInt32], kinds: [UInt32],
+                 then record: ((CommandStream, Regroup) throws -> Void)? = nil) throws {
+        precondition(source.count == kinds.count && !source.isEmpty)
+        let n = rasterizer.gaussianCount, m = source.count
+        let srcB = try self.source.atLeast(m * 4, device: device).slice(offset: 0, length: m * 4)
+        let kindB = try self.kinds.atLeast(m * 4, device: device).slice(offset: 0, length: m * 4)
+        try self.source.buffer!.write(source, device: device)
+        try self.kinds.buffer!.write(kinds, device: device)
+        stream.reset()
+        var p = DensifyParams()
+        p.count = UInt32(n)
+        let regroup = try recordRegroup(stream, rasterizer: rasterizer, adam: adam, source: srcB, kinds: kindB, from: n, to: m, push: p)
+        try record?(stream, regroup)
+        try stream.run()
+        try finishRegroup(regroup, rasterizer: rasterizer, adam: adam)
     }
 
     /// Opacity reset: every opacity becomes min(opacity, 0.01) and the
@@ -406,12 +453,13 @@ public enum GaussianDensification {
 
     /// Twin of densify_accumulate for one frame: `visible` [N], `meanGradients` [N, 2] px, `radii` [N] px.
     public static func accumulate(gradAccum: inout [Float], views: inout [Float], maxRadius: inout [Float],
-                                  visible: [Bool], meanGradients: [SIMD2<Float>], radii: [Float], width: Int, height: Int) {
+                                  visible: [Bool], meanGradients: [SIMD2<Float>], radii: [Float], width: Int, height: Int,
+                                  radiusScale: Float = 1) {
         for i in visible.indices where visible[i] {
             let g = meanGradients[i] * SIMD2(Float(width) / 2, Float(height) / 2)
             gradAccum[i] += (g * g).sum().squareRoot()
             views[i] += 1
-            maxRadius[i] = max(maxRadius[i], radii[i])
+            maxRadius[i] = max(maxRadius[i], radii[i] * radiusScale)
         }
     }
 

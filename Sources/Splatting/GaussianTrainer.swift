@@ -30,7 +30,63 @@ public struct GaussianTrainingConfig: Codable, Equatable {
     /// Adam skips elements whose gradient is exactly zero (Gaussians no pixel
     /// of the view saw; gsplat's sparse Adam).
     public var sparseAdam = false
+    /// How the model grows: MCMC relocation under a budget (`mcmc`, the
+    /// default: better on held-out views here, docs/training.md) or 3DGS's
+    /// adaptive density control (`densification`).
+    public var densify = DensificationStrategy.mcmc
+    /// MCMC densification's settings (with `densify == .mcmc`).
+    public var mcmc = MCMCSettings()
+    /// Training starts on smaller copies of the images.
+    public var resolution = ResolutionSchedule()
     public init() {}
+
+    /// The recipe before the resolution schedule and MCMC existed: adaptive
+    /// densification at full size. Checkpoints and configs written then lack
+    /// the newer keys and resume with these values.
+    public static var legacy: GaussianTrainingConfig {
+        var c = GaussianTrainingConfig()
+        c.densify = .adaptive
+        c.resolution.downscales = 0
+        return c
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case iterations, positionLR, positionLRFinal, featureLR, opacityLR, scalingLR, rotationLR, lambdaDSSIM
+        case shDegreeInterval, maxSHDegree, initialOpacity, randomPoints, seed, densification, randomBackground, sparseAdam
+        case densify, mcmc, resolution
+    }
+
+    /// Strict for the keys every recipe has; the newer ones (`densify`,
+    /// `mcmc`, `resolution`) take `legacy`'s values when absent.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        iterations = try c.decode(Int.self, forKey: .iterations)
+        positionLR = try c.decode(Double.self, forKey: .positionLR)
+        positionLRFinal = try c.decode(Double.self, forKey: .positionLRFinal)
+        featureLR = try c.decode(Double.self, forKey: .featureLR)
+        opacityLR = try c.decode(Double.self, forKey: .opacityLR)
+        scalingLR = try c.decode(Double.self, forKey: .scalingLR)
+        rotationLR = try c.decode(Double.self, forKey: .rotationLR)
+        lambdaDSSIM = try c.decode(Double.self, forKey: .lambdaDSSIM)
+        shDegreeInterval = try c.decode(Int.self, forKey: .shDegreeInterval)
+        maxSHDegree = try c.decode(Int.self, forKey: .maxSHDegree)
+        initialOpacity = try c.decode(Double.self, forKey: .initialOpacity)
+        randomPoints = try c.decode(Int.self, forKey: .randomPoints)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        densification = try c.decode(DensificationSettings.self, forKey: .densification)
+        randomBackground = try c.decode(Bool.self, forKey: .randomBackground)
+        sparseAdam = try c.decode(Bool.self, forKey: .sparseAdam)
+        let legacy = Self.legacy
+        densify = try c.decodeIfPresent(DensificationStrategy.self, forKey: .densify) ?? legacy.densify
+        mcmc = try c.decodeIfPresent(MCMCSettings.self, forKey: .mcmc) ?? legacy.mcmc
+        resolution = try c.decodeIfPresent(ResolutionSchedule.self, forKey: .resolution) ?? legacy.resolution
+    }
+
+    /// The initial opacity and the factor on the neighbour-distance scale
+    /// new Gaussians start with: MCMC's (0.5, 0.1) or 3DGS's (0.1, 1).
+    public var initialization: (opacity: Double, scaleFactor: Double) {
+        densify == .mcmc ? (mcmc.initialOpacity, mcmc.initialScale) : (initialOpacity, 1)
+    }
 
     /// The SH degree rendered at (1-based) `iteration`: one band more every
     /// `shDegreeInterval` iterations up to `maxSHDegree` (3DGS's schedule).
@@ -61,6 +117,45 @@ public struct GaussianTrainingConfig: Codable, Equatable {
     /// `group`'s learning rate at (1-based) `iteration` in a scene of size `extent`.
     public func learningRate(for group: GaussianParameterGroup, iteration: Int, extent: Double) -> Float {
         learningRate(of: group).value(iteration: iteration, iterations: iterations, extent: extent)
+    }
+}
+
+/// How `splat train` grows the model.
+public enum DensificationStrategy: String, Codable, CaseIterable {
+    /// 3DGS's clone / split / prune on screen-space gradients (`DensificationSettings`).
+    case adaptive
+    /// Relocation and growth under a budget (`MCMCSettings`).
+    case mcmc
+}
+
+/// Training on smaller images first (as OpenSplat's --num-downscales and
+/// --resolution-schedule): iterations 1...interval render at 1/2^downscales
+/// of the training size, the next `interval` at twice that, and so on up to
+/// the full size. The smaller copies are made once, at the start, from the
+/// training images with the same area filter as --downscale.
+public struct ResolutionSchedule: Codable, Equatable {
+    /// Halvings of the width and height at the start (0: full size throughout).
+    public var downscales = 2
+    /// Iterations per size; 0: 3000, or 3/7 of a run shorter than 7000
+    /// iterations, so every run spends its last seventh at full size.
+    public var interval = 0
+    public init() {}
+
+    /// Iterations per size in a run of `iterations`.
+    public func resolvedInterval(iterations: Int) -> Int {
+        interval > 0 ? interval : max(1, min(3000, iterations * 3 / 7))
+    }
+
+    /// The halvings at (1-based) `iteration` of a run of `iterations` (0: full size).
+    public func level(atIteration iteration: Int, of iterations: Int) -> Int {
+        guard downscales > 0 else { return 0 }
+        return max(0, downscales - max(0, iteration - 1) / resolvedInterval(iterations: iterations))
+    }
+
+    /// The first iteration at full size, or nil when a run of `iterations` never reaches it.
+    public func fullSizeIteration(of iterations: Int) -> Int? {
+        let first = downscales * resolvedInterval(iterations: iterations) + 1
+        return first <= iterations ? first : nil
     }
 }
 
@@ -95,6 +190,19 @@ public enum GaussianInitialization {
         return Box(min: centre - Vector3(repeating: half), max: centre + Vector3(repeating: half))
     }
 
+    /// A random `limit` of the cloud's points (seeded, in their original
+    /// order), or the cloud itself when it has at most `limit`.
+    public static func subsample(_ cloud: PointCloud, to limit: Int, seed: UInt64) -> PointCloud {
+        guard cloud.count > limit else { return cloud }
+        var rng = SplitMix64(seed: seed &+ 0x5ab5)
+        var indices = Array(0..<cloud.count)
+        // Partial Fisher-Yates: the first `limit` entries become a uniform sample.
+        for i in 0..<limit { indices.swapAt(i, i + Int(rng.next() % UInt64(cloud.count - i))) }
+        let kept = indices[0..<limit].sorted()
+        return PointCloud(positions: kept.flatMap { cloud.positions[3 * $0..<3 * $0 + 3] },
+                          colors: kept.flatMap { cloud.colors[3 * $0..<3 * $0 + 3] })
+    }
+
     public static func fromPoints(_ cloud: PointCloud, config: GaussianTrainingConfig) -> GaussianModel {
         let n = cloud.count
         var m = GaussianModel(count: n, shDegree: config.maxSHDegree)
@@ -119,11 +227,12 @@ public enum GaussianInitialization {
     }
 
     static func finish(_ m: inout GaussianModel, config: GaussianTrainingConfig) {
-        let logit = Float(log(config.initialOpacity / (1 - config.initialOpacity)))
+        let (opacity, scaleFactor) = config.initialization
+        let logit = Float(log(opacity / (1 - opacity)))
         let d2 = meanSquaredNeighbourDistance(m.positions)
         for i in 0..<m.count {
             m.opacities[i] = logit
-            let s = Float(0.5 * log(max(d2[i], 1e-7)))
+            let s = Float(0.5 * log(max(d2[i], 1e-7)) + log(scaleFactor))
             m.scales[3 * i] = s
             m.scales[3 * i + 1] = s
             m.scales[3 * i + 2] = s
@@ -137,8 +246,11 @@ public enum GaussianInitialization {
         guard n > 1 else { return [Double](repeating: 0.01, count: n) }
         let points = (0..<n).map { SIMD3(Double(positions[3 * $0]), Double(positions[3 * $0 + 1]), Double(positions[3 * $0 + 2])) }
         let box = Box.bounding(points)!
-        let size = box.size
-        let volume = max(size.x, 1e-9) * max(size.y, 1e-9) * max(size.z, 1e-9)
+        // Flat or tiny point sets: each side at least 1/1000 of the largest,
+        // so the grid has about 2 points per cell and not millions of empty
+        // cells along a thin side (two points once took minutes).
+        let size = box.size, floor = max(size.x, size.y, size.z, 1e-9) * 1e-3
+        let volume = max(size.x, floor) * max(size.y, floor) * max(size.z, floor)
         let cell = max(1e-9, cbrt(volume * 2 / Double(n)))
         let dims = SIMD3<Int>(Int(size.x / cell) + 1, Int(size.y / cell) + 1, Int(size.z / cell) + 1)
         func key(_ c: SIMD3<Int>) -> Int { (c.z * dims.y + c.y) * dims.x + c.x }
@@ -181,10 +293,11 @@ public enum GaussianInitialization {
     }
 }
 
-/// One training frame on the GPU: its camera and its target image.
+/// One training frame on the GPU: its camera and target image at each size
+/// of the resolution schedule.
 struct TrainingView {
-    var camera: RasterCamera
-    var target: GPUBuffer  // [H, W] u32 RGBA8: composited over the background, or straight alpha (random backgrounds)
+    /// Level k: 1/2^k of the training size (k = 0 is the training size).
+    var levels: [(camera: RasterCamera, target: GPUBuffer)]  // target [H, W] u32 RGBA8: composited over the background, or straight alpha (random backgrounds)
     var straightAlpha = false
 }
 
@@ -196,11 +309,15 @@ struct TrainingView {
 /// (`GaussianDensifier`) on the original schedule.
 public final class GaussianTrainer {
     public let device: ComputeDevice
+    /// The recipe, with an MCMC budget of 0 resolved from the frames' size
+    /// (`MCMCSettings.sceneBudget`).
     public let config: GaussianTrainingConfig
     public let rasterizer: GaussianRasterizer
     let loss: ImageLoss
     let adam: Adam
     public let densifier: GaussianDensifier
+    /// MCMC relocation, noise and regularisers (with `config.densify == .mcmc`).
+    public let mcmc: MCMCDensifier?
     let extent: Double
     let background: SIMD3<Float>
     var views: [TrainingView] = []
@@ -213,6 +330,8 @@ public final class GaussianTrainer {
     public internal(set) var iteration = 0
     /// The last densification's report (nil before the first).
     public private(set) var lastDensification: DensificationReport?
+    /// The last MCMC refinement's report (nil before the first).
+    public private(set) var lastRefinement: MCMCReport?
     /// Wall-clock milliseconds of the last step's stages: forward, loss,
     /// backward, optimiser, densify (each includes its GPU work and
     /// synchronisation; densify is 0 on steps that do not densify).
@@ -231,6 +350,11 @@ public final class GaussianTrainer {
                 background: SIMD3<Float>, config: GaussianTrainingConfig) throws {
         guard !frames.isEmpty else { throw DatasetError("scene", "no training images") }
         self.device = device
+        var config = config
+        if config.densify == .mcmc && config.mcmc.budget == 0 {
+            let pixels = frames.reduce(0) { $0 + $1.intrinsics.width * $1.intrinsics.height } / frames.count
+            config.mcmc.budget = MCMCSettings.sceneBudget(pixelsPerImage: pixels)
+        }
         self.config = config
         self.extent = extent
         self.background = background
@@ -242,22 +366,52 @@ public final class GaussianTrainer {
         stream = try CommandStream(device: device)
         densifier = try GaussianDensifier(device: device, settings: config.densification)
         densifier.seed = UInt32(truncatingIfNeeded: config.seed)
+        if config.densify == .mcmc {
+            let mcmc = try MCMCDensifier(device: device, settings: config.mcmc)
+            mcmc.seed = config.seed
+            self.mcmc = mcmc
+        } else {
+            mcmc = nil
+        }
         rng = SplitMix64(seed: config.seed)
         let bg = SIMD3<Double>(Double(background.x), Double(background.y), Double(background.z))
+        let levels = max(0, config.resolution.downscales)
         for f in frames {
             // With random backgrounds, images with alpha keep it and the loss
             // composites them over each iteration's colour.
             let straight = config.randomBackground && f.image.channels == 4
-            let image = straight ? f.image : Self.composite(f.image, over: bg)
-            let c = image.channels
-            var packed = [UInt32](repeating: 0, count: image.width * image.height)
-            for p in packed.indices {
-                let alpha = straight ? UInt32(image.pixels[c * p + 3]) << 24 : 0xff00_0000
-                packed[p] = UInt32(image.pixels[c * p]) | UInt32(image.pixels[c * p + 1]) << 8 | UInt32(image.pixels[c * p + 2]) << 16 | alpha
+            var image = straight ? f.image : Self.composite(f.image, over: bg)
+            var intrinsics = f.intrinsics
+            var view = TrainingView(levels: [], straightAlpha: straight)
+            for level in 0...levels {
+                if level > 0 {
+                    // Halve the previous level (area filter, as --downscale); the
+                    // intrinsics follow the size the filter gives.
+                    let size = Image8.downscaledSize(width: image.width, height: image.height, by: 2)
+                    image = image.downscaled(by: 2)
+                    intrinsics = intrinsics.scaled(toWidth: size.width, height: size.height)
+                }
+                let c = image.channels
+                var packed = [UInt32](repeating: 0, count: image.width * image.height)
+                for p in packed.indices {
+                    let alpha = straight ? UInt32(image.pixels[c * p + 3]) << 24 : 0xff00_0000
+                    packed[p] = UInt32(image.pixels[c * p]) | UInt32(image.pixels[c * p + 1]) << 8 | UInt32(image.pixels[c * p + 2]) << 16 | alpha
+                }
+                view.levels.append((RasterCamera(intrinsics: intrinsics, pose: f.frame.pose),
+                                    try GPUBuffer(device: device, packed, label: "target /\(1 << level)")))
             }
-            views.append(TrainingView(camera: RasterCamera(intrinsics: f.intrinsics, pose: f.frame.pose),
-                                      target: try GPUBuffer(device: device, packed, label: "target"), straightAlpha: straight))
+            views.append(view)
         }
+    }
+
+    /// The resolution level (halvings) of (1-based) `iteration`.
+    public func level(atIteration iteration: Int) -> Int {
+        min(config.resolution.level(atIteration: iteration, of: config.iterations), max(0, config.resolution.downscales))
+    }
+
+    /// The camera and target of the last step.
+    var lastLevelView: (camera: RasterCamera, target: GPUBuffer) {
+        views[lastView].levels[level(atIteration: max(1, iteration))]
     }
 
     private func collectKernelTimings() throws {
@@ -275,10 +429,10 @@ public final class GaussianTrainer {
     /// for progress reports; downloads one image.
     public func lastViewPSNR() throws -> Double? {
         guard iteration > 0, let color = rasterizer.colorBuffer else { return nil }
-        let view = views[lastView]
-        let pixels = view.camera.width * view.camera.height
+        let view = views[lastView], sized = lastLevelView
+        let pixels = sized.camera.width * sized.camera.height
         let rgba = try color.buffer.read(Float.self, count: pixels * 4, device: device)
-        let target = try view.target.read(UInt32.self, count: pixels, device: device)
+        let target = try sized.target.read(UInt32.self, count: pixels, device: device)
         // Both as [H, W, 3]: the render's RGB and the target over this step's background.
         var rendered = [Float](repeating: 0, count: pixels * 3)
         var reference = [UInt8](repeating: 0, count: pixels * 3)
@@ -299,7 +453,9 @@ public final class GaussianTrainer {
         iteration += 1
         if order.isEmpty { order = (0..<views.count).shuffled(using: &rng) }
         lastView = order.removeLast()
+        let level = self.level(atIteration: iteration)
         let view = views[lastView]
+        let (camera, target) = view.levels[level]
         let degree = config.shDegree(atIteration: iteration)
         var bg = background
         if config.randomBackground { bg = SIMD3(rng.uniform(), rng.uniform(), rng.uniform()) }
@@ -312,15 +468,15 @@ public final class GaussianTrainer {
             lastStageMilliseconds[stage] = Double(now - clock) / 1e6
             clock = now
         }
-        try rasterizer.renderOnDevice(camera: view.camera, settings: settings)
+        try rasterizer.renderOnDevice(camera: camera, settings: settings)
         lap("forward")
-        let pixels = view.camera.width * view.camera.height
+        let pixels = camera.width * camera.height
         let grad = try gradient.atLeast(pixels * 12, device: device).slice(offset: 0, length: pixels * 12)
         lastKernelMilliseconds = [:]
         stream.reset()
         if profileKernels { try stream.mark("begin") }
-        try loss.record(stream, rendered: rasterizer.colorBuffer!, target: view.target, gradient: grad,
-                        width: view.camera.width, height: view.camera.height)
+        try loss.record(stream, rendered: rasterizer.colorBuffer!, target: target, gradient: grad,
+                        width: camera.width, height: camera.height)
         try stream.run()
         try collectKernelTimings()
         let values = try loss.values()
@@ -334,14 +490,20 @@ public final class GaussianTrainer {
         stream.reset()
         if profileKernels { try stream.mark("begin") }
         let schema = rasterizer.schema
+        try mcmc?.recordRegularize(stream, rasterizer: rasterizer)
         for group in rasterizer.trainableGroups() {
             let rate = schema.group(named: group.name).map { config.learningRate(for: $0, iteration: iteration, extent: extent) }
             try adam.record(stream, group: group.name, parameters: group.parameters, gradients: group.gradients,
                             count: group.count, learningRate: rate ?? 0)
         }
+        if let mcmc, let positions = schema.index(of: .position) {
+            let rate = config.learningRate(for: schema.groups[positions], iteration: iteration, extent: extent)
+            try mcmc.recordNoise(stream, rasterizer: rasterizer, learningRate: Double(rate), extent: extent, iteration: iteration)
+        }
         let density = config.densification
-        if iteration < density.until && density.interval > 0 {
-            try densifier.recordAccumulate(stream, rasterizer: rasterizer)
+        let adaptive = config.densify == .adaptive
+        if adaptive && iteration < density.until && density.interval > 0 {
+            try densifier.recordAccumulate(stream, rasterizer: rasterizer, radiusScale: Float(1 << level))
         }
         try stream.run()
         try collectKernelTimings()
@@ -349,11 +511,17 @@ public final class GaussianTrainer {
         // Densify after the optimiser step (the original densifies before it,
         // but its new tensors have no gradient then, so that step changes
         // nothing for them either).
-        if density.densifies(at: iteration) {
-            lastDensification = try densifier.densify(rasterizer: rasterizer, adam: adam, iteration: iteration, extent: extent)
-        }
-        if density.resetsOpacity(at: iteration, of: config.iterations) {
-            try densifier.resetOpacity(rasterizer: rasterizer, adam: adam)
+        if let mcmc {
+            if config.mcmc.refines(at: iteration) {
+                lastRefinement = try mcmc.refine(rasterizer: rasterizer, adam: adam, densifier: densifier)
+            }
+        } else {
+            if density.densifies(at: iteration) {
+                lastDensification = try densifier.densify(rasterizer: rasterizer, adam: adam, iteration: iteration, extent: extent)
+            }
+            if density.resetsOpacity(at: iteration, of: config.iterations) {
+                try densifier.resetOpacity(rasterizer: rasterizer, adam: adam)
+            }
         }
         lap("densify")
         return (values.loss, values.l1, values.ssim)

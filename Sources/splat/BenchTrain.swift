@@ -35,6 +35,8 @@ struct BenchTrain: ParsableCommand {
     var model: String?
     @Option(help: "Densify every this many iterations (0: never).")
     var densifyInterval = 50
+    @Option(help: "adaptive (clone/split/prune) or mcmc (relocation; the bench's budget is the starting count, so the model keeps its size).")
+    var densify = GaussianTrainingConfig().densify.rawValue
     @Flag(help: "Sparse Adam: skip parameters whose gradient is zero (Gaussians the view did not see).")
     var sparseAdam = false
     @Flag(help: "Also time every dispatch of the loss and optimiser stages on the GPU (loss_optimiser_gpu_ms in the JSON).")
@@ -48,6 +50,7 @@ struct BenchTrain: ParsableCommand {
         try OptionCheck.whole("--random-points", randomPoints, 1...100_000_000)
         try HostMemory.check("--random-points", count: randomPoints, bytesPerItem: 1024)
         try OptionCheck.whole("--densify-interval", densifyInterval, 0...100_000_000)
+        try OptionCheck.choice("--densify", densify, DensificationStrategy.allCases.map(\.rawValue))
     }
 
     func run() throws {
@@ -62,6 +65,11 @@ struct BenchTrain: ParsableCommand {
             if model != nil { config.shDegreeInterval = 1 }
             config.densification.from = 0
             config.densification.interval = densifyInterval
+            config.densify = DensificationStrategy(rawValue: densify) ?? config.densify
+            config.mcmc.from = 0
+            config.mcmc.interval = densifyInterval
+            // The images at the size asked for, every step.
+            config.resolution.downscales = 0
             let initial: GaussianModel
             if let model {
                 initial = try GaussianModelFile.read(path: model)
@@ -69,6 +77,7 @@ struct BenchTrain: ParsableCommand {
             } else {
                 initial = GaussianInitialization.forScene(points: loaded.points, poses: frames.map(\.frame.pose), config: config)
             }
+            config.mcmc.budget = initial.count
             let device = try ComputeDevice.make()
             let bg: SIMD3<Float> = frames.contains { $0.image.hasAlpha } ? SIMD3(1, 1, 1) : .zero
             let trainer = try GaussianTrainer(device: device, frames: frames, initial: initial,
@@ -90,7 +99,8 @@ struct BenchTrain: ParsableCommand {
                 for (k, v) in trainer.rasterizer.lastBackwardTimings { backwardGPU[k, default: []].append(v) }
                 let d = trainer.lastStageMilliseconds["densify"] ?? 0
                 stages["densify", default: []].append(d)
-                if config.densification.densifies(at: trainer.iteration) { densifyEvents.append(d) }
+                let densified = config.densify == .mcmc ? config.mcmc.refines(at: trainer.iteration) : config.densification.densifies(at: trainer.iteration)
+                if densified { densifyEvents.append(d) }
             }
             let seconds = Date().timeIntervalSince(start)
             var summary = stages.filter { $0.key != "densify" }.mapValues { round3(median($0)) }
@@ -101,6 +111,7 @@ struct BenchTrain: ParsableCommand {
                 "scene": loaded.root,
                 "gaussians": initial.count,
                 "gaussians_after": trainer.rasterizer.gaussianCount,
+                "densify": config.densify.rawValue,
                 "densify_events": densifyEvents.count,
                 "densify_event_ms": densifyEvents.isEmpty ? 0 : round3(median(densifyEvents)),
                 "views": frames.count,

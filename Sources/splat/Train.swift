@@ -16,19 +16,41 @@ struct Train: ParsableCommand {
         one training view, computes (1 - lambda) L1 + lambda (1 - SSIM),
         back-propagates through the rasterizer and steps Adam with the
         original learning rates (position lr decaying 1.6e-4 -> 1.6e-6 over
-        the run, times the scene extent). Adaptive density control as in the
-        original: from iteration 500 to 15000, every 100, Gaussians whose mean
-        screen-space gradient reaches 2e-4 are cloned (small) or split (large),
-        faint ones (opacity < 0.005) pruned; opacities are reset every 3000
-        iterations (but not within 1500 of the end), after which, with
-        --max-world-scale (the original's 0.1 x the extent; off by default
-        here) or --max-screen-size, large Gaussians are pruned too;
-        --max-gaussians caps the growth. The SH degree rises by one
-        every 1000 iterations. Gaussians start from the scene's points
-        (COLMAP), else from random points in a box around where the cameras
-        look. With --eval, every 8th image (by name) is held out unless the
-        scene has its own test split; test PSNR/SSIM are reported every
-        --eval-every iterations and at the end.
+        the run, times the scene extent). The SH degree rises by one every
+        1000 iterations.
+
+        Resolution schedule: training starts on images 1/2^N the size
+        (--num-downscales, default 2) and doubles them every
+        --resolution-schedule iterations (default 3000; 3/7 of a run shorter
+        than 7000), so a 7000-iteration run spends its last 1000 at full
+        size; the smaller copies are made once, at the start.
+
+        Densification, --densify mcmc (the default; Kheradmand et al. 2024):
+        the model holds at most --max-gaussians Gaussians (default 0.25 per
+        pixel of a training image, at least 10,000; the scene's points are
+        subsampled to fit); from iteration 500 to 25000, every 100, dead
+        Gaussians (opacity <= 0.005) move onto live ones drawn by opacity,
+        then 5% more are added the same way until the budget is reached, with
+        the paper's opacity and scale correction; every step adds noise to
+        the means of faint Gaussians; L1 regularisers on opacity and scale
+        (--opacity-reg, --scale-reg, 0.01). New Gaussians start at opacity
+        0.5 and 0.1 x the 3DGS neighbour scale.
+
+        --densify adaptive is the original's adaptive density control: from
+        iteration 500 to 15000, every 100, Gaussians whose mean screen-space
+        gradient reaches 2e-4 are cloned (small) or split (large), faint ones
+        (opacity < 0.005) pruned; opacities are reset every 3000 iterations
+        (but not within 1500 of the end), after which, with --max-world-scale
+        (the original's 0.1 x the extent; off by default here) or
+        --max-screen-size, large Gaussians are pruned too; --max-gaussians
+        caps the growth. The recipe before MCMC and the resolution schedule
+        is `--densify adaptive --num-downscales 0`.
+
+        Gaussians start from the scene's points (COLMAP), else from random
+        points in a box around where the cameras look. With --eval, every 8th
+        image (by name) is held out unless the scene has its own test split;
+        test PSNR/SSIM are reported every --eval-every iterations and at the
+        end.
 
         Output (--out, default output/<scene>): point_cloud.ply (3DGS layout),
         cameras.json, model.json, config.json, metrics.json and
@@ -95,12 +117,26 @@ struct Train: ParsableCommand {
     var lambdaDSSIM: Double?
     @Option(help: "Maximum SH degree (one more every 1000 iterations). (default: \(Self.defaults.maxSHDegree))")
     var shDegree: Int?
+    @Option(help: "How the model grows: mcmc (relocation under a Gaussian budget, Kheradmand et al. 2024) or adaptive (3DGS's clone/split/prune). (default: \(Self.defaults.densify.rawValue))")
+    var densify: String?
+    @Option(help: "The Gaussian budget of --densify mcmc (default: \(MCMCSettings.budgetPerPixel) per pixel of a training image, at least \(MCMCSettings.minimumBudget)); with adaptive, growth stops here (default 0: no cap) and the largest gradients grow first.")
+    var maxGaussians: Int?
+    @Option(help: "Train first at 1/2^N of the image size, doubling every --resolution-schedule iterations up to the full size (0: full size throughout). (default: \(Self.defaults.resolution.downscales))")
+    var numDownscales: Int?
+    @Option(help: "Iterations at each size of --num-downscales (default: 3000, or 3/7 of a run shorter than 7000 iterations).")
+    var resolutionSchedule: Int?
     @Option(help: "Densification starts after this iteration. (default: \(Self.defaults.densification.from))")
     var densifyFrom: Int?
-    @Option(help: "Densification (and its statistics) stop at this iteration. (default: \(Self.defaults.densification.until))")
+    @Option(help: "Densification stops at this iteration (adaptive default: \(Self.defaults.densification.until); mcmc: \(Self.defaults.mcmc.until)).")
     var densifyUntil: Int?
     @Option(help: "Densify every this many iterations (0: never). (default: \(Self.defaults.densification.interval))")
     var densifyInterval: Int?
+    @Option(help: "--densify mcmc: weight of the L1 regulariser on opacity. (default: \(Self.defaults.mcmc.opacityRegularization))")
+    var opacityReg: Double?
+    @Option(help: "--densify mcmc: weight of the L1 regulariser on scale. (default: \(Self.defaults.mcmc.scaleRegularization))")
+    var scaleReg: Double?
+    @Option(help: "--densify mcmc: position noise, times the position learning rate (0: none). (default: \(Self.defaults.mcmc.noiseLR))")
+    var noiseLR: Double?
     @Option(help: "Mean screen-space gradient (NDC units) that triggers clone/split. (default: \(Self.defaults.densification.gradThreshold))")
     var densifyGradThreshold: Double?
     @Option(help: "Clone Gaussians at most this large (times the scene extent); split larger ones. (default: \(Self.defaults.densification.percentDense))")
@@ -113,8 +149,6 @@ struct Train: ParsableCommand {
     var maxWorldScale: Double?
     @Option(help: "...and, when > 0, those with a screen radius above this (px). The original's 20 px test never fires (its radii are reset first), so 0 is the default.")
     var maxScreenSize: Double?
-    @Option(help: "Stop growing at this many Gaussians (0: no cap); the largest gradients grow first. (default: \(Self.defaults.densification.maxGaussians))")
-    var maxGaussians: Int?
 
     @Flag(help: "Sparse Adam: skip parameters whose gradient is zero (Gaussians the view did not see).")
     var sparseAdam = false
@@ -162,6 +196,23 @@ struct Train: ParsableCommand {
             try OptionCheck.whole(name, value, 0...100_000_000)
         }
         try OptionCheck.whole("--max-gaussians", maxGaussians, 0...100_000_000)
+        try HostMemory.check("--max-gaussians", count: maxGaussians ?? 0, bytesPerItem: 1024)
+        try OptionCheck.choice("--densify", densify, DensificationStrategy.allCases.map(\.rawValue))
+        try OptionCheck.whole("--num-downscales", numDownscales, 0...8)
+        try OptionCheck.whole("--resolution-schedule", resolutionSchedule, 1...100_000_000)
+        try OptionCheck.number("--opacity-reg", opacityReg, 0...1e6)
+        try OptionCheck.number("--scale-reg", scaleReg, 0...1e6)
+        try OptionCheck.number("--noise-lr", noiseLR, 0...1e12)
+        let strategy = densify.flatMap(DensificationStrategy.init(rawValue:)) ?? Self.defaults.densify
+        let adaptiveOnly = [("--densify-grad-threshold", densifyGradThreshold != nil), ("--percent-dense", percentDense != nil),
+                            ("--min-opacity", minOpacity != nil), ("--opacity-reset-interval", opacityResetInterval != nil),
+                            ("--max-world-scale", maxWorldScale != nil), ("--max-screen-size", maxScreenSize != nil)]
+        let mcmcOnly = [("--opacity-reg", opacityReg != nil), ("--scale-reg", scaleReg != nil), ("--noise-lr", noiseLR != nil)]
+        let misplaced = (strategy == .mcmc ? adaptiveOnly : mcmcOnly).filter { $0.1 }.map { $0.0 }
+        if !misplaced.isEmpty {
+            let other = strategy == .mcmc ? "adaptive" : "mcmc"
+            throw ValidationError("\(misplaced.joined(separator: ", ")) \(misplaced.count == 1 ? "is" : "are") for --densify \(other) (this run uses \(strategy.rawValue)\(densify == nil ? ", the default" : ""))")
+        }
         try OptionCheck.positive("--densify-grad-threshold", densifyGradThreshold, upTo: 1e6)
         try OptionCheck.number("--percent-dense", percentDense, 0...1, aboveLowerBound: true)
         try OptionCheck.number("--min-opacity", minOpacity, 0...1)
@@ -202,16 +253,22 @@ struct Train: ParsableCommand {
         if let rotationLR { config.rotationLR = rotationLR }
         if let lambdaDSSIM { config.lambdaDSSIM = lambdaDSSIM }
         if let shDegree { config.maxSHDegree = shDegree }
-        if let densifyFrom { config.densification.from = densifyFrom }
-        if let densifyUntil { config.densification.until = densifyUntil }
-        if let densifyInterval { config.densification.interval = densifyInterval }
+        if let densify { config.densify = DensificationStrategy(rawValue: densify) ?? config.densify }
+        if let numDownscales { config.resolution.downscales = numDownscales }
+        if let resolutionSchedule { config.resolution.interval = resolutionSchedule }
+        if let densifyFrom { config.densification.from = densifyFrom; config.mcmc.from = densifyFrom }
+        if let densifyUntil { config.densification.until = densifyUntil; config.mcmc.until = densifyUntil }
+        if let densifyInterval { config.densification.interval = densifyInterval; config.mcmc.interval = densifyInterval }
+        if let opacityReg { config.mcmc.opacityRegularization = opacityReg }
+        if let scaleReg { config.mcmc.scaleRegularization = scaleReg }
+        if let noiseLR { config.mcmc.noiseLR = noiseLR }
         if let densifyGradThreshold { config.densification.gradThreshold = densifyGradThreshold }
         if let percentDense { config.densification.percentDense = percentDense }
         if let minOpacity { config.densification.minOpacity = minOpacity }
         if let opacityResetInterval { config.densification.opacityResetInterval = opacityResetInterval }
         if let maxWorldScale { config.densification.maxWorldScale = maxWorldScale }
         if let maxScreenSize { config.densification.maxScreenRadius = maxScreenSize }
-        if let maxGaussians { config.densification.maxGaussians = maxGaussians }
+        if let maxGaussians { config.densification.maxGaussians = maxGaussians; config.mcmc.budget = maxGaussians }
         return config
     }
 
@@ -251,7 +308,27 @@ struct Train: ParsableCommand {
             var config = resumed?.config ?? recipe()
             if let iterations { config.iterations = iterations }
             config.randomBackground = backgroundName == "random"
-            let initial = resumed?.model ?? GaussianInitialization.forScene(points: loaded.points, poses: train.map(\.frame.pose), config: config)
+            var points = loaded.points
+            if resumed == nil && config.densify == .mcmc {
+                if config.mcmc.budget == 0 {
+                    let pixels = train.reduce(0) { $0 + $1.intrinsics.width * $1.intrinsics.height } / train.count
+                    config.mcmc.budget = MCMCSettings.sceneBudget(pixelsPerImage: pixels)
+                    log("splat train: Gaussian budget \(config.mcmc.budget) (\(MCMCSettings.budgetPerPixel) per training-image pixel, at least \(MCMCSettings.minimumBudget); --max-gaussians sets it)")
+                }
+                let budget = config.mcmc.budget
+                if let cloud = points, cloud.count > budget {
+                    log("splat train: the scene's \(cloud.count) points exceed the budget of \(budget) Gaussians; starting from a random \(budget) of them")
+                    points = GaussianInitialization.subsample(cloud, to: budget, seed: config.seed)
+                } else if (points?.count ?? 0) == 0 && config.randomPoints > budget {
+                    if randomPoints != nil { log("splat train: --random-points \(config.randomPoints) exceeds the budget of \(budget) Gaussians; starting from \(budget) random points") }
+                    config.randomPoints = budget
+                }
+            }
+            if resumed == nil, config.resolution.downscales > 0, config.resolution.fullSizeIteration(of: config.iterations) == nil {
+                let halvings = config.resolution.level(atIteration: config.iterations, of: config.iterations)
+                log("splat train: the resolution schedule (\(config.resolution.downscales) downscales, \(config.resolution.resolvedInterval(iterations: config.iterations)) iterations each) reaches full size after this \(config.iterations)-iteration run ends; training stays at 1/\(1 << halvings) size")
+            }
+            let initial = resumed?.model ?? GaussianInitialization.forScene(points: points, poses: train.map(\.frame.pose), config: config)
             // Outputs and checkpoints take about 1 KB per Gaussian; densification
             // grows the model, so ask for room for a few times the start.
             try checkFreeSpace(outDir, bytes: 32 << 20 + 4096 * initial.count)
@@ -340,9 +417,10 @@ struct Train: ParsableCommand {
                     lastReport = Date()
                     if let p = try trainer.lastViewPSNR() { viewPSNR = p }
                     let rate = Double(k - startIteration) / max(elapsed, 1e-9)
-                    let line = String(format: "iteration %d/%d  %.1f it/s  loss %.4f  PSNR %.2f  %d Gaussians  ETA ",
+                    let level = trainer.level(atIteration: k)
+                    let line = String(format: "iteration %d/%d  %.1f it/s  loss %.4f  PSNR %.2f  %d Gaussians  ",
                                       k, total, rate, v.loss, viewPSNR, trainer.rasterizer.gaussianCount)
-                        + formatDuration(Double(total - k) / max(rate, 1e-9))
+                        + (level > 0 ? "1/\(1 << level) size  " : "") + "ETA " + formatDuration(Double(total - k) / max(rate, 1e-9))
                     FileHandle.standardError.write(Data((terminal ? "\r" + line + "\u{1b}[K" : line + "\n").utf8))
                 }
                 try viewerStep(live: true)

@@ -95,4 +95,44 @@ final class BadInputCLITests: XCTestCase {
         assertOneLineError(try SplatProcess.run(["info", out]), [path, "adam_step"])
         assertOneLineError(try SplatProcess.run(["train", Self.demo, "--resume", out, "--downscale", "4"]), [path, "adam_step"])
     }
+
+    /// Issue 22's bad input: a Gaussian budget below the initial points
+    /// subsamples them with one line saying so (random points and a COLMAP
+    /// scene's points alike); a resolution schedule longer than the run
+    /// trains at the coarse size and says so; options of the other
+    /// densification are refused.
+    func testBudgetAndScheduleLongerThanTheRun() throws {
+        let out = folder + "/out"
+        let random = try SplatProcess.run(["train", Self.demo, "--out", out, "--iterations", "20", "--random-points", "500",
+                                           "--max-gaussians", "200", "--resolution-schedule", "15", "--eval-every", "0"])
+        XCTAssertEqual(random.status, 0, random.stderr)
+        XCTAssertTrue(random.stderr.contains("--random-points 500 exceeds the budget of 200 Gaussians; starting from 200 random points"), random.stderr)
+        XCTAssertTrue(random.stderr.contains("reaches full size after this 20-iteration run ends; training stays at 1/2 size"), random.stderr)
+        XCTAssertEqual(try GaussianPLY.read(path: out + "/point_cloud.ply").count, 200)
+
+        // A COLMAP text scene with 3 points and a budget of 2.
+        let scene = folder + "/colmap"
+        try FileManager.default.createDirectory(atPath: scene + "/sparse/0", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: scene + "/images", withIntermediateDirectories: true)
+        for name in ["a.png", "b.png"] {
+            let pixels = (0..<(32 * 24 * 3)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            try ImageIO.writePNG(Image8(width: 32, height: 24, channels: 3, pixels: pixels), to: scene + "/images/" + name)
+        }
+        let files = [
+            "cameras": "1 PINHOLE 32 24 30 30 16 12\n",
+            "images": "1 1 0 0 0 0 0 4 1 a.png\n\n2 0.9950041652780258 0 0.09983341664682815 0 -0.4 0 4 1 b.png\n\n",
+            "points3D": "1 0 0 0 255 0 0 0.5\n2 0.2 0.1 0 0 255 0 0.5\n3 -0.1 0.2 0.1 0 0 255 0.5\n",
+        ]
+        for (name, text) in files { try Data(text.utf8).write(to: URL(fileURLWithPath: scene + "/sparse/0/\(name).txt")) }
+        let points = try SplatProcess.run(["train", scene, "--out", folder + "/out2", "--iterations", "3", "--max-gaussians", "2"])
+        XCTAssertEqual(points.status, 0, points.stderr)
+        XCTAssertTrue(points.stderr.contains("the scene's 3 points exceed the budget of 2 Gaussians; starting from a random 2 of them"), points.stderr)
+
+        let misplaced = try SplatProcess.run(["train", Self.demo, "--out", out, "--percent-dense", "0.02"])
+        XCTAssertEqual(misplaced.status, 1)
+        XCTAssertTrue(misplaced.stderr.contains("--percent-dense is for --densify adaptive (this run uses mcmc, the default)"), misplaced.stderr)
+        let noise = try SplatProcess.run(["train", Self.demo, "--out", out, "--densify", "adaptive", "--noise-lr", "1"])
+        XCTAssertEqual(noise.status, 1)
+        XCTAssertTrue(noise.stderr.contains("--noise-lr is for --densify mcmc"), noise.stderr)
+    }
 }

@@ -26,7 +26,7 @@ final class GaussianSchemaTests: XCTestCase {
         XCTAssertEqual(GaussianSchema.gaussians3D(shDegree: 0).group(named: "sh_rest")?.plyProperties, [])
         XCTAssertEqual(schema.groups.map(\.activation), [.identity, .exp, .normalize, .sigmoid, .identity, .identity])
         XCTAssertEqual(schema.groups.map(\.densification), [.samplePosition, .shrinkLogScale, .copy, .copy, .copy, .copy])
-        XCTAssertEqual(schema.groups.map(\.role), [nil, .logScale, .rotation, .opacityLogit, nil, nil])
+        XCTAssertEqual(schema.groups.map(\.role), [.position, .logScale, .rotation, .opacityLogit, nil, nil])
         XCTAssertEqual(schema.index(of: .opacityLogit), 3)
         XCTAssertEqual(schema.index(named: "sh_dc"), 4)
         XCTAssertEqual(schema.group(named: "rotations")?.plyProperties, ["rot_0", "rot_1", "rot_2", "rot_3"])

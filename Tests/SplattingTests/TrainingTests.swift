@@ -67,9 +67,12 @@ final class GaussianTrainingTests: GPUTestCase {
         return (frames.filter { $0.frame.split == .train }, frames.filter { $0.frame.split == .test }, scene.normalization.extent)
     }
 
-    /// A short schedule that densifies, resets opacities and prunes by size within 60 steps.
-    func shortConfig() -> GaussianTrainingConfig {
+    /// A short schedule that densifies within 60 steps and passes through
+    /// the three sizes of the resolution schedule: adaptive densification
+    /// also resets opacities and prunes; MCMC relocates and grows to a budget.
+    func shortConfig(_ strategy: DensificationStrategy = .adaptive) -> GaussianTrainingConfig {
         var config = GaussianTrainingConfig()
+        config.densify = strategy
         config.iterations = 60
         config.randomPoints = 1500
         config.seed = 2
@@ -77,6 +80,10 @@ final class GaussianTrainingTests: GPUTestCase {
         config.densification.interval = 10
         config.densification.opacityResetInterval = 25
         config.densification.gradThreshold = 2e-4
+        config.mcmc.from = 5
+        config.mcmc.interval = 10
+        config.mcmc.budget = 1800
+        config.resolution.interval = 20
         return config
     }
 
@@ -88,13 +95,21 @@ final class GaussianTrainingTests: GPUTestCase {
             throw XCTSkip("\(device.info.displayName) lacks shaderBufferFloat32AtomicAdd (VK_EXT_shader_atomic_float): "
                           + "training needs float atomics; the test checks that a resumed checkpoint ends where uninterrupted training does")
         }
+        for strategy in DensificationStrategy.allCases { try resumeMatchesUninterrupted(strategy) }
+    }
+
+    func resumeMatchesUninterrupted(_ strategy: DensificationStrategy) throws {
         let (train, test, extent) = try demoFrames()
-        let config = shortConfig()
+        let config = shortConfig(strategy)
         let initial = GaussianInitialization.random(in: Box(min: Vector3(-1.3, -1.3, -1.3), max: Vector3(1.3, 1.3, 1.3)), config: config)
         let white = SIMD3<Double>(1, 1, 1)
         let straight = try GaussianTrainer(device: device, frames: train, initial: initial, extent: extent, background: SIMD3(1, 1, 1), config: config)
         for _ in 0..<60 { try straight.step() }
         XCTAssertNotEqual(straight.rasterizer.gaussianCount, initial.count, "densification ran")
+        if strategy == .mcmc {
+            XCTAssertEqual(straight.rasterizer.gaussianCount, config.mcmc.budget, "MCMC grew to its budget and stopped")
+            XCTAssertNotNil(straight.lastRefinement)
+        }
 
         let first = try GaussianTrainer(device: device, frames: train, initial: initial, extent: extent, background: SIMD3(1, 1, 1), config: config)
         for _ in 0..<33 { try first.step() }
@@ -110,7 +125,7 @@ final class GaussianTrainingTests: GPUTestCase {
         for _ in 0..<27 { try resumed.step() }
         XCTAssertEqual(resumed.iteration, 60)
         let a = try psnr(straight, test, background: white), b = try psnr(resumed, test, background: white)
-        print("resume: straight \(a) dB (\(straight.rasterizer.gaussianCount) Gaussians), resumed \(b) dB (\(resumed.rasterizer.gaussianCount))")
+        print("resume (\(strategy)): straight \(a) dB (\(straight.rasterizer.gaussianCount) Gaussians), resumed \(b) dB (\(resumed.rasterizer.gaussianCount))")
         XCTAssertEqual(a, b, accuracy: 0.1)
         XCTAssertEqual(Double(straight.rasterizer.gaussianCount), Double(resumed.rasterizer.gaussianCount),
                        accuracy: 0.02 * Double(straight.rasterizer.gaussianCount))
@@ -150,7 +165,7 @@ final class GaussianTrainingTests: GPUTestCase {
         }
         let (train, _, _) = try demoFrames()
         for frames in [[train[0]], [train[0], train[0], train[0]]] {
-            var config = shortConfig()
+            var config = shortConfig(.mcmc)
             config.iterations = 30
             config.randomPoints = 500
             let box = GaussianInitialization.lookAtBox(frames.map(\.frame.pose))

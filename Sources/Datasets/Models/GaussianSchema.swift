@@ -82,7 +82,7 @@ public struct GaussianSchema: Equatable, Sendable {
             GaussianParameterGroup(  // [N, 3] f32
                 name: "positions", floatsPerGaussian: 3, activation: .identity,
                 learningRate: .init(initial: 1.6e-4, schedule: .exponentialDecay(final: 1.6e-6), scaledByExtent: true),
-                densification: .samplePosition, plyProperties: ["x", "y", "z"]),
+                densification: .samplePosition, role: .position, plyProperties: ["x", "y", "z"]),
             GaussianParameterGroup(  // [N, 3] f32
                 name: "scales", floatsPerGaussian: 3, activation: .exp, learningRate: .init(initial: 5e-3),
                 densification: .shrinkLogScale, role: .logScale, plyProperties: (0..<3).map { "scale_\($0)" }),
@@ -150,6 +150,9 @@ public struct GaussianParameterGroup: Equatable, Sendable {
 
     /// The groups densification reads besides moving them.
     public enum Role: Equatable, Sendable {
+        /// Means: MCMC densification's noise moves them (its learning rate
+        /// scales the noise).
+        case position
         /// Opacity logits: pruning drops faint Gaussians, and the opacity
         /// reset lowers them and zeroes their optimiser moments.
         case opacityLogit
