@@ -23,7 +23,8 @@ struct Train: ParsableCommand {
         (--num-downscales, default 2) and doubles them every
         --resolution-schedule iterations (default 3000; 3/7 of a run shorter
         than 7000), so a 7000-iteration run spends its last 1000 at full
-        size; the smaller copies are made once, at the start.
+        size; the smaller copies are made once, at the start, and never
+        below 32 px on their shorter side (fewer halvings then).
 
         Densification, --densify mcmc (the default; Kheradmand et al. 2024):
         the model holds at most --max-gaussians Gaussians (default 0.25 per
@@ -204,11 +205,7 @@ struct Train: ParsableCommand {
         try OptionCheck.number("--scale-reg", scaleReg, 0...1e6)
         try OptionCheck.number("--noise-lr", noiseLR, 0...1e12)
         let strategy = densify.flatMap(DensificationStrategy.init(rawValue:)) ?? Self.defaults.densify
-        let adaptiveOnly = [("--densify-grad-threshold", densifyGradThreshold != nil), ("--percent-dense", percentDense != nil),
-                            ("--min-opacity", minOpacity != nil), ("--opacity-reset-interval", opacityResetInterval != nil),
-                            ("--max-world-scale", maxWorldScale != nil), ("--max-screen-size", maxScreenSize != nil)]
-        let mcmcOnly = [("--opacity-reg", opacityReg != nil), ("--scale-reg", scaleReg != nil), ("--noise-lr", noiseLR != nil)]
-        let misplaced = (strategy == .mcmc ? adaptiveOnly : mcmcOnly).filter { $0.1 }.map { $0.0 }
+        let misplaced = strategy == .mcmc ? adaptiveOnlyOptions : mcmcOnlyOptions
         if !misplaced.isEmpty {
             let other = strategy == .mcmc ? "adaptive" : "mcmc"
             throw ValidationError("\(misplaced.joined(separator: ", ")) \(misplaced.count == 1 ? "is" : "are") for --densify \(other) (this run uses \(strategy.rawValue)\(densify == nil ? ", the default" : ""))")
@@ -233,6 +230,18 @@ struct Train: ParsableCommand {
                 throw ValidationError("\(nerfOnly.joined(separator: ", ")) \(nerfOnly.count == 1 ? "is" : "are") for --method nerf (Gaussian training's profile: splat bench train --profile)")
             }
         }
+    }
+
+    /// Options only adaptive densification reads, as given.
+    var adaptiveOnlyOptions: [String] {
+        [("--densify-grad-threshold", densifyGradThreshold != nil), ("--percent-dense", percentDense != nil),
+         ("--min-opacity", minOpacity != nil), ("--opacity-reset-interval", opacityResetInterval != nil),
+         ("--max-world-scale", maxWorldScale != nil), ("--max-screen-size", maxScreenSize != nil)].filter { $0.1 }.map { $0.0 }
+    }
+
+    /// Options only MCMC densification reads, as given.
+    var mcmcOnlyOptions: [String] {
+        [("--opacity-reg", opacityReg != nil), ("--scale-reg", scaleReg != nil), ("--noise-lr", noiseLR != nil)].filter { $0.1 }.map { $0.0 }
     }
 
     /// The library's recipe (3DGS's defaults), for the help text.
@@ -323,6 +332,12 @@ struct Train: ParsableCommand {
                     if randomPoints != nil { log("splat train: --random-points \(config.randomPoints) exceeds the budget of \(budget) Gaussians; starting from \(budget) random points") }
                     config.randomPoints = budget
                 }
+            }
+            let shortest = train.map { min($0.intrinsics.width, $0.intrinsics.height) }.min() ?? 0
+            let downscales = config.resolution.effectiveDownscales(shortestSide: shortest)
+            if resumed == nil && downscales < config.resolution.downscales {
+                log("splat train: the resolution schedule starts at 1/\(1 << downscales) size, not 1/\(1 << config.resolution.downscales): images are not halved below \(ResolutionSchedule.minimumSide) px (shortest side \(shortest) px)")
+                config.resolution.downscales = downscales
             }
             if resumed == nil, config.resolution.downscales > 0, config.resolution.fullSizeIteration(of: config.iterations) == nil {
                 let halvings = config.resolution.level(atIteration: config.iterations, of: config.iterations)

@@ -103,10 +103,12 @@ final class BadInputCLITests: XCTestCase {
     /// densification are refused.
     func testBudgetAndScheduleLongerThanTheRun() throws {
         let out = folder + "/out"
-        let random = try SplatProcess.run(["train", Self.demo, "--out", out, "--iterations", "20", "--random-points", "500",
-                                           "--max-gaussians", "200", "--resolution-schedule", "15", "--eval-every", "0"])
+        let random = try SplatProcess.run(["train", Self.demo, "--out", out, "--iterations", "20", "--random-points", "500", "--densify", "mcmc",
+                                           "--max-gaussians", "200", "--resolution-schedule", "25", "--eval-every", "0"])
         XCTAssertEqual(random.status, 0, random.stderr)
         XCTAssertTrue(random.stderr.contains("--random-points 500 exceeds the budget of 200 Gaussians; starting from 200 random points"), random.stderr)
+        // The demo's 64 px images are halved once, not twice (32 px at least).
+        XCTAssertTrue(random.stderr.contains("starts at 1/2 size, not 1/4"), random.stderr)
         XCTAssertTrue(random.stderr.contains("reaches full size after this 20-iteration run ends; training stays at 1/2 size"), random.stderr)
         XCTAssertEqual(try GaussianPLY.read(path: out + "/point_cloud.ply").count, 200)
 

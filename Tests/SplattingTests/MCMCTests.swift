@@ -251,6 +251,10 @@ final class MCMCTests: GPUTestCase {
         long.interval = 5000
         XCTAssertNil(long.fullSizeIteration(of: 7000))
         XCTAssertEqual(long.level(atIteration: 7000, of: 7000), 1)
+        // Never below 32 px: beer at 1/4 (175 px) keeps both halvings, the toy at 40 px none.
+        XCTAssertEqual(schedule.effectiveDownscales(shortestSide: 175), 2)
+        XCTAssertEqual(schedule.effectiveDownscales(shortestSide: 100), 1)
+        XCTAssertEqual(schedule.effectiveDownscales(shortestSide: 40), 0)
         var none = ResolutionSchedule()
         none.downscales = 0
         XCTAssertEqual(none.level(atIteration: 1, of: 7000), 0)
