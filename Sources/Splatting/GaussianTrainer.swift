@@ -82,6 +82,21 @@ public struct GaussianTrainingConfig: Codable, Equatable {
         resolution = try c.decodeIfPresent(ResolutionSchedule.self, forKey: .resolution) ?? legacy.resolution
     }
 
+    /// This recipe for training on `frames`: an MCMC budget of 0 becomes the
+    /// scene's (`MCMCSettings.sceneBudget` of their mean size) and the
+    /// resolution schedule's halvings stop at `ResolutionSchedule.minimumSide`.
+    public func resolved(for frames: [LoadedFrame]) -> GaussianTrainingConfig {
+        var config = self
+        guard !frames.isEmpty else { return config }
+        if config.densify == .mcmc && config.mcmc.budget == 0 {
+            let pixels = frames.reduce(0) { $0 + $1.intrinsics.width * $1.intrinsics.height } / frames.count
+            config.mcmc.budget = MCMCSettings.sceneBudget(pixelsPerImage: pixels)
+        }
+        let shortest = frames.map { min($0.intrinsics.width, $0.intrinsics.height) }.min() ?? 0
+        config.resolution.downscales = config.resolution.effectiveDownscales(shortestSide: shortest)
+        return config
+    }
+
     /// The initial opacity and the factor on the neighbour-distance scale
     /// new Gaussians start with: MCMC's (0.5, 0.1) or 3DGS's (0.1, 1).
     public var initialization: (opacity: Double, scaleFactor: Double) {
@@ -364,14 +379,7 @@ public final class GaussianTrainer {
                 background: SIMD3<Float>, config: GaussianTrainingConfig) throws {
         guard !frames.isEmpty else { throw DatasetError("scene", "no training images") }
         self.device = device
-        var config = config
-        if config.densify == .mcmc && config.mcmc.budget == 0 {
-            let pixels = frames.reduce(0) { $0 + $1.intrinsics.width * $1.intrinsics.height } / frames.count
-            config.mcmc.budget = MCMCSettings.sceneBudget(pixelsPerImage: pixels)
-        }
-        let shortest = frames.map { min($0.intrinsics.width, $0.intrinsics.height) }.min() ?? 0
-        config.resolution.downscales = config.resolution.effectiveDownscales(shortestSide: shortest)
-        self.config = config
+        self.config = config.resolved(for: frames)
         self.extent = extent
         self.background = background
         rasterizer = try GaussianRasterizer(device: device)

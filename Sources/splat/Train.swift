@@ -320,8 +320,7 @@ struct Train: ParsableCommand {
             var points = loaded.points
             if resumed == nil && config.densify == .mcmc {
                 if config.mcmc.budget == 0 {
-                    let pixels = train.reduce(0) { $0 + $1.intrinsics.width * $1.intrinsics.height } / train.count
-                    config.mcmc.budget = MCMCSettings.sceneBudget(pixelsPerImage: pixels)
+                    config.mcmc.budget = config.resolved(for: train).mcmc.budget
                     log("splat train: Gaussian budget \(config.mcmc.budget) (\(MCMCSettings.budgetPerPixel) per training-image pixel, at least \(MCMCSettings.minimumBudget); --max-gaussians sets it)")
                 }
                 let budget = config.mcmc.budget
@@ -333,9 +332,9 @@ struct Train: ParsableCommand {
                     config.randomPoints = budget
                 }
             }
-            let shortest = train.map { min($0.intrinsics.width, $0.intrinsics.height) }.min() ?? 0
-            let downscales = config.resolution.effectiveDownscales(shortestSide: shortest)
+            let downscales = config.resolved(for: train).resolution.downscales
             if resumed == nil && downscales < config.resolution.downscales {
+                let shortest = train.map { min($0.intrinsics.width, $0.intrinsics.height) }.min() ?? 0
                 log("splat train: the resolution schedule starts at 1/\(1 << downscales) size, not 1/\(1 << config.resolution.downscales): images are not halved below \(ResolutionSchedule.minimumSide) px (shortest side \(shortest) px)")
                 config.resolution.downscales = downscales
             }
