@@ -218,6 +218,7 @@ struct LossParams {
 #define DENSIFY_FIELD_GENERIC 0u
 #define DENSIFY_FIELD_POSITIONS 1u
 #define DENSIFY_FIELD_SCALES 2u
+#define DENSIFY_FIELD_TIME 3u    // 4D time means: split children sample in time (Scales holds the [N] time log-scales)
 #define DENSIFY_HISTOGRAM_BINS 2048u // bins of the mean gradient (float bits >> 20) for --max-gaussians
 struct DensifyParams {
     u32 count;            // Gaussians now (for gather: Gaussians after)

@@ -3,7 +3,9 @@
 // moments, new ones (clones, split children) start from zero moments as in
 // the original (its optimiser state is extended with zeros). Split children
 // (3DGS, Kerbl et al. 2023): mean + R(q) (exp(s) * z) with z ~ N(0, I), and
-// log-scale minus ln 1.6; every other parameter is copied.
+// log-scale minus ln 1.6; 4D Gaussians' children also sample their time
+// mean, mu_t + exp(s_t) z (splitting in time as well as in space); every
+// other parameter is copied.
 // One thread per output float; pc.count is the new Gaussian count.
 // Twin: GaussianDensification.gather (Sources/Splatting/GaussianDensification.swift).
 #version 450
@@ -23,7 +25,7 @@ layout(std430, binding = 4) readonly buffer InV { float inV[]; };           // [
 layout(std430, binding = 5) writeonly buffer OutParams { float outParams[]; }; // [M, dim] f32
 layout(std430, binding = 6) writeonly buffer OutM { float outM[]; };        // [M, dim] f32
 layout(std430, binding = 7) writeonly buffer OutV { float outV[]; };        // [M, dim] f32
-layout(std430, binding = 8) readonly buffer Scales { float scales[]; };     // [N, 3] f32, log (positions only)
+layout(std430, binding = 8) readonly buffer Scales { float scales[]; };     // [N, 3] f32, log (positions); [N] time log-scales (time)
 layout(std430, binding = 9) readonly buffer Rotations { float rotations[]; }; // [N, 4] f32 (positions only)
 layout(push_constant) uniform Push { DensifyParams pc; };
 
@@ -50,6 +52,9 @@ void main() {
                             exp(scales[3 * i + 1]) * densifyNormal(pc.seed, i, childIndex, 1u),
                             exp(scales[3 * i + 2]) * densifyNormal(pc.seed, i, childIndex, 2u));
         value += dot(row, sample3);
+    }
+    if (child && pc.field == DENSIFY_FIELD_TIME) {
+        value += exp(scales[i]) * densifyNormal(pc.seed, i, kind == DENSIFY_KIND_SPLIT0 ? 0u : 1u, 3u);
     }
     bool fresh = kind != DENSIFY_KIND_KEEP;
     outParams[e] = value;

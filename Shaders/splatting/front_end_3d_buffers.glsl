@@ -2,7 +2,9 @@
 // kernels (the "gaussians3d" schema, Sources/Datasets/Models/GaussianSchema.swift).
 #ifndef SPLAT_FRONT_END_3D_BUFFERS_GLSL
 #define SPLAT_FRONT_END_3D_BUFFERS_GLSL
+#ifndef FRONT_END_BINDINGS
 #define FRONT_END_BINDINGS 9
+#endif
 layout(std430, binding = 0) readonly buffer Positions { float positions[]; };  // [N, 3] f32
 layout(std430, binding = 1) readonly buffer Scales { float scales[]; };        // [N, 3] f32, log
 layout(std430, binding = 2) readonly buffer Rotations { float rotations[]; };  // [N, 4] f32, w x y z

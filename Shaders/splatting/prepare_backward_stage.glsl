@@ -34,8 +34,9 @@ void frontEndGeometry(uint i, out vec3 mean, out mat3 M, out float opacity);
 // Writes zero gradients for Gaussian i (culled in this frame).
 void frontEndZeroGradients(uint i);
 // Writes Gaussian i's raw-parameter gradients from those of its mean,
-// covariance factor, opacity and (read here) payload.
-void frontEndBackward(uint i, vec3 mean, vec3 gMean, mat3 gM, float gOpacity);
+// covariance factor M (or, equivalently, covariance Sigma = M M^T: gCov),
+// opacity and (read here) payload.
+void frontEndBackward(uint i, vec3 mean, vec3 gMean, mat3 gM, mat3 gCov, float gOpacity);
 
 void main() {
     uint i = splatWorkgroupIndex() * WORKGROUP_SIZE + gl_LocalInvocationID.x;
@@ -49,10 +50,10 @@ void main() {
     float opacity;
     frontEndGeometry(i, mean, M, opacity);
     vec3 gMean;
-    mat3 gM;
+    mat3 gM, gCov;
     float gOpacity;
-    projectGaussianBackward(mean, M, opacity, (pc.flags & RASTER_FLAG_ANTIALIAS) != 0u, up[i], gMean, gM, gOpacity);
-    frontEndBackward(i, mean, gMean, gM, gOpacity);
+    projectGaussianBackward(mean, M, opacity, (pc.flags & RASTER_FLAG_ANTIALIAS) != 0u, up[i], gMean, gM, gCov, gOpacity);
+    frontEndBackward(i, mean, gMean, gM, gCov, gOpacity);
 }
 
 #endif

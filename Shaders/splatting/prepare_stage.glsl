@@ -53,6 +53,10 @@ void main() {
     mat3 M;
     float opacity;
     frontEndGeometry(i, mean, M, opacity);
+    // Faint before projection stays faint after (the antialiasing factor is
+    // at most 1): culled here, before any projection work. 4D Gaussians far
+    // from the frame's time arrive here with opacity 0.
+    if (!(opacity >= 1.0 / 255.0)) return;
     ProjectedSplat o;
     uint touched = projectGaussian(mean, M, opacity, (pc.flags & RASTER_FLAG_ANTIALIAS) != 0u, o);
     if (touched == 0u) return;

@@ -100,8 +100,10 @@ uint projectGaussian(vec3 p, mat3 M, float opacity, bool antialias, out Projecte
 // forward; applies the chain rule back through the conic and dilation, the
 // antialiasing compensation and the EWA Jacobian (no gradient through a
 // clamped x/z).
+// Also gives dL/dSigma (gCov, symmetric) for front ends whose covariance is
+// not a product they differentiate (4D slices).
 void projectGaussianBackward(vec3 p, mat3 M, float opacity, bool antialias, SplatGradient g,
-                             out vec3 gMean, out mat3 gM, out float gOpacity) {
+                             out vec3 gMean, out mat3 gM, out mat3 gCov, out float gOpacity) {
     mat3 R = frameRotation();
     vec3 v = R * p + vec3(frame.tx, frame.ty, frame.tz);
     vec2 limPos, limNeg;
@@ -142,6 +144,9 @@ void projectGaussianBackward(vec3 p, mat3 M, float opacity, bool antialias, Spla
     vec3 gA0 = 2.0 * gA * A0 + gB * A1, gA1 = 2.0 * gC * A1 + gB * A0;
     mat3x2 gAm = mat3x2(gA0.x, gA1.x, gA0.y, gA1.y, gA0.z, gA1.z);
     gM = transpose(JR) * gAm;               // 3x3 = (3x2)(2x3)
+    // cov2 = JR Sigma JR^T, so dL/dSigma = JR^T G2 JR with G2 the symmetric
+    // gradient of (a, b, c).
+    gCov = transpose(JR) * mat2(gA, 0.5 * gB, 0.5 * gB, gC) * JR;
     mat3x2 gJR = gAm * transpose(M);         // 2x3
     mat3x2 gJ = gJR * transpose(R);          // 2x3
     vec3 gv = vec3(0.0);

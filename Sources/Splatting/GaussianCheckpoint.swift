@@ -80,12 +80,14 @@ public struct GaussianCheckpoint {
     /// The file's bytes (no device or folder needed: tests and fuzzing build checkpoints with it).
     public func encoded() throws -> Data {
         let arrays = self.arrays
-        let header: [String: Any] = [
+        var header: [String: Any] = [
             "iteration": iteration, "adam_step": adamStep, "rng_state": String(rngState), "order": order,
             "densifications": densifications, "sh_degree": model.shDegree, "count": model.count,
             "config": try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)),
             "arrays": arrays.map { ["name": $0.0, "count": $0.1.count] as [String: Any] },
         ]
+        // Written for 4D only, so 3D checkpoints keep their bytes; absent reads as 3D.
+        if model.hasTime { header["kind"] = model.kind }
         let json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         var data = Data(Self.magic)
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
@@ -177,7 +179,12 @@ public struct GaussianCheckpoint {
         }
         if let problem = configProblem(config) { throw DatasetError(path, "damaged checkpoint header: config.\(problem)") }
         guard let arrayList = header["arrays"] as? [Any] else { throw DatasetError(path, "damaged checkpoint header: arrays must be a list") }
-        let schema = GaussianSchema.gaussians3D(shDegree: degree)
+        let kind = header["kind"] ?? "gaussians"
+        guard let kind = kind as? String, kind == "gaussians" || kind == GaussianSchema.kind4D else {
+            throw DatasetError(path, "damaged checkpoint header: kind \(kind) is neither gaussians nor \(GaussianSchema.kind4D)")
+        }
+        let hasTime = kind == GaussianSchema.kind4D
+        let schema = hasTime ? GaussianSchema.gaussians4D(shDegree: degree) : GaussianSchema.gaussians3D(shDegree: degree)
         let groups = schema.groups.map(\.name)
         let known = Set(groups + statisticsArrays + groups.flatMap { ["adam_m/" + $0, "adam_v/" + $0] })
         var offset = 16 + headerLength
@@ -208,7 +215,7 @@ public struct GaussianCheckpoint {
             guard let a = arrays[name] else { throw DatasetError(path, "checkpoint lacks array \(name)") }
             return a
         }
-        let model = GaussianModel(shDegree: degree, parameterGroups: try groups.map(array))
+        let model = GaussianModel(shDegree: degree, parameterGroups: try groups.map(array), hasTime: hasTime)
         if let problem = model.shapeProblem() { throw DatasetError(path, "checkpoint model: \(problem)") }
         guard model.count == count else {
             throw DatasetError(path, "damaged checkpoint header: count says \(count) Gaussians, the arrays hold \(model.count)")

@@ -160,6 +160,7 @@ public final class GaussianDensifier {
         case .copy: return DENSIFY_FIELD_GENERIC
         case .samplePosition: return DENSIFY_FIELD_POSITIONS
         case .shrinkLogScale: return DENSIFY_FIELD_SCALES
+        case .sampleTime: return DENSIFY_FIELD_TIME
         }
     }
 
@@ -346,6 +347,7 @@ public final class GaussianDensifier {
                        kinds kindB: BufferRange, from n: Int, to m: Int, push p: DensifyParams) throws -> Regroup {
         let model = rasterizer.modelBuffers
         let scales = model[try groupIndex(.logScale, of: rasterizer)], rotations = model[try groupIndex(.rotation, of: rasterizer)]
+        let timeScales = rasterizer.schema.index(of: .timeLogScale).map { model[$0] }
         var newModel = model
         var newMoments: [(index: Int, group: GaussianParameterGroup, m: GPUBuffer, v: GPUBuffer)] = []
         for (k, group) in rasterizer.schema.groups.enumerated() where group.floatsPerGaussian > 0 {
@@ -369,13 +371,20 @@ public final class GaussianDensifier {
                 moments.m.slice(offset: 0, length: inBytes), moments.v.slice(offset: 0, length: inBytes),
                 spare[0]!.slice(offset: 0, length: bytes), spare[1]!.slice(offset: 0, length: bytes),
                 spare[2]!.slice(offset: 0, length: bytes),
-                scales.slice(offset: 0, length: n * 12), rotations.slice(offset: 0, length: n * 16),
+                group.densification == .sampleTime ? try timeScaleBuffer(timeScales, n) : scales.slice(offset: 0, length: n * 12),
+                rotations.slice(offset: 0, length: n * 16),
             ], push: g, groups: groups(m * d), label: "densify gather \(name)")
             newModel[k] = spare[0]!
             newMoments.append((k, group, spare[1]!, spare[2]!))
         }
         try recordReset(stream, count: m)
         return Regroup(count: m, model: newModel, moments: newMoments)
+    }
+
+    /// The time log-scales [N] a time group's split samples read.
+    private func timeScaleBuffer(_ buffer: GPUBuffer?, _ n: Int) throws -> BufferRange {
+        guard let buffer else { throw ComputeError.invalidArgument("densification: time means need a time log-scale group") }
+        return buffer.slice(offset: 0, length: n * 4)
     }
 
     /// Installs a recorded (and run) regroup: the rebuilt buffers become the
@@ -524,6 +533,9 @@ public enum GaussianDensification {
                     let ci: UInt32 = kind == DENSIFY_KIND_SPLIT0 ? 0 : 1
                     let sample = SIMD3((0..<3).map { a in exp(scales[3 * i + a]) * normal(seed: seed, index: i32, child: ci, axis: UInt32(a)) })
                     value += (row * sample).sum()
+                }
+                if child && field == DENSIFY_FIELD_TIME {
+                    value += exp(scales[i]) * normal(seed: seed, index: i32, child: kind == DENSIFY_KIND_SPLIT0 ? 0 : 1, axis: 3)
                 }
                 let fresh = kind != DENSIFY_KIND_KEEP
                 outP.append(value)

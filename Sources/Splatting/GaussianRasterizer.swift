@@ -26,10 +26,11 @@ public final class GaussianRasterizer {
     public let device: ComputeDevice
     let sorter: RadixSort
     let scan: PrefixSum
-    let prepareKernel: Kernel
+    /// The prepare kernels (forward, backward) of each kind, by schema kind:
+    /// the 3D kind's made at once, others on first use.
+    private var prepareKernels: [String: (forward: Kernel, backward: Kernel)] = [:]
     let emitKernel: Kernel
     let rangesKernel: Kernel
-    let prepareBackwardKernel: Kernel
     let workgroupSize: Int
     let splatBytes = MemoryLayout<ProjectedSplat>.stride
     /// Pixels each thread of the blend kernels handles (a divisor of the tile size).
@@ -39,6 +40,8 @@ public final class GaussianRasterizer {
 
     /// The model's parameter groups: what each holds and in which order.
     public private(set) var schema = GaussianSchema.gaussians3D(shDegree: 0)
+    /// Whether the model is 4D (space-time) Gaussians, sliced at each frame's time.
+    public var hasTime: Bool { schema.kind == GaussianSchema.kind4D }
     /// One buffer per schema group, in schema order: for 3D Gaussians
     /// [N, 3], [N, 3], [N, 4], [N], [N, 3], [N, 3, K-1] f32.
     private var parameters: [GPUBuffer] = []
@@ -129,13 +132,7 @@ public final class GaussianRasterizer {
         workgroupSize = min(256, info.maxWorkgroupInvocations, info.maxWorkgroupSize[0])
         let spec = [UInt32(workgroupSize)]
         let push = MemoryLayout<RasterDispatch>.size
-        let chunks = Int(RASTER_CHUNKS)
-        let chunkedReads = [BufferAccess](repeating: .read, count: chunks)
-        let chunkedWrites = [BufferAccess](repeating: .write, count: chunks)
-        let frontEnd3D: [BufferAccess] = [.read, .read, .read, .read, .read] + chunkedReads
-        prepareKernel = try device.kernel(ShaderLibrary.splatPrepare3d,
-                                          bindings: frontEnd3D + [.uniform] + chunkedWrites + chunkedWrites + [.write, .readWrite],
-                                          pushConstantBytes: push, specialization: spec)
+        let chunkedReads = [BufferAccess](repeating: .read, count: Int(RASTER_CHUNKS))
         emitKernel = try device.kernel(ShaderLibrary.splatEmit, bindings: chunkedReads + [.read, .read, .write, .write, .uniform],
                                        pushConstantBytes: push, specialization: spec)
         rangesKernel = try device.kernel(ShaderLibrary.splatRanges, bindings: [.read, .write],
@@ -148,15 +145,38 @@ public final class GaussianRasterizer {
             throw ComputeError.invalidArgument("pixels per blend thread must divide \(rasterTileSize), got \(ppt)")
         }
         self.pixelsPerThread = ppt
-        prepareBackwardKernel = try device.kernel(
-            ShaderLibrary.splatPrepare3dBackward,
-            bindings: frontEnd3D + [.uniform, .read, .read] + chunkedReads
-                + [.write, .write, .write, .write, .write] + chunkedWrites,
-            pushConstantBytes: push, specialization: spec)
         frameUniform = try GPUBuffer(device: device, length: MemoryLayout<RasterFrame>.size, label: "raster frame")
         counters = try GPUBuffer(device: device, length: 16, label: "raster counters")
         prepareStream = try CommandStream(device: device)
         drawStream = try CommandStream(device: device)
+        _ = try frontEndKernels(for: schema)
+    }
+
+    /// The prepare kernels of `schema`'s kind (made on first use). Each
+    /// binds the kind's parameter groups in schema order (chunked groups as
+    /// RASTER_CHUNKS slices), then the shared stage's buffers, then (backward)
+    /// one gradient output per parameter binding.
+    func frontEndKernels(for schema: GaussianSchema) throws -> (forward: Kernel, backward: Kernel) {
+        if let kernels = prepareKernels[schema.kind] { return kernels }
+        let sources: (forward: SPIRVBinary, backward: SPIRVBinary)
+        switch schema.kind {
+        case "gaussians": sources = (ShaderLibrary.splatPrepare3d, ShaderLibrary.splatPrepare3dBackward)
+        case GaussianSchema.kind4D: sources = (ShaderLibrary.splatPrepare4d, ShaderLibrary.splatPrepare4dBackward)
+        default: throw ComputeError.invalidArgument("the rasterizer has no front end for Gaussians of kind \(schema.kind)")
+        }
+        let spec = [UInt32(workgroupSize)]
+        let push = MemoryLayout<RasterDispatch>.size
+        let chunks = Int(RASTER_CHUNKS)
+        let reads = schema.groups.flatMap { [BufferAccess](repeating: .read, count: Self.chunkedGroups.contains($0.name) ? chunks : 1) }
+        let writes = reads.map { _ in BufferAccess.write }
+        let chunkedReads = [BufferAccess](repeating: .read, count: chunks)
+        let chunkedWrites = [BufferAccess](repeating: .write, count: chunks)
+        let forward = try device.kernel(sources.forward, bindings: reads + [.uniform] + chunkedWrites + chunkedWrites + [.write, .readWrite],
+                                        pushConstantBytes: push, specialization: spec)
+        let backward = try device.kernel(sources.backward, bindings: reads + [.uniform, .read, .read] + chunkedReads + writes,
+                                         pushConstantBytes: push, specialization: spec)
+        prepareKernels[schema.kind] = (forward, backward)
+        return (forward, backward)
     }
 
     /// Shared memory of the blend backward (the larger of the two blend
@@ -213,6 +233,7 @@ public final class GaussianRasterizer {
         if let problem = model.shapeProblem() { throw ComputeError.invalidArgument("model: \(problem)") }
         let n = model.count
         let schema = model.schema
+        _ = try frontEndKernels(for: schema)
         parameters = try zip(schema.groups, model.parameterGroups).map { group, values in
             try GPUBuffer(device: device, values.isEmpty ? [0] : values, label: group.name)
         }
@@ -390,7 +411,7 @@ public final class GaussianRasterizer {
             offsetsB = try offsets.atLeast(n * 4, device: device)
             let own = try payloadOut.atLeast(n * 12, device: device)
             payloadB = payloadB ?? own
-            try prepareStream.dispatch(prepareKernel,
+            try prepareStream.dispatch(try frontEndKernels(for: schema).forward,
                                        frontEndBindings(parameters)
                                         + [frameUniform.slice(offset: 0, length: frameUniform.length)]
                                         + chunked(splatsB!, itemBytes: splatBytes, count: n)
@@ -488,10 +509,10 @@ public final class GaussianRasterizer {
         let (gC, gA, gD) = try uploadUpstream(gradColor, gradAlpha, gradDepth)
         try backwardOnDevice(gradColor: gC, gradAlpha: gA, gradDepth: gD)
         let n = gaussianCount
-        guard n > 0 else { return GaussianModel(count: 0, shDegree: modelSHDegree) }
+        guard n > 0 else { return GaussianModel(count: 0, shDegree: modelSHDegree, hasTime: hasTime) }
         return GaussianModel(shDegree: modelSHDegree, parameterGroups: try zip(schema.groups, gradientBuffers).map { group, buffer in
             try buffer.buffer!.read(Float.self, count: n * group.floatsPerGaussian, device: device)
-        })
+        }, hasTime: hasTime)
     }
 
     /// dL/d(payload) of the last backward pass: [N, stride] f32 (sparse: the weight slots).
@@ -572,7 +593,7 @@ public final class GaussianRasterizer {
         try stream.mark("blend")
         let layout = payloadLayout(external)
         let out = try zip(gradientBuffers, schema.groups).map { try $0.atLeast(max(4, n * $1.floatsPerGaussian * 4), device: device) }
-        try stream.dispatch(prepareBackwardKernel,
+        try stream.dispatch(try frontEndKernels(for: schema).backward,
                             frontEndBindings(parameters)
                             + [frameUniform.slice(offset: 0, length: frameUniform.length),
                                touched.buffer!.slice(offset: 0, length: n * 4),
@@ -635,7 +656,7 @@ public final class GaussianRasterizer {
         let n = gaussianCount
         return GaussianModel(shDegree: modelSHDegree, parameterGroups: try zip(schema.groups, parameters).map { group, buffer in
             try buffer.read(Float.self, count: n * group.floatsPerGaussian, device: device)
-        })
+        }, hasTime: hasTime)
     }
 
     /// The colour output of the last frame: [H, W, C + 1] f32 (the C payload

@@ -38,7 +38,18 @@ public struct GaussianModel: Equatable, Sendable {
     /// Natural logs of the per-axis standard deviations.  // [N, 3] f32
     public var scales: [Float]
     /// Unnormalised quaternions (w, x, y, z).  // [N, 4] f32
+    /// For 4D Gaussians, the left quaternion of the 4D rotation.
     public var rotations: [Float]
+    /// Whether these are 4D space-time Gaussians (`GaussianSchema.gaussians4D`):
+    /// then `positions` and `scales` are the spatial parts of the 4D mean and
+    /// log-scale, and the three arrays below hold the rest. Empty for 3D.
+    public var hasTime = false
+    /// Time means, in the dataset's normalised time.  // [N] f32 (4D only)
+    public var timeMeans: [Float] = []
+    /// Natural logs of the time standard deviations.  // [N] f32 (4D only)
+    public var timeScales: [Float] = []
+    /// Right quaternions of the 4D rotation (w, x, y, z).  // [N, 4] f32 (4D only)
+    public var rotationsRight: [Float] = []
 
     /// The highest SH degree 3DGS (and this type) supports.
     public static let maxSHDegree = 3
@@ -56,8 +67,9 @@ public struct GaussianModel: Equatable, Sendable {
     }
 
     /// `count` Gaussians at the origin with every parameter zero except the
-    /// rotations, which are the identity (1, 0, 0, 0).
-    public init(count: Int, shDegree: Int) {
+    /// rotations, which are the identity (1, 0, 0, 0); with `hasTime`, 4D
+    /// Gaussians (time means and log-scales 0, identity right quaternions).
+    public init(count: Int, shDegree: Int, hasTime: Bool = false) {
         precondition(count >= 0 && (0...Self.maxSHDegree).contains(shDegree))
         self.shDegree = shDegree
         positions = [Float](repeating: 0, count: count * 3)
@@ -68,18 +80,30 @@ public struct GaussianModel: Equatable, Sendable {
         var identity = [Float](repeating: 0, count: count * 4)
         for i in 0..<count { identity[i * 4] = 1 }
         rotations = identity
+        if hasTime {
+            self.hasTime = true
+            timeMeans = [Float](repeating: 0, count: count)
+            timeScales = [Float](repeating: 0, count: count)
+            rotationsRight = identity
+        }
     }
 
-    /// This model's parameter groups: `GaussianSchema.gaussians3D` at its SH degree.
-    public var schema: GaussianSchema { .gaussians3D(shDegree: shDegree) }
+    /// This model's parameter groups: `GaussianSchema.gaussians3D` (or
+    /// `gaussians4D` with `hasTime`) at its SH degree.
+    public var schema: GaussianSchema { hasTime ? .gaussians4D(shDegree: shDegree) : .gaussians3D(shDegree: shDegree) }
+
+    /// The kind's name as `model.json` spells it: `gaussians` or `gaussians4d`.
+    public var kind: String { hasTime ? GaussianSchema.kind4D : "gaussians" }
 
     /// The arrays in the order of `schema.groups`.
     public var parameterGroups: [[Float]] { schema.groups.map { self[keyPath: Self.field($0)] } }
 
     /// A model from arrays in the order of `GaussianSchema.gaussians3D(shDegree:)`'s
-    /// groups; shapes are not checked (see `shapeProblem()`).
-    public init(shDegree: Int, parameterGroups: [[Float]]) {
+    /// groups (`gaussians4D` with `hasTime`); shapes are not checked (see
+    /// `shapeProblem()`).
+    public init(shDegree: Int, parameterGroups: [[Float]], hasTime: Bool = false) {
         self.init(shDegree: shDegree, positions: [], shDC: [], shRest: [], opacities: [], scales: [], rotations: [])
+        self.hasTime = hasTime
         let groups = schema.groups
         precondition(parameterGroups.count == groups.count, "\(parameterGroups.count) parameter groups; the schema has \(groups.count)")
         for (group, values) in zip(groups, parameterGroups) { self[keyPath: Self.field(group)] = values }
@@ -94,6 +118,9 @@ public struct GaussianModel: Equatable, Sendable {
         case "opacities": return \.opacities
         case "sh_dc": return \.shDC
         case "sh_rest": return \.shRest
+        case "time_means": return \.timeMeans
+        case "time_scales": return \.timeScales
+        case "rotations_right": return \.rotationsRight
         default: preconditionFailure("GaussianModel has no parameter group \(group.name)")
         }
     }

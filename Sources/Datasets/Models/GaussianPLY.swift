@@ -34,14 +34,15 @@ public enum GaussianPLY {
     }
 
     /// The vertex properties `write` emits, in order.
-    public static func propertyNames(shDegree: Int) -> [String] {
-        GaussianSchema.gaussians3D(shDegree: shDegree).plyPropertyNames
+    public static func propertyNames(shDegree: Int, hasTime: Bool = false) -> [String] {
+        (hasTime ? GaussianSchema.gaussians4D(shDegree: shDegree) : GaussianSchema.gaussians3D(shDegree: shDegree)).plyPropertyNames
     }
 
-    /// The header `write` emits, exactly as the 3DGS release writes it.
-    public static func header(count: Int, shDegree: Int) -> String {
+    /// The header `write` emits, exactly as the 3DGS release writes it (4D
+    /// models: with the time properties after the 3DGS ones).
+    public static func header(count: Int, shDegree: Int, hasTime: Bool = false) -> String {
         var lines = ["ply", "format binary_little_endian 1.0", "element vertex \(count)"]
-        lines += propertyNames(shDegree: shDegree).map { "property float \($0)" }
+        lines += propertyNames(shDegree: shDegree, hasTime: hasTime).map { "property float \($0)" }
         lines.append("end_header")
         return lines.joined(separator: "\n") + "\n"
     }
@@ -57,7 +58,7 @@ public enum GaussianPLY {
         let offsets = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, 4 * $0) })
         let runs = runs(of: schema) { (offsets[$0]!, false) }
         let widths = schema.groups.map(\.floatsPerGaussian)
-        let head = Array(header(count: n, shDegree: model.shDegree).utf8)
+        let head = Array(header(count: n, shDegree: model.shDegree, hasTime: model.hasTime).utf8)
         // Zero-filled: the unused properties (the normals) stay zero.
         var data = Data(count: head.count + n * stride)
         data.withUnsafeMutableBytes { (out: UnsafeMutableRawBufferPointer) in
@@ -333,12 +334,16 @@ public enum GaussianPLY {
             throw DatasetError(path, "has \(restCount) f_rest_ properties; a 3DGS PLY has 0, 9, 24 or 45 (SH degree 0 to 3)")
         }
 
+        // 4D first: any time property makes this a 4D file, which then needs
+        // all of them (never a 3D model with extra properties).
+        let hasTime = GaussianSchema.timeProperties.contains { byName[$0] != nil }
         // The groups' properties are required (named in file order), the unused ones optional.
-        let schema = GaussianSchema.gaussians3D(shDegree: degree)
+        let schema = hasTime ? GaussianSchema.gaussians4D(shDegree: degree) : GaussianSchema.gaussians3D(shDegree: degree)
         let required = schema.groupsInPLYOrder.flatMap(\.plyProperties)
         let missing = required.filter { byName[$0] == nil }
         guard missing.isEmpty else {
-            throw DatasetError(path, "missing required vertex propert\(missing.count == 1 ? "y" : "ies") \(missing.joined(separator: ", "))")
+            throw DatasetError(path, "missing required vertex propert\(missing.count == 1 ? "y" : "ies") \(missing.joined(separator: ", "))"
+                               + (hasTime ? " (it has time properties, so it is read as 4D Gaussians, which need \(GaussianSchema.timeProperties.joined(separator: ", ")))" : ""))
         }
         for name in required {
             let type = byName[name]!.type!
@@ -383,7 +388,7 @@ public enum GaussianPLY {
                 copyRows(rows, count: n, stride: stride, copies: copies)
             }
         }
-        let model = GaussianModel(shDegree: degree, parameterGroups: groups)
+        let model = GaussianModel(shDegree: degree, parameterGroups: groups, hasTime: hasTime)
         if let bad = model.firstNonFinite() {
             throw DatasetError(path, "vertex \(bad.index): property \(bad.property) is \(bad.value) (NaN and infinity are not allowed)")
         }

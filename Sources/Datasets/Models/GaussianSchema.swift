@@ -10,7 +10,8 @@ import Foundation
 /// more parameters (a 4D kind's time mean, say) adds groups here.
 public struct GaussianSchema: Equatable, Sendable {
     /// The kind's name, as `model.json` spells it (docs/conventions.md,
-    /// "Kinds of models"): `gaussians` for 3D Gaussians.
+    /// "Kinds of models"): `gaussians` for 3D Gaussians, `gaussians4d` for
+    /// 4D space-time Gaussians.
     public var kind: String
     /// The groups in the order the rasterizer, the optimiser and checkpoints
     /// keep them.
@@ -107,6 +108,45 @@ public struct GaussianSchema: Equatable, Sendable {
     }
 }
 
+extension GaussianSchema {
+    /// The kind name of 4D space-time Gaussians.
+    public static let kind4D = "gaussians4d"
+
+    /// The PLY properties only 4D Gaussians have: readers look for them
+    /// before anything else, so a 4D file is never read as a 3D one with
+    /// extra properties.
+    public static let timeProperties = ["t", "scale_t", "rot_r_0", "rot_r_1", "rot_r_2", "rot_r_3"]
+
+    /// 4D space-time Gaussians (Yang et al., ICLR 2024, "Real-time
+    /// Photorealistic Dynamic Scene Representation and Rendering with 4D
+    /// Gaussian Splatting"): the 3D groups, which hold the spatial part of
+    /// the 4D mean and scale and the left quaternion of the 4D rotation, then
+    /// the time mean, the time log-scale and the right quaternion. The 4D
+    /// rotation is L(q_left) R(q_right), the product of a left- and a
+    /// right-isoclinic rotation (docs/gaussians4d.md). Colour is the 3D
+    /// kind's SH of the view direction.
+    ///
+    /// PLY row: the 3DGS row, then t, scale_t, rot_r_0..3.
+    public static func gaussians4D(shDegree: Int) -> GaussianSchema {
+        var schema = gaussians3D(shDegree: shDegree)
+        schema.kind = kind4D
+        schema.groups += [
+            GaussianParameterGroup(  // [N] f32, in the dataset's normalised time [0, 1]
+                name: "time_means", floatsPerGaussian: 1, activation: .identity,
+                learningRate: .init(initial: 1e-3, schedule: .exponentialDecay(final: 1e-5)),
+                densification: .sampleTime, plyProperties: ["t"]),
+            GaussianParameterGroup(  // [N] f32, log of the time standard deviation
+                name: "time_scales", floatsPerGaussian: 1, activation: .exp, learningRate: .init(initial: 5e-3),
+                densification: .shrinkLogScale, role: .timeLogScale, plyProperties: ["scale_t"]),
+            GaussianParameterGroup(  // [N, 4] f32, w x y z
+                name: "rotations_right", floatsPerGaussian: 4, activation: .normalize, learningRate: .init(initial: 1e-3),
+                densification: .copy, plyProperties: (0..<4).map { "rot_r_\($0)" }),
+        ]
+        schema.plyLayout += [.group("time_means"), .group("time_scales"), .group("rotations_right")]
+        return schema
+    }
+}
+
 /// One group of a Gaussian kind's trainable parameters: `floatsPerGaussian`
 /// raw float32 values per Gaussian, stored row by row ([N, floatsPerGaussian]).
 public struct GaussianParameterGroup: Equatable, Sendable {
@@ -146,6 +186,9 @@ public struct GaussianParameterGroup: Equatable, Sendable {
         case samplePosition
         /// The parent's log scale minus log 1.6 (scales).
         case shrinkLogScale
+        /// The parent's time mean plus its time standard deviation times a
+        /// normal sample: 4D Gaussians split in time as well as in space.
+        case sampleTime
     }
 
     /// The groups densification reads besides moving them.
@@ -162,6 +205,9 @@ public struct GaussianParameterGroup: Equatable, Sendable {
         case logScale
         /// Quaternions: the axes split samples are taken along.
         case rotation
+        /// Time log-scales (4D): the standard deviation time samples of a
+        /// split use.
+        case timeLogScale
     }
 
     /// A learning rate over a training run.

@@ -22,7 +22,7 @@ public enum ModelInfo {
         let degree: String
         switch format {
         case .ply:
-            kind = "PLY, 3DGS layout"
+            kind = model.hasTime ? "PLY, 4D Gaussians (3DGS layout + t, scale_t, rot_r_0..3)" : "PLY, 3DGS layout"
             degree = "\(model.shDegree)"
         case .splat:
             kind = ".splat (web viewer layout)"
@@ -32,12 +32,16 @@ public enum ModelInfo {
         if let b = model.bounds {
             bounds = "min \(vector(b.min))  max \(vector(b.max))"
         }
+        var time = ""
+        if model.hasTime, let lo = model.timeMeans.min(), let hi = model.timeMeans.max() {
+            time = "\n  time means \(String(format: "%.3f", lo)) to \(String(format: "%.3f", hi))"
+        }
         return """
         \(path)
           format     \(kind)
           Gaussians  \(grouped(model.count))
           SH degree  \(degree)
-          bounds     \(bounds)
+          bounds     \(bounds)\(time)
           file size  \(size(bytes))
         """
     }
