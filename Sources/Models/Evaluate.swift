@@ -5,13 +5,14 @@ import Splatting
 import Training
 
 /// Test-set metrics: PSNR (renders clamped to [0, 1]) and SSIM (GPU, 11x11
-/// Gaussian window), means over images.
+/// Gaussian window), means over images. 4D models render each frame at its
+/// own time.
 public enum Evaluate {
     public static func metrics(rasterizer: GaussianRasterizer, frames: [LoadedFrame], background: SIMD3<Float>) throws
         -> (psnr: Double, ssim: Double, perImage: [(name: String, psnr: Double, ssim: Double)]) {
         try metrics(device: rasterizer.device, frames: frames, background: background) { f in
             try rasterizer.render(camera: RasterCamera(intrinsics: f.intrinsics, pose: f.frame.pose),
-                                  settings: RasterSettings(background: background)).color
+                                  settings: RasterSettings(background: background, time: Float(f.frame.time ?? 0))).color
         }
     }
 

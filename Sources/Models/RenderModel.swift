@@ -28,6 +28,20 @@ public struct RenderModel {
         return try? StrictJSON.object(data, path: folder + "/config.json") as? [String: Any]
     }
 
+    /// Whether the model has time (4D Gaussians, kind gaussians4d).
+    public var hasTime: Bool {
+        if case .gaussians(let g) = content { return g.hasTime }
+        return false
+    }
+
+    /// "a 3D Gaussian model", "a 4D Gaussian model (gaussians4d)" or "a NeRF model", for messages.
+    public var kindDescription: String {
+        switch content {
+        case .gaussians(let g): return g.hasTime ? "a 4D Gaussian model (gaussians4d)" : "a 3D Gaussian model"
+        case .nerf: return "a NeRF model"
+        }
+    }
+
     /// The Gaussians, for the commands that only draw Gaussians.
     public func gaussians(for command: String) throws -> GaussianModel {
         guard case .gaussians(let g) = content else { throw DatasetError(path, "a NeRF model: \(command) needs a Gaussian model") }
@@ -104,7 +118,7 @@ public struct RenderModel {
             return s
         }
         let kind = try text("kind", root["kind"]) ?? "gaussians"
-        guard ["gaussians", "nerf"].contains(kind) else {
+        guard ["gaussians", "gaussians4d", "nerf"].contains(kind) else {
             throw DatasetError(path, "a \(StrictJSON.excerpt(kind)) model: splat draws Gaussian and NeRF models")
         }
         func value(_ key: String) -> JSONValue? { root[key] ?? root["settings"]?[key] }

@@ -12,6 +12,15 @@ public protocol ViewerFrameSource: AnyObject {
     func render(intrinsics: Intrinsics, pose: Pose, background: SIMD3<Float>) throws -> (color: BufferRange, depth: BufferRange)
     /// Shown in the title bar and stats ("123456 Gaussians").
     var summary: String { get }
+    /// The time the next frames show (models with time; others ignore it).
+    var time: Double { get set }
+}
+
+extension ViewerFrameSource {
+    public var time: Double {
+        get { 0 }
+        set {}
+    }
 }
 
 /// A viewer input event, from the mouse and keyboard or from a script
@@ -91,6 +100,13 @@ public final class ViewerSession {
         public var exitAfter: Int?
         public var screenshot: String?
         public var inputScript: [ViewerInput] = []
+        /// Models with time (4D Gaussians): the time to start at, in [0, 1];
+        /// nil for models without time. `,` / `.` step it by `timeStep`,
+        /// Space plays (once through [0, 1] in `playSeconds`, looping) and
+        /// pauses, and the title shows it.
+        public var time: Double?
+        public var timeStep = 0.01
+        public var playSeconds = 5.0
         /// Frame time (s) above which the viewer renders at reduced
         /// resolution while the camera moves, and refines when it stops.
         public var interactiveFrameBudget = 1.0 / 20
@@ -129,6 +145,10 @@ public final class ViewerSession {
     var fullFrameSeconds = 0.0
     var reducedShown = false
     var dirty = true
+    /// The shown time (models with time), and whether it plays.
+    public private(set) var time: Double?
+    var playing = false
+    var lastPlayClock = Date()
 
     /// Opens the window and the device (which must serve both compute and
     /// presentation). `home` is the camera `R` returns to.
@@ -159,6 +179,7 @@ public final class ViewerSession {
         stream = try CommandStream(device: device)
         controller = start
         self.home = home
+        time = options.time.map { min(1, max(0, $0)) }
     }
 
     public static let keyMap = """
@@ -167,6 +188,7 @@ public final class ViewerSession {
         keys:  W/A/S/D fly forward/left/back/right, Q/E down/up (Shift: 4x)
                R reset the camera, 1-9 training camera N, [ ] previous/next
                M colour/depth/alpha, B background, F frame rate in the title
+               4D models: , . step the time, Space play/pause
                P screenshot PNG, H this help, Esc quit
         """
 
@@ -259,6 +281,12 @@ public final class ViewerSession {
             if case let .wait(n) = event { waitFrames = n } else { moving = try apply(event) || moving }
         }
         moving = try handleInput() || moving
+        if playing, let t = time {
+            let now = Date()
+            time = (t + now.timeIntervalSince(lastPlayClock) / max(options.playSeconds, 1e-3)).truncatingRemainder(dividingBy: 1)
+            lastPlayClock = now
+            dirty = true
+        }
         let (fw, fh) = window.framebufferSize
         if fw != presenter.width || fh != presenter.height {
             guard try presenter.configure(width: fw, height: fh) else {
@@ -279,6 +307,7 @@ public final class ViewerSession {
         var (rw, rh) = renderSize(width: w, height: h, moving: moving)
         if live { (rw, rh) = (max(1, w / liveDivisor), max(1, h / liveDivisor)) }
         let intrinsics = cameraIntrinsics?.scaled(toWidth: rw, height: rh) ?? controller.intrinsics(width: rw, height: rh)
+        if let t = time { source.time = t }
         let buffers = try source.render(intrinsics: intrinsics, pose: controller.pose, background: options.backgrounds[backgroundIndex])
         let out = try pixelBuffer(bytes: w * h * 4)
         stream.reset()
@@ -327,6 +356,7 @@ public final class ViewerSession {
     func updateTitle(source: ViewerFrameSource, reduced: Bool) {
         var parts = [options.title]
         if let status { parts.append(status()) }
+        if let time { parts.append(String(format: "t = %.3f%@", time, playing ? " (playing)" : "")) }
         if showStats {
             parts.append(source.summary)
             parts.append(String(format: "%.1f fps", fps))
@@ -380,6 +410,13 @@ public final class ViewerSession {
         case "M": mode = DisplayMode.allCases[(DisplayMode.allCases.firstIndex(of: mode)! + 1) % DisplayMode.allCases.count]
         case "B": backgroundIndex = (backgroundIndex + 1) % options.backgrounds.count
         case "TAB": flyLook.toggle()
+        case ",", ".":
+            guard let t = time else { break }
+            time = min(1, max(0, t + (name == "." ? options.timeStep : -options.timeStep)))
+        case "SPACE":
+            guard time != nil else { break }
+            playing.toggle()
+            lastPlayClock = Date()
         case "P":
             let path = options.screenshot ?? String(format: "splat-screenshot-%04d.png", frame)
             try saveScreenshot(to: path)
@@ -407,6 +444,7 @@ public final class ViewerSession {
     static let keyNames: [(Int32, String)] = [
         (GLFW_KEY_R, "R"), (GLFW_KEY_F, "F"), (GLFW_KEY_H, "H"), (GLFW_KEY_M, "M"), (GLFW_KEY_B, "B"), (GLFW_KEY_P, "P"),
         (GLFW_KEY_TAB, "TAB"), (GLFW_KEY_LEFT_BRACKET, "["), (GLFW_KEY_RIGHT_BRACKET, "]"),
+        (GLFW_KEY_COMMA, ","), (GLFW_KEY_PERIOD, "."), (GLFW_KEY_SPACE, "SPACE"),
     ] + (1...9).map { (GLFW_KEY_0 + Int32($0), String($0)) }
 
     /// The drawable's width in pixels: the swapchain's, or before the first

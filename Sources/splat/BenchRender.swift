@@ -58,6 +58,12 @@ struct BenchRender: ParsableCommand {
     var blend = "alpha"
     @Flag(help: "Skip the Swift baseline (it takes minutes at 10M Gaussians); speedup and error are then not measured.")
     var skipBaseline = false
+    @Option(help: "4D models (and --kind gaussians4d): render at this time, in [0, 1] (default 0.5); the baseline renders the slice at that time.")
+    var time: Double?
+
+    @Option(help: "The synthetic scene's kind: gaussians, or gaussians4d (the same Gaussians with random times, time deviation 0.1).")
+    var kind = "gaussians"
+
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
     @Option(name: .customLong("write-model"),
@@ -105,9 +111,11 @@ struct BenchRender: ParsableCommand {
                 log("splat bench render: wrote \(writeModel): \(scene.count) Gaussians (synthetic scene, seed 1)")
                 return
             }
-            let gaussians: GaussianModel
+            var gaussians: GaussianModel
             let camera: RasterCamera
             var settings = RasterSettings()
+            try OptionCheck.choice("--kind", kind, ["gaussians", "gaussians4d"])
+            try OptionCheck.number("--time", time, 0...1)
             if let model {
                 let input = try RenderModel.load(model)
                 gaussians = try input.gaussians(for: "splat bench render")
@@ -116,8 +124,15 @@ struct BenchRender: ParsableCommand {
                 camera = RasterCamera(intrinsics: view.intrinsics, pose: view.pose)
             } else {
                 gaussians = SyntheticScene.make(count: count, seed: 1)
+                if kind == "gaussians4d" {
+                    gaussians = GaussianInitialization.addingTime(to: gaussians, times: 0...1, config: GaussianTrainingConfig.dynamic)
+                }
                 camera = SyntheticScene.defaultCamera(width: width, height: height)
             }
+            if time != nil && !gaussians.hasTime { throw DatasetError(model ?? "synthetic", "a 3D Gaussian model has no time; --time is for 4D models") }
+            settings.time = Float(time ?? 0.5)
+            // The baseline renders what a 4D model shows at that time: its slice (GaussianSlice, the 4D front end's twin).
+            let baselineModel = gaussians.hasTime ? GaussianSlice.sliceModel(gaussians, time: Double(settings.time)) : gaussians
 
             let device = try ComputeDevice.make()
             log("bench render: \(gaussians.count) Gaussians, \(camera.width)x\(camera.height) on \(device.info.displayName)")
@@ -146,7 +161,7 @@ struct BenchRender: ParsableCommand {
             var reference = image
             var baselineSamples: [Double] = []
             for _ in 0..<(skipBaseline ? 0 : 3) {
-                baselineSamples.append(milliseconds { reference = RasterizerReference.renderTiled(gaussians, camera: camera, settings: settings) })
+                baselineSamples.append(milliseconds { reference = RasterizerReference.renderTiled(baselineModel, camera: camera, settings: settings) })
                 if baselineSamples[0] > 5000 { break }
             }
             let baselineMs = median(baselineSamples)
@@ -167,6 +182,8 @@ struct BenchRender: ParsableCommand {
                 "device": device.info.displayName,
                 "model": model ?? "synthetic",
                 "gaussians": gaussians.count,
+                "kind": gaussians.kind,
+                "time": gaussians.hasTime ? Double(settings.time) : NSNull(),
                 "width": camera.width,
                 "height": camera.height,
                 "ms": round3(ms),

@@ -70,12 +70,21 @@ struct BenchTrain: ParsableCommand {
             config.mcmc.interval = densifyInterval
             // The images at the size asked for, every step.
             config.resolution.downscales = 0
-            let initial: GaussianModel
+            var initial: GaussianModel
+            let dynamic = !frames.isEmpty && frames.allSatisfy { $0.frame.time != nil }
+            if dynamic && model == nil {
+                config.randomPoints = randomPoints
+                config.initialTimeScale = GaussianTrainingConfig.dynamic.initialTimeScale
+            }
             if let model {
                 initial = try GaussianModelFile.read(path: model)
                 config.maxSHDegree = initial.shDegree
             } else {
                 initial = GaussianInitialization.forScene(points: loaded.points, poses: frames.map(\.frame.pose), config: config)
+                if dynamic {
+                    let times = frames.compactMap(\.frame.time)
+                    initial = GaussianInitialization.addingTime(to: initial, times: times.min()!...times.max()!, config: config)
+                }
             }
             config.mcmc.budget = initial.count
             let device = try ComputeDevice.make()
@@ -110,6 +119,7 @@ struct BenchTrain: ParsableCommand {
                 "device": device.info.displayName,
                 "scene": loaded.root,
                 "gaussians": initial.count,
+                "kind": initial.kind,
                 "gaussians_after": trainer.rasterizer.gaussianCount,
                 "densify": config.densify.rawValue,
                 "densify_events": densifyEvents.count,

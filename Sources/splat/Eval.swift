@@ -55,7 +55,9 @@ struct Eval: ParsableCommand {
             var index = 0
             var progress = RenderProgress(total: frames.count)
             let (psnr, ssim, perImage) = try Evaluate.metrics(device: device, frames: frames, background: input.settings.background) { f in
-                let image = try renderer.render(intrinsics: f.intrinsics, pose: f.frame.pose, settings: input.settings)
+                var settings = input.settings
+                settings.time = Float(f.frame.time ?? 0)  // 4D models: each view at its own time
+                let image = try renderer.render(intrinsics: f.intrinsics, pose: f.frame.pose, settings: settings)
                 if let saveRenders {
                     try ImageIO.writePNG(RenderOutput.rgb(image), to: "\(saveRenders)/\(String(format: "%05d", index)).png")
                 }

@@ -46,6 +46,14 @@ struct Render: ParsableCommand {
         pipes the frames to ffmpeg (H.264, yuv420p, 30 frames/s); every frame
         must have the same size, and ffmpeg must be on PATH. Every file is
         written to a temporary name and renamed when complete.
+
+        4D models (kind gaussians4d): --cameras renders each camera at its
+        frame's time; --time T renders every frame at T (in [0, 1]);
+        --times N renders N frames at times 0, 1/(N-1), ..., 1, frame k from
+        camera k mod M of --orbit M (--orbit 1 --times 60: one camera, the
+        scene in motion; --orbit 60 --times 60: once around while time runs).
+        An orbit without either is rendered at time 0. cameras.json records
+        each frame's time.
         """)
 
     @Argument(help: "A training output folder (model.json with point_cloud.ply or model.nerf) or a .ply / .splat / .nerf file.")
@@ -78,6 +86,12 @@ struct Render: ParsableCommand {
     @Option(help: "Also encode the frames into this video with ffmpeg (30 frames/s).")
     var video: String?
 
+    @Option(help: "4D models: render every frame at this time, in [0, 1].")
+    var time: Double?
+
+    @Option(help: "4D models, with --orbit M: N frames at times evenly spaced over [0, 1], frame k from orbit camera k mod M.")
+    var times: Int?
+
     @OptionGroup var imageScale: ImageScaleOptions
     var downscale: Int { imageScale.factor() }
 
@@ -107,6 +121,12 @@ struct Render: ParsableCommand {
         if let background, !["black", "white"].contains(background) {
             throw ValidationError("--background must be black or white")
         }
+        try OptionCheck.number("--time", time, 0...1)
+        try OptionCheck.whole("--times", times, 1...1_000_000)
+        if times != nil {
+            guard orbit != nil else { throw ValidationError("--times applies to --orbit (scene cameras render at their own times; --time T sets one)") }
+            guard time == nil else { throw ValidationError("give one of --time and --times") }
+        }
     }
 
     func run() throws {
@@ -117,12 +137,33 @@ struct Render: ParsableCommand {
             if let background { settings.background = background == "white" ? SIMD3(1, 1, 1) : .zero }
             if antialias { settings.antialias = true }
 
-            let views: [(camera: RenderCamera, split: Split)]
+            var views: [(camera: RenderCamera, split: Split)]
             if let cameras {
                 views = try sceneViews(cameras, input: input)
             } else {
                 let w = width ?? 1280, h = height ?? 720
                 views = RenderModel.orbit(count: orbit ?? 1, model: input, width: w, height: h).map { ($0, .test) }
+            }
+            let hasTime = input.hasTime
+            if !hasTime && (time != nil || times != nil) {
+                throw DatasetError(input.path, "\(input.kindDescription) has no time; --time and --times are for 4D Gaussian models (gaussians4d)")
+            }
+            if hasTime {
+                if let times {
+                    let ring = views
+                    views = (0..<times).map { k in
+                        var view = ring[k % ring.count]
+                        view.camera.time = times == 1 ? 0 : Double(k) / Double(times - 1)
+                        view.camera.name = String(format: "t%.4f", view.camera.time!)
+                        return view
+                    }
+                } else {
+                    let untimed = views.filter { $0.camera.time == nil }.count
+                    if time == nil && untimed > 0 {
+                        log("splat render: \(untimed) camera\(untimed == 1 ? " has" : "s have") no time; rendering \(untimed == 1 ? "it" : "them") at time 0 (--time T sets one)")
+                    }
+                    for k in views.indices where time != nil || views[k].camera.time == nil { views[k].camera.time = time ?? 0 }
+                }
             }
 
             // Everything a user can get wrong is checked before the first frame.
@@ -155,7 +196,9 @@ struct Render: ParsableCommand {
                 for (index, view) in views.enumerated() {
                     let image: RasterImage
                     do {
-                        image = try renderer.render(intrinsics: view.camera.intrinsics, pose: view.camera.pose, settings: settings)
+                        var frameSettings = settings
+                        frameSettings.time = Float(view.camera.time ?? 0)
+                        image = try renderer.render(intrinsics: view.camera.intrinsics, pose: view.camera.pose, settings: frameSettings)
                     } catch ComputeError.invalidArgument(let problem) {
                         throw DatasetError(cameras ?? model, "camera \(view.camera.name): \(problem)")  // name the camera
                     }

@@ -10,7 +10,7 @@ import Viewer
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train 3D Gaussians (or, with --method nerf, a hash-grid NeRF) from posed photos (COLMAP or transforms.json).",
+        abstract: "Train 3D or 4D Gaussians (or, with --method nerf, a hash-grid NeRF) from posed photos (COLMAP or transforms.json).",
         discussion: """
         The 3DGS recipe (Kerbl et al. 2023) on the GPU: each iteration renders
         one training view, computes (1 - lambda) L1 + lambda (1 - SSIM),
@@ -63,6 +63,18 @@ struct Train: ParsableCommand {
         the iteration named; the last checkpoint written stays as it was.
         Exit codes: 0 done, 1 bad input, 2 device failure, 130 interrupted.
 
+        --method gaussians4d trains 4D space-time Gaussians for a dynamic
+        scene (every frame has a "time", as in D-NeRF's transforms_*.json;
+        Yang et al. 2024; docs/gaussians4d.md): each Gaussian is sliced at
+        a view's time into a 3D Gaussian before projection. --method auto
+        (the default) picks gaussians4d when every frame has a time and
+        gaussians otherwise. 4D runs start from --random-points random
+        points over the camera box and uniform times (time deviation
+        --initial-time-scale x the time span), train one view per step, and
+        grow by adaptive density control whose splits sample in time too;
+        point_cloud.ply then holds the time properties (t, scale_t,
+        rot_r_0..3) and model.json says kind gaussians4d.
+
         --method nerf trains instant-ngp's NeRF (Mueller et al. 2022;
         docs/nerf.md): hash encoding, density and colour MLPs, occupancy
         grid, 2^18 samples a batch (on a CPU device 2^14 samples, a 64^3 grid,
@@ -84,8 +96,10 @@ struct Train: ParsableCommand {
 
     @Argument(help: "The scene folder or transforms.json.")
     var scene: String
-    @Option(help: "gaussians (3DGS) or nerf (instant-ngp hash-grid NeRF).")
-    var method = "gaussians"
+    @Option(help: "auto (gaussians4d when every frame has a time, else gaussians), gaussians (3DGS), gaussians4d (4D space-time Gaussians) or nerf (instant-ngp hash-grid NeRF).")
+    var method = "auto"
+    @Option(help: "--method gaussians4d: the initial time standard deviation of each Gaussian, as a fraction of the training frames' time span (default 0.2).")
+    var initialTimeScale: Double?
     @Option(help: "Output folder.")
     var out: String?
     @Option(help: "Training iterations (default 7000; --method nerf 20000; or the checkpoint's with --resume).")
@@ -204,19 +218,16 @@ struct Train: ParsableCommand {
         try OptionCheck.number("--opacity-reg", opacityReg, 0...1e6)
         try OptionCheck.number("--scale-reg", scaleReg, 0...1e6)
         try OptionCheck.number("--noise-lr", noiseLR, 0...1e12)
-        let strategy = densify.flatMap(DensificationStrategy.init(rawValue:)) ?? Self.defaults.densify
-        let misplaced = strategy == .mcmc ? adaptiveOnlyOptions : mcmcOnlyOptions
-        if !misplaced.isEmpty {
-            let other = strategy == .mcmc ? "adaptive" : "mcmc"
-            throw ValidationError("\(misplaced.joined(separator: ", ")) \(misplaced.count == 1 ? "is" : "are") for --densify \(other) (this run uses \(strategy.rawValue)\(densify == nil ? ", the default" : ""))")
-        }
+        // With --method auto the default strategy depends on the scene (4D: adaptive): checked in run().
+        if method != "auto" { try checkStrategyOptions(dynamic: method == "gaussians4d") }
         try OptionCheck.positive("--densify-grad-threshold", densifyGradThreshold, upTo: 1e6)
         try OptionCheck.number("--percent-dense", percentDense, 0...1, aboveLowerBound: true)
         try OptionCheck.number("--min-opacity", minOpacity, 0...1)
         try OptionCheck.number("--max-world-scale", maxWorldScale, 0...1e6)
         try OptionCheck.number("--max-screen-size", maxScreenSize, 0...1e6)
         try OptionCheck.whole("--view-frames", viewFrames, 1...1_000_000)
-        try OptionCheck.choice("--method", method, ["gaussians", "nerf"])
+        try OptionCheck.choice("--method", method, ["auto", "gaussians", "gaussians4d", "nerf"])
+        try OptionCheck.number("--initial-time-scale", initialTimeScale, 0...100, aboveLowerBound: true)
         try OptionCheck.choice("--background", background, ["white", "black", "random"])
         try OptionCheck.whole("--rays-per-batch", raysPerBatch, 1...(1 << 22))
         try OptionCheck.whole("--samples-per-batch", samplesPerBatch, 64...(1 << 26))
@@ -229,6 +240,17 @@ struct Train: ParsableCommand {
             if !nerfOnly.isEmpty {
                 throw ValidationError("\(nerfOnly.joined(separator: ", ")) \(nerfOnly.count == 1 ? "is" : "are") for --method nerf (Gaussian training's profile: splat bench train --profile)")
             }
+        }
+    }
+
+    /// Options of the densification strategy this run does not use are refused.
+    func checkStrategyOptions(dynamic: Bool) throws {
+        let fallback = dynamic ? GaussianTrainingConfig.dynamic.densify : Self.defaults.densify
+        let strategy = densify.flatMap(DensificationStrategy.init(rawValue:)) ?? fallback
+        let misplaced = strategy == .mcmc ? adaptiveOnlyOptions : mcmcOnlyOptions
+        if !misplaced.isEmpty {
+            let other = strategy == .mcmc ? "adaptive" : "mcmc"
+            throw ValidationError("\(misplaced.joined(separator: ", ")) \(misplaced.count == 1 ? "is" : "are") for --densify \(other) (this run uses \(strategy.rawValue)\(densify == nil ? ", the default\(dynamic ? " for 4D Gaussians" : "")" : ""))")
         }
     }
 
@@ -247,9 +269,11 @@ struct Train: ParsableCommand {
     /// The library's recipe (3DGS's defaults), for the help text.
     static let defaults = GaussianTrainingConfig()
 
-    /// The recipe: the library's defaults with the options given on the command line.
-    func recipe() -> GaussianTrainingConfig {
-        var config = Self.defaults
+    /// The recipe: the library's defaults (3D, or `.dynamic` for 4D) with the
+    /// options given on the command line.
+    func recipe(dynamic: Bool = false) -> GaussianTrainingConfig {
+        var config = dynamic ? GaussianTrainingConfig.dynamic : Self.defaults
+        if let initialTimeScale { config.initialTimeScale = initialTimeScale }
         config.iterations = iterations ?? config.iterations
         config.seed = seed
         config.sparseAdam = sparseAdam
@@ -309,12 +333,29 @@ struct Train: ParsableCommand {
                 }
             }
             let (loaded, outDir, frames, train, test) = try loadTrainingScene()
+            let timed = loaded.frames.filter { $0.time != nil }.count
+            let dynamic: Bool
+            if let resumed {
+                dynamic = resumed.model.hasTime
+                if method != "auto" && (method == "gaussians4d") != dynamic {
+                    throw DatasetError(resume!, "the checkpoint holds \(resumed.model.kind) Gaussians, not \(method); resume with --method \(resumed.model.kind) or auto")
+                }
+            } else {
+                dynamic = method == "gaussians4d" || (method == "auto" && timed == loaded.frames.count)
+            }
+            if dynamic && timed < loaded.frames.count {
+                throw DatasetError(scene, "--method gaussians4d needs a \"time\" on every frame; this scene's frames have none")
+            }
+            if resumed == nil && method == "auto" { try checkStrategyOptions(dynamic: dynamic) }
+            if initialTimeScale != nil && !dynamic {
+                throw ValidationError("--initial-time-scale is for --method gaussians4d (this scene's frames have no time)")
+            }
             let hasAlpha = frames.contains { $0.image.hasAlpha }
             let backgroundName = background ?? (hasAlpha ? "white" : "black")
             // Evaluation and the saved model use white for a random training background.
             let bg = backgroundName == "black" ? SIMD3<Float>(0, 0, 0) : SIMD3<Float>(1, 1, 1)
 
-            var config = resumed?.config ?? recipe()
+            var config = resumed?.config ?? recipe(dynamic: dynamic)
             if let iterations { config.iterations = iterations }
             config.randomBackground = backgroundName == "random"
             var points = loaded.points
@@ -342,7 +383,12 @@ struct Train: ParsableCommand {
                 let halvings = config.resolution.level(atIteration: config.iterations, of: config.iterations)
                 log("splat train: the resolution schedule (\(config.resolution.downscales) downscales, \(config.resolution.resolvedInterval(iterations: config.iterations)) iterations each) reaches full size after this \(config.iterations)-iteration run ends; training stays at 1/\(1 << halvings) size")
             }
-            let initial = resumed?.model ?? GaussianInitialization.forScene(points: points, poses: train.map(\.frame.pose), config: config)
+            var initial = resumed?.model ?? GaussianInitialization.forScene(points: points, poses: train.map(\.frame.pose), config: config)
+            if dynamic && resumed == nil {
+                let times = train.compactMap(\.frame.time)
+                initial = GaussianInitialization.addingTime(to: initial, times: (times.min() ?? 0)...(times.max() ?? 1), config: config)
+                log("splat train: 4D Gaussians (gaussians4d): \(train.count) training views over times \(String(format: "%.3g", times.min() ?? 0)) to \(String(format: "%.3g", times.max() ?? 1))")
+            }
             // Outputs and checkpoints take about 1 KB per Gaussian; densification
             // grows the model, so ask for room for a few times the start.
             try checkFreeSpace(outDir, bytes: 32 << 20 + 4096 * initial.count)
@@ -393,6 +439,7 @@ struct Train: ParsableCommand {
 
             var viewer: (session: ViewerSession, source: GaussianFrameSource)?
             if let session {
+                if dynamic { log("splat train: --view shows 4D Gaussians at time 0 while training") }
                 let source = GaussianFrameSource(rasterizer: trainer.rasterizer, settings: RasterSettings(background: bg))
                 session.status = { [unowned trainer] in "iteration \(trainer.iteration)/\(total)" }
                 session.begin(source: source)
@@ -464,7 +511,7 @@ struct Train: ParsableCommand {
             try GaussianPLY.write(model, to: outDir + "/point_cloud.ply")
             try CamerasJSON.write(CamerasJSON.entries(frames), to: outDir + "/cameras.json")
             let center = loaded.normalization.center
-            try writeJSON(["kind": "gaussians", "format_version": 1, "sh_degree": model.shDegree, "antialias": "classic",
+            try writeJSON(["kind": model.kind, "format_version": 1, "sh_degree": model.shDegree, "antialias": "classic",
                            "background": [bg.x, bg.y, bg.z].map(Double.init), "scene_center": [center.x, center.y, center.z],
                            "scene_extent": loaded.normalization.extent, "split": loaded.splitSource,
                            "checkpoint": "checkpoint/" + GaussianCheckpoint.fileName], to: outDir + "/model.json")

@@ -29,6 +29,11 @@ struct View: ParsableCommand {
         (orbit DX DY, pan DX DY, look DX DY, zoom STEPS, fly R U F, key NAME,
         wait N); --print-camera prints the final camera as JSON on stdout.
 
+        4D models (gaussians4d) show one time at once: --time T (default:
+        --camera's frame time, else 0); `,` and `.` step it by 0.01, Space
+        plays it (once through [0, 1] in 5 s, looping) and pauses; the title
+        shows it (keys in scripts: key , / key . / key SPACE).
+
         Needs a display (X11 or Wayland) and GLFW 3 (libglfw3), loaded at run
         time; without them, `splat render` writes frames headless.
         """)
@@ -69,6 +74,9 @@ struct View: ParsableCommand {
     @Flag(help: "Print the final camera (eye, target, pose) as JSON on stdout.")
     var printCamera = false
 
+    @Option(help: "4D models: the time to start at, in [0, 1] (default: --camera's frame time, else 0); , and . step it, Space plays.")
+    var time: Double?
+
     @Option(help: "Background colour: black or white (default: model.json's, else black); B toggles.")
     var background: String?
 
@@ -78,6 +86,7 @@ struct View: ParsableCommand {
         try OptionCheck.whole("--height", height, 1...16384)
         try OptionCheck.whole("--exit-after", exitAfter, 1...100_000_000)
         try OptionCheck.choice("--background", background, ["black", "white"])
+        try OptionCheck.number("--time", time, 0...1)
     }
 
     func run() throws {
@@ -87,6 +96,9 @@ struct View: ParsableCommand {
             let modelPath = modelOption ?? model
             let scene = modelOption == nil ? scene : (scene ?? model)
             let input = try RenderModel.load(modelPath)
+            if time != nil && !input.hasTime {
+                throw DatasetError(input.path, "\(input.kindDescription) has no time; --time is for 4D Gaussian models (gaussians4d)")
+            }
             var settings = input.settings
             if let background { settings.background = background == "white" ? SIMD3(1, 1, 1) : .zero }
             var options = ViewerSession.Options()
@@ -118,7 +130,9 @@ struct View: ParsableCommand {
                 }
                 options.cameras.insert((cameras[index].name, cameras[index].intrinsics, cameras[index].pose), at: 0)
                 options.startCamera = 0
+                if input.hasTime, time == nil { options.time = cameras[index].time }
             }
+            if input.hasTime { options.time = time ?? options.time ?? 0 }
             let home = Self.homeCamera(input, cameras: options.cameras.map(\.pose))
 
             let session = try ViewerSession(options: options, home: home)
@@ -188,4 +202,9 @@ final class GaussianFrameSource: ViewerFrameSource {
     }
 
     var summary: String { "\(rasterizer.gaussianCount) Gaussians" }
+
+    var time: Double {
+        get { Double(settings.time) }
+        set { settings.time = Float(newValue) }
+    }
 }

@@ -37,7 +37,14 @@ public struct SceneSummary {
         if let ngp = scene.ngp {
             lines.append("instant-ngp: aabb_scale \(ngp.aabbScale.map { String($0) } ?? "none"), scale \(ngp.scale), offset \(Self.format(ngp.offset))")
         }
-        if scene.frames.contains(where: { $0.time != nil }) { lines.append("dynamic: frames carry time stamps") }
+        if scene.frames.contains(where: { $0.time != nil }) {
+            lines.append("dynamic: every frame has a time (training picks 4D Gaussians, --method auto)")
+            for split in Split.allCases {
+                let times = scene.frames.filter { $0.split == split }.compactMap(\.time)
+                guard let lo = times.min(), let hi = times.max() else { continue }
+                lines.append(String(format: "time (%@): %.4g to %.4g over %d frames (%d distinct times)", split.rawValue, lo, hi, times.count, Set(times).count))
+            }
+        }
         return lines.joined(separator: "\n")
     }
 
@@ -55,6 +62,12 @@ public struct SceneSummary {
             "extent": scene.normalization.extent,
         ]
         if let b = scene.bounds { object["bounds"] = ["min": [b.min.x, b.min.y, b.min.z], "max": [b.max.x, b.max.y, b.max.z]] }
+        var times: [String: Any] = [:]
+        for split in Split.allCases {
+            let t = scene.frames.filter { $0.split == split }.compactMap(\.time)
+            if let lo = t.min(), let hi = t.max() { times[split.rawValue] = ["min": lo, "max": hi, "frames": t.count] }
+        }
+        if !times.isEmpty { object["time"] = times }
         return object
     }
 }

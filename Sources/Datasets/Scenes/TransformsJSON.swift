@@ -125,11 +125,31 @@ public enum TransformsJSON {
             if ngp == nil { ngp = fileNGP }
         }
         if missing > 0 { Diagnostics.warn("\(root): \(missing) frames whose image is missing were skipped") }
+        try normalizeTimes(&frames, files: files)
         let splitSource = files.count > 1
             ? files.map { ($0.0 as NSString).lastPathComponent }.joined(separator: ", ")
             : ""
         return Scene(root: root, format: .transforms, frames: frames, points: nil,
                      normalization: SceneNormalization(center: .zero, extent: 1), ngp: ngp, splitSource: splitSource)
+    }
+
+    /// Dynamic scenes: every frame has a `time` or none does (a frame
+    /// without one is an error naming it and its file), and times outside
+    /// [0, 1] are mapped linearly onto [0, 1] over all frames, with one
+    /// warning (docs/conventions.md: time is normalised).
+    static func normalizeTimes(_ frames: inout [SceneFrame], files: [(String, Split?)]) throws {
+        let timed = frames.filter { $0.time != nil }.count
+        guard timed > 0 else { return }
+        if let untimed = frames.first(where: { $0.time == nil }) {
+            let file = files.first { ($0.1 ?? .train) == untimed.split }?.0 ?? files[0].0
+            throw DatasetError(file, "frame \(untimed.name) has no \"time\", but \(timed) other frame\(timed == 1 ? " has" : "s have") one: a dynamic scene needs a time on every frame")
+        }
+        let times = frames.compactMap(\.time)
+        let lo = times.min()!, hi = times.max()!
+        guard lo < 0 || hi > 1 else { return }
+        let span = hi - lo
+        Diagnostics.warn("\(files[0].0): frame times run from \(lo) to \(hi), outside [0, 1]; normalised to [0, 1]")
+        for k in frames.indices { frames[k].time = span > 0 ? (frames[k].time! - lo) / span : 0 }
     }
 
     /// The frames of one file whose image exists, its instant-ngp transform,
@@ -201,7 +221,7 @@ public enum TransformsJSON {
                                         width: width, height: height, focalX: focalX, focalY: focalY, angleX: angleX, angleY: angleY,
                                         cx: try keys.number("cx", rule: .bounded), cy: try keys.number("cy", rule: .bounded),
                                         distortion: distortion, cameraModel: model,
-                                        time: try keys.number("time", rule: .unit))
+                                        time: try keys.number("time", rule: .bounded))
             // With the size known, the focal lengths a camera angle gives are checked now.
             if let width, let height { _ = try frame.intrinsics(width: width, height: height, path: path) }
             frames.append(frame)
