@@ -111,6 +111,26 @@ run)
       rm -rf "$out/beer-recipe/checkpoint" "$out/beer-recipe/point_cloud.ply" ;;
     esac
   fi
+  # 4D Gaussians on D-NeRF's jumpingjacks (JJ=path, else ../shared or
+  # shared/): one 5-minute run at full resolution (800x800, black), test
+  # PSNR every 1000 iterations with the seconds it was reached (metrics.json
+  # history: read off 1, 2 and 5 minutes), then rendering FPS of the model
+  # at 800x800 and time 0.5.
+  jj="${JJ:-}"
+  for candidate in ../shared/scenes/dnerf/jumpingjacks shared/scenes/dnerf/jumpingjacks; do
+    if [ -z "$jj" ] && [ -d "$candidate" ]; then jj=$candidate; fi
+  done
+  if [ -n "$jj" ]; then
+    js=300; [ -n "${QUICK:-}" ] && js=20
+    case "train-jumpingjacks-4d" in *"${ONLY:-}"*)
+      echo "== train-jumpingjacks-4d: splat train $jj --background black --max-seconds $js --iterations 30000" >&2
+      /usr/bin/time -v "$splat" train "$jj" --background black --max-seconds $js --iterations 30000 --eval-every 1000 \
+        --out "$out/jj-4d" 2> "$out/train-jumpingjacks-4d.log" || echo "FAILED: train-jumpingjacks-4d" >&2
+      cat "$out/jj-4d/metrics.json" 2>/dev/null || true
+      bench render-jumpingjacks-4d-800 render --model "$out/jj-4d" --time 0.5 --width 800 --height 800 --repeat 20 --skip-baseline
+      rm -rf "$out/jj-4d/checkpoint" "$out/jj-4d/point_cloud.ply" ;;
+    esac
+  fi
   # NeRF on the fox (FOX=path, else ../shared or shared/; copy it into .gpu/ to
   # carry it): test PSNR after 5, 15 and 60 s of training at full resolution
   # (the GPU target), then rendering rays/s of a 1280x720 frame of the

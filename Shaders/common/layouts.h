@@ -258,6 +258,12 @@ struct MCMCParams {
     u32 maxRatio;            // relocation: ratios clamp here (51, as gsplat's table)
 };
 
+// Opacity entropy regulariser (Shaders/splatting/opacity_entropy.comp).
+struct EntropyParams {
+    u32 count;    // Gaussians
+    f32 weight;   // lambda / N
+};
+
 // ---------------------------------------------------------------------------
 // Viewer (Shaders/viewer/display_pack.comp): a rendered frame [srcH, srcW]
 // (colour [.., 4] f32 already sRGB-encoded, expected depth [..] f32) packed

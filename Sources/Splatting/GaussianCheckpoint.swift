@@ -262,6 +262,8 @@ public struct GaussianCheckpoint {
         }
         if !(c.initialOpacity > 0 && c.initialOpacity < 1) { return "initialOpacity must be in (0, 1), got \(c.initialOpacity)" }
         if c.randomPoints < 0 { return "randomPoints must be >= 0, got \(c.randomPoints)" }
+        if !(c.initialTimeScale > 0 && c.initialTimeScale.isFinite) { return "initialTimeScale must be finite and > 0, got \(c.initialTimeScale)" }
+        if !(c.opacityEntropy >= 0 && c.opacityEntropy.isFinite) { return "opacityEntropy must be finite and >= 0, got \(c.opacityEntropy)" }
         let d = c.densification
         let counts: [(String, Int)] = [("from", d.from), ("until", d.until), ("interval", d.interval),
                                        ("opacityResetInterval", d.opacityResetInterval), ("maxGaussians", d.maxGaussians)]

@@ -41,6 +41,9 @@ public struct GaussianTrainingConfig: Codable, Equatable {
     /// 4D Gaussians: the initial time standard deviation, as a fraction of
     /// the training frames' time span.
     public var initialTimeScale = 0.2
+    /// Weight of the opacity entropy regulariser (4D-Rotor GS, Duan et al.
+    /// 2024; `OpacityEntropy`); 0: off.
+    public var opacityEntropy = 0.0
     public init() {}
 
     /// The recipe before the resolution schedule and MCMC existed: adaptive
@@ -56,7 +59,7 @@ public struct GaussianTrainingConfig: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case iterations, positionLR, positionLRFinal, featureLR, opacityLR, scalingLR, rotationLR, lambdaDSSIM
         case shDegreeInterval, maxSHDegree, initialOpacity, randomPoints, seed, densification, randomBackground, sparseAdam
-        case densify, mcmc, resolution, initialTimeScale
+        case densify, mcmc, resolution, initialTimeScale, opacityEntropy
     }
 
     /// Strict for the keys every recipe has; the newer ones (`densify`,
@@ -84,6 +87,7 @@ public struct GaussianTrainingConfig: Codable, Equatable {
         mcmc = try c.decodeIfPresent(MCMCSettings.self, forKey: .mcmc) ?? legacy.mcmc
         resolution = try c.decodeIfPresent(ResolutionSchedule.self, forKey: .resolution) ?? legacy.resolution
         initialTimeScale = try c.decodeIfPresent(Double.self, forKey: .initialTimeScale) ?? legacy.initialTimeScale
+        opacityEntropy = try c.decodeIfPresent(Double.self, forKey: .opacityEntropy) ?? legacy.opacityEntropy
     }
 
     /// The recipe for 4D Gaussians (docs/gaussians4d.md): adaptive density
@@ -386,6 +390,8 @@ public final class GaussianTrainer {
     public let densifier: GaussianDensifier
     /// MCMC relocation, noise and regularisers (with `config.densify == .mcmc`).
     public let mcmc: MCMCDensifier?
+    /// The opacity entropy regulariser (with `config.opacityEntropy` > 0).
+    let entropy: OpacityEntropy?
     let extent: Double
     let background: SIMD3<Float>
     var views: [TrainingView] = []
@@ -436,6 +442,7 @@ public final class GaussianTrainer {
         } else {
             mcmc = nil
         }
+        entropy = config.opacityEntropy > 0 ? try OpacityEntropy(device: device, weight: config.opacityEntropy) : nil
         rng = SplitMix64(seed: config.seed)
         let bg = SIMD3<Double>(Double(background.x), Double(background.y), Double(background.z))
         let levels = max(0, config.resolution.downscales)
@@ -554,6 +561,7 @@ public final class GaussianTrainer {
         if profileKernels { try stream.mark("begin") }
         let schema = rasterizer.schema
         try mcmc?.recordRegularize(stream, rasterizer: rasterizer)
+        try entropy?.record(stream, rasterizer: rasterizer)
         for group in rasterizer.trainableGroups() {
             let rate = schema.group(named: group.name).map { config.learningRate(for: $0, iteration: iteration, extent: extent) }
             try adam.record(stream, group: group.name, parameters: group.parameters, gradients: group.gradients,

@@ -100,6 +100,8 @@ struct Train: ParsableCommand {
     var method = "auto"
     @Option(help: "--method gaussians4d: the initial time standard deviation of each Gaussian, as a fraction of the training frames' time span (default 0.2).")
     var initialTimeScale: Double?
+    @Option(help: "Weight of the opacity entropy regulariser, lambda mean(-o ln o) (4D-Rotor GS; default 0: off; docs/gaussians4d.md has its measured effect).")
+    var opacityEntropy: Double?
     @Option(help: "Output folder.")
     var out: String?
     @Option(help: "Training iterations (default 7000; --method nerf 20000; or the checkpoint's with --resume).")
@@ -228,6 +230,7 @@ struct Train: ParsableCommand {
         try OptionCheck.whole("--view-frames", viewFrames, 1...1_000_000)
         try OptionCheck.choice("--method", method, ["auto", "gaussians", "gaussians4d", "nerf"])
         try OptionCheck.number("--initial-time-scale", initialTimeScale, 0...100, aboveLowerBound: true)
+        try OptionCheck.number("--opacity-entropy", opacityEntropy, 0...1e6)
         try OptionCheck.choice("--background", background, ["white", "black", "random"])
         try OptionCheck.whole("--rays-per-batch", raysPerBatch, 1...(1 << 22))
         try OptionCheck.whole("--samples-per-batch", samplesPerBatch, 64...(1 << 26))
@@ -274,6 +277,7 @@ struct Train: ParsableCommand {
     func recipe(dynamic: Bool = false) -> GaussianTrainingConfig {
         var config = dynamic ? GaussianTrainingConfig.dynamic : Self.defaults
         if let initialTimeScale { config.initialTimeScale = initialTimeScale }
+        if let opacityEntropy { config.opacityEntropy = opacityEntropy }
         config.iterations = iterations ?? config.iterations
         config.seed = seed
         config.sparseAdam = sparseAdam
