@@ -93,7 +93,8 @@ public struct GaussianTrainingConfig: Codable, Equatable {
     /// The recipe for 4D Gaussians (docs/gaussians4d.md): adaptive density
     /// control, whose splits sample in time as well as in space (4D-Rotor GS
     /// and Yang et al. both grow with 3DGS's rule), capped at 150,000
-    /// Gaussians; 14,000 iterations (a dynamic scene's views each show
+    /// Gaussians (`splat train` caps at one per training-image pixel
+    /// instead, at least 10,000); 14,000 iterations (a dynamic scene's views each show
     /// one moment, so each is seen less often per time); 20,000 random
     /// starting points with time deviations of a tenth of the time span
     /// (100,000 points at a fifth ran at 1.2 it/s on lavapipe: every one

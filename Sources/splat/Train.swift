@@ -377,6 +377,13 @@ struct Train: ParsableCommand {
                     config.randomPoints = budget
                 }
             }
+            if resumed == nil && dynamic && config.densify == .adaptive && maxGaussians == nil {
+                // Adaptive growth on a dynamic scene runs until the cap: one Gaussian per
+                // training-image pixel (at least 10,000) keeps small scenes small.
+                let pixels = train.reduce(0) { $0 + $1.intrinsics.width * $1.intrinsics.height } / train.count
+                config.densification.maxGaussians = max(10_000, pixels)
+                log("splat train: at most \(config.densification.maxGaussians) Gaussians (one per training-image pixel, at least 10,000; --max-gaussians sets it)")
+            }
             let downscales = config.resolved(for: train).resolution.downscales
             if resumed == nil && downscales < config.resolution.downscales {
                 let shortest = train.map { min($0.intrinsics.width, $0.intrinsics.height) }.min() ?? 0

@@ -82,7 +82,7 @@ final class TransformsJSONTests: TemporaryFolderTestCase {
          "aabb_scale": 4, "scale": 0.5, "offset": [0.5, 0.5, 0.5],
          "frames": [
            {"file_path": "img/a", "time": 0.25, "transform_matrix": [[1,0,0,1],[0,1,0,2],[0,0,1,3],[0,0,0,1]]},
-           {"file_path": "img/b.png", "fl_x": 60, "transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,5],[0,0,0,1]]},
+           {"file_path": "img/b.png", "fl_x": 60, "time": 0.75, "transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,5],[0,0,0,1]]},
            {"file_path": "img/missing.png", "transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}
          ]}
         """, "transforms.json")

@@ -266,6 +266,7 @@ final class DynamicSceneTrainingTests: GPUTestCase {
         config.randomPoints = 5000
         config.seed = 1
         config.maxSHDegree = 1
+        config.densification.maxGaussians = 128 * 128  // splat train's cap: one per pixel
         let box = GaussianInitialization.lookAtBox(train.map(\.frame.pose))
         let initial = GaussianInitialization.addingTime(to: GaussianInitialization.random(in: box, config: config), times: 0...1, config: config)
         let black = SIMD3<Float>(0, 0, 0)
@@ -275,13 +276,14 @@ final class DynamicSceneTrainingTests: GPUTestCase {
         for _ in 0..<config.iterations { try trainer.step() }
         let after = try Evaluate4D.psnr(trainer.rasterizer, test)
         print("dynamic scene: test PSNR \(before) -> \(after) dB after \(config.iterations) iterations, \(trainer.rasterizer.gaussianCount) Gaussians")
-        // The bar: see docs/gaussians4d.md ("Measurements") for the longer runs it is set from.
+        // The bar: 2000 iterations measured 28.5 dB (10.5 before); the default 14,000-iteration
+        // recipe reaches more (docs/measurements.md, "4D Gaussians").
         XCTAssertGreaterThan(after, Self.minimumPSNR)
         XCTAssertTrue(try trainer.rasterizer.currentModel().timeMeans.allSatisfy(\.isFinite))
     }
 
-    static let iterations = 1000
-    static let minimumPSNR = 20.0
+    static let iterations = 2000
+    static let minimumPSNR = 25.0
 }
 
 /// Held-out PSNR of a 4D model, each view at its time, over black.
