@@ -78,6 +78,23 @@ final class Gaussians4DCLITests: XCTestCase {
         XCTAssertGreaterThan(sliced.count, 0)
         XCTAssertLessThanOrEqual(sliced.count, model.count)
 
+        // A 4D checkpoint resumes as 4D.
+        let resumed = try SplatProcess.run(["train", scene, "--resume", out, "--iterations", "35", "--eval-every", "0"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("resuming at iteration 30"), resumed.stderr)
+        XCTAssertTrue(try GaussianPLY.read(path: out + "/point_cloud.ply").hasTime)
+
+        // The benchmarks take 4D models and scenes.
+        let benchRender = try SplatProcess.run(["bench", "render", "--kind", "gaussians4d", "--count", "3000", "--width", "64", "--height", "48",
+                                                "--repeat", "2", "--json"])
+        XCTAssertEqual(benchRender.status, 0, benchRender.stderr)
+        let rendered = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(benchRender.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(rendered["kind"] as? String, "gaussians4d")
+        XCTAssertEqual(rendered["verified"] as? Bool, true, benchRender.stdout)
+        let benchTrain = try SplatProcess.run(["bench", "train", "--scene", scene, "--iterations", "3", "--warmup", "1", "--random-points", "300", "--json"])
+        XCTAssertEqual(benchTrain.status, 0, benchTrain.stderr)
+        XCTAssertTrue(benchTrain.stdout.contains("\"gaussians4d\""), benchTrain.stdout)
+
         // A 4D model as a .splat needs a time; a 4D checkpoint resumes as 4D only.
         let splat = try SplatProcess.run(["convert", out, folder + "/m.splat"])
         XCTAssertEqual(splat.status, 1)

@@ -71,6 +71,35 @@ final class ViewCLITests: XCTestCase {
         XCTAssertTrue(a.pixels.contains { $0 != 0 }, "the frame shows the Gaussians")
     }
 
+    /// A 4D model in the window: a scene camera's frame is shown at that
+    /// frame's time and equals `splat render` of it; `.` steps the time.
+    func test4DModelShowsTheCameraTimeAndStepsIt() throws {
+        var m = SplatProcess.tinyModel(count: 80, seed: 5)
+        m.hasTime = true
+        m.timeMeans = (0..<m.count).map { Float($0) / Float(m.count) }
+        m.timeScales = [Float](repeating: log(0.05), count: m.count)
+        m.rotationsRight = (0..<m.count * 4).map { $0 % 4 == 0 ? 1 : 0 }
+        let model = "\(folder!)/model4d.ply"
+        try GaussianPLY.write(m, to: model)
+        let dynamic = "\(Self.repository)/Scenes/dynamic/transforms_test.json"
+        let shot = "\(folder!)/shot.png", stepped = "\(folder!)/stepped.png"
+        let result = try view([model, "--camera", "\(dynamic):3", "--exit-after", "3", "--screenshot", shot])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let script = "\(folder!)/keys.txt"
+        try (String(repeating: "key .\n", count: 10) + "wait 1\n").write(toFile: script, atomically: true, encoding: .utf8)
+        let keys = try view([model, "--camera", "\(dynamic):3", "--input-script", script, "--exit-after", "13", "--screenshot", stepped])
+        XCTAssertEqual(keys.status, 0, keys.stderr)
+        // Test frame 3 is at time 3.5 / 20 = 0.175; ten steps of 0.01 later, 0.275.
+        for (time, image) in [(0.175, shot), (0.275, stepped)] {
+            let renders = "\(folder!)/renders-\(time)"
+            let rendered = try SplatProcess.run(["render", model, "--cameras", dynamic, "--time", "\(time)", "--out", renders])
+            XCTAssertEqual(rendered.status, 0, rendered.stderr)
+            let a = try ImageIO.read(path: image), b = try ImageIO.read(path: "\(renders)/00003.png")
+            XCTAssertGreaterThanOrEqual(psnr(a, b), 40, "time \(time)")
+        }
+        XCTAssertLessThan(psnr(try ImageIO.read(path: shot), try ImageIO.read(path: stepped)), 40, "the time step changes the frame")
+    }
+
     /// A NeRF in the window: the frame of a scene camera equals `splat render` of it.
     func testNerfScreenshotMatchesRender() throws {
         _ = try xvfbRun()
