@@ -403,6 +403,12 @@ public final class GaussianTrainer {
     let gradient = ScratchBuffer(label: "loss gradient")
     let stream: CommandStream
     public internal(set) var iteration = 0
+    /// Set by a caller whose run ends on a time budget: how many iterations
+    /// it expects to run after this one. Opacity resets then follow the
+    /// rule for the end this predicts (`DensificationSettings.resetsOpacity`:
+    /// none in the last half interval), as they do for the last iteration (a run stopped just after a reset shows
+    /// the faded opacities: hook lost dB that way, docs/decisions.md).
+    public var iterationsLeftEstimate: Int?
     /// The last densification's report (nil before the first).
     public private(set) var lastDensification: DensificationReport?
     /// The last MCMC refinement's report (nil before the first).
@@ -591,7 +597,8 @@ public final class GaussianTrainer {
             if density.densifies(at: iteration) {
                 lastDensification = try densifier.densify(rasterizer: rasterizer, adam: adam, iteration: iteration, extent: extent)
             }
-            if density.resetsOpacity(at: iteration, of: config.iterations) {
+            let end = iterationsLeftEstimate.map { min(config.iterations, iteration + $0) } ?? config.iterations
+            if density.resetsOpacity(at: iteration, of: end) {
                 try densifier.resetOpacity(rasterizer: rasterizer, adam: adam)
             }
         }

@@ -475,6 +475,12 @@ struct Train: ParsableCommand {
             var stopReason: String?
             while trainer.iteration < total {
                 let v: (loss: Float, l1: Float, ssim: Float)
+                if let maxSeconds, trainer.iteration > startIteration {
+                    // A time budget: the iterations it leaves at the rate so far.
+                    let spent = Date().timeIntervalSince(start)
+                    let rate = Double(trainer.iteration - startIteration) / max(spent, 1e-9)
+                    trainer.iterationsLeftEstimate = Int(max(0, maxSeconds - spent) * rate)
+                }
                 do {
                     v = try trainer.step()
                 } catch let error as ComputeError {
