@@ -6,6 +6,7 @@
 //   splat -> Datasets -> Geometry
 //   splat -> Splatting -> {ComputePrimitives, Datasets}
 //   splat -> Fields -> {ComputePrimitives, Training, Geometry}
+//   splat -> Language -> {Splatting, Training, Datasets}
 //   splat -> Models -> {Splatting, Fields}
 //   splat -> Viewer -> {Compute, CGLFW (types only; libglfw is dlopened)}
 // The compute core (Compute, ComputePrimitives) never imports a graphics module.
@@ -62,6 +63,12 @@ let package = Package(
                 dependencies: ["Compute", "ComputePrimitives", "Geometry", "Datasets", "Training", "CShaderLayouts"],
                 plugins: ["ShaderCompilerPlugin"]),
 
+        // Language-feature Gaussians (LangSplatV2): sparse codebook weights on a
+        // frozen 3D model, splatted by the shared rasterizer; training and queries.
+        .target(name: "Language",
+                dependencies: ["Compute", "ComputePrimitives", "Geometry", "Datasets", "Splatting", "Training", "CShaderLayouts"],
+                plugins: ["ShaderCompilerPlugin"]),
+
         // Neural fields (instant-ngp, NeuS): hash-grid encoding, MLPs,
         // occupancy grid, ray marching, volume rendering.
         .target(name: "Fields",
@@ -80,7 +87,7 @@ let package = Package(
                 plugins: ["ShaderCompilerPlugin"]),
 
         .executableTarget(name: "splat", dependencies: [
-            "Compute", "ComputePrimitives", "Geometry", "Datasets", "Splatting", "Fields", "Training", "Models", "Viewer",
+            "Compute", "ComputePrimitives", "Geometry", "Datasets", "Splatting", "Fields", "Training", "Models", "Viewer", "Language",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -98,6 +105,8 @@ let package = Package(
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Compute", "ComputeTestSupport", "Geometry"]),
         .testTarget(name: "FieldsTests",
                     dependencies: ["Fields", "Compute", "ComputeTestSupport", "Geometry", "Datasets", "CShaderLayouts", "ReaderTestSupport"]),
+        .testTarget(name: "LanguageTests",
+                    dependencies: ["Language", "Splatting", "Training", "Datasets", "Geometry", "Compute", "ComputeTestSupport"]),
         .testTarget(name: "SplattingTests",
                     dependencies: ["Splatting", "Training", "Datasets", "Geometry", "Compute", "ComputePrimitives", "ComputeTestSupport",
                                    "ReaderTestSupport"]),

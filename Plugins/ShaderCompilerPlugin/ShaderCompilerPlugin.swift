@@ -14,6 +14,7 @@ struct ShaderCompilerPlugin: BuildToolPlugin {
     static let shaderFolders: [String: String] = [
         "ComputePrimitives": "primitives",
         "Splatting": "splatting",
+        "Language": "language",
         "Fields": "fields",
         "Training": "training",
         "Viewer": "viewer",

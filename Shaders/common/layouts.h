@@ -102,6 +102,7 @@ struct RadixSortParams {
 #define SPEC_CHANNEL_CHUNK 5          // channels one workgroup blends; grid z covers the C channels
 #define SPEC_SPARSE_PAIRS 6           // 0: dense payload [N, C] f32; K > 0: sparse [N, K, 2] (channel index bits, weight)
 #define SPEC_BLEND_MODE 7             // RASTER_BLEND_*
+#define SPEC_BLEND_BATCH 8            // splats staged per round (RASTER_BATCH, fewer where shared memory is short)
 #define RASTER_BLEND_ALPHA 0u         // front-to-back alpha compositing over the background (3DGS)
 #define RASTER_BLEND_ADDITIVE 1u      // order-independent sum of weight x payload, plus the background (GaussianImage)
 // 3D model buffers (raw trainable parameters, structure of arrays; the schema
@@ -427,6 +428,44 @@ struct NerfBatchParams {
     f32 backgroundG;
     f32 backgroundB;
     u32 columns;      // concat: colour-network input width
+};
+
+// ---------------------------------------------------------------------------
+// Language features (Shaders/language/*.comp; LangSplatV2, Li et al. 2025).
+// Each Gaussian holds, per level, L logits over the level's codebook; the
+// top-K softmax weights (renormalised over the K) become K sparse payload
+// pairs (channel = level * L + entry, as u32 bits; weight), so one sparse
+// blend splats every level into a [H, W, levels * L] weight map. A pixel's
+// feature is f = codebook^T w, normalised; training and queries use only
+// w . (codebook q) and |f|^2 = w^T G w with G = codebook codebook^T.
+// Buffers: logits [N, levels, L] f32; payload [N, levels * K, 2];
+//          codebook [levels, L, D] f32; Gram [levels, L, L] f32;
+//          weight map [P, mapStride] f32 (the blend's colour output, alpha last);
+//          segments [levels, P] i32 (row of the image's features, -1 none).
+#define LANGUAGE_MAX_TOP_K 8u
+#define LANGUAGE_MAX_CODEBOOK 64u  // entries per level (per-thread arrays; LangSplatV2 uses 64)
+#define LANGUAGE_MAX_CANONICAL 16u
+#define LANGUAGE_VARIANT_SEGMENT_SUMS 0u   // language_codebook_sums: A [levels, M, L]
+#define LANGUAGE_VARIANT_OUTER_SUMS 1u     // language_codebook_sums: B [levels, L, L]
+#define LANGUAGE_VARIANT_RELEVANCY 0u      // language_similarity: LERF relevancy [levels, Q, P]
+#define LANGUAGE_VARIANT_SIMILARITY 1u     // language_similarity: cosines [levels, R, P]
+struct LanguageParams {
+    u32 count;          // Gaussians N (weights) or pixels P (per-pixel kernels)
+    u32 levels;
+    u32 codebookSize;   // L
+    u32 topK;           // K
+    u32 dimension;      // D
+    u32 rows;           // products: rows R of A; sums/gradient: feature rows M; similarity: queries Q (or directions R)
+    u32 rowLevelStride; // products: rows of A between levels (0: the same rows for every level)
+    u32 mapStride;      // floats per pixel of the weight map (levels * L + 1)
+    u32 canonical;      // similarity: canonical phrases after the Q queries
+    f32 temperature;    // similarity: LERF's softmax temperature (10)
+    f32 invValid0;      // loss: 1 / (pixels with a feature) of level 0, 1, 2 (0: none)
+    f32 invValid1;
+    f32 invValid2;
+    u32 pad0;
+    u32 pad1;
+    u32 pad2;
 };
 
 #endif

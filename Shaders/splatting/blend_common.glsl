@@ -10,6 +10,9 @@ layout(constant_id = SPEC_CHANNELS) const uint CHANNELS = 3;
 layout(constant_id = SPEC_CHANNEL_CHUNK) const uint CHUNK = 3;
 layout(constant_id = SPEC_SPARSE_PAIRS) const uint SPARSE_PAIRS = 0;
 layout(constant_id = SPEC_BLEND_MODE) const uint BLEND_MODE = RASTER_BLEND_ALPHA;
+// Splats staged per round: RASTER_BATCH unless a wide payload would not fit
+// the device's shared memory (the host picks it).
+layout(constant_id = SPEC_BLEND_BATCH) const uint BLEND_BATCH = RASTER_BATCH;
 const uint ROWS = RASTER_TILE_SIZE / PIXELS_PER_THREAD;    // thread rows per tile
 const uint THREADS = RASTER_TILE_SIZE * ROWS;
 // Channels are handled four at a time (vec4), so that per-pixel
@@ -20,9 +23,9 @@ const uint CHUNK4 = (CHUNK + 3u) / 4u;
 const uint STAGED4 = SPARSE_PAIRS > 0u ? (2u * SPARSE_PAIRS + 3u) / 4u : CHUNK4;
 layout(local_size_x = 16, local_size_y_id = SPEC_ITEMS_PER_THREAD) in;  // y = ROWS, set by the host
 
-shared vec4 batchMeanOpacity[RASTER_BATCH];   // mean.x, mean.y, opacity, depth
-shared vec4 batchConic[RASTER_BATCH];         // a, b, c, footprint level
-shared vec4 batchPayload[RASTER_BATCH * STAGED4];
+shared vec4 batchMeanOpacity[BLEND_BATCH];   // mean.x, mean.y, opacity, depth
+shared vec4 batchConic[BLEND_BATCH];         // a, b, c, footprint level
+shared vec4 batchPayload[BLEND_BATCH * STAGED4];
 
 // Stages splat g's payload for this workgroup's chunk (channels c0 ..< c0 +
 // CHUNK; sparse: all 2K floats) at slot s, zero-padded to whole vec4s.

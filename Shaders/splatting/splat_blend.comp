@@ -91,14 +91,14 @@ void main() {
     // drivers, where atomics run lane by lane).
     bool reported = false;
 
-    for (uint batchStart = start; batchStart < end; batchStart += RASTER_BATCH) {
+    for (uint batchStart = start; batchStart < end; batchStart += BLEND_BATCH) {
         if (remaining == 0u && !reported) {
             reported = true;
             atomicAdd(doneThreads, 1u);
         }
         barrier();  // the previous batch is consumed and doneThreads is final
         if (doneThreads == THREADS) break;
-        for (uint s = t; s < RASTER_BATCH; s += THREADS) {
+        for (uint s = t; s < BLEND_BATCH; s += THREADS) {
             uint k = batchStart + s;
             if (k < end) {
                 uint g = values[k];
@@ -109,7 +109,7 @@ void main() {
             }
         }
         barrier();
-        uint n = min(RASTER_BATCH, end - batchStart);
+        uint n = min(BLEND_BATCH, end - batchStart);
         float columnX = float(pixel[0].x) + 0.5;
         float firstY = float(pixel[0].y) + 0.5, lastY = firstY + float(PIXELS_PER_THREAD - 1u);
         for (uint j = 0; j < n; j++) {

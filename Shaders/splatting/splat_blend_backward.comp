@@ -65,7 +65,7 @@ layout(push_constant) uniform Push { RasterDispatch pc; };
 #include "splatting/footprint.glsl"
 #include "splatting/blend_common.glsl"
 
-shared uint batchIndex[RASTER_BATCH];
+shared uint batchIndex[BLEND_BATCH];
 shared uint tileLast;
 
 // The payload entry of staged splat j for pair q: its channel within this chunk (>= CHUNK: another chunk's).
@@ -121,9 +121,9 @@ void main() {
     float firstY = float(first.y) + 0.5, lastY = firstY + float(PIXELS_PER_THREAD - 1u);
     // Batches from the back of the list to the front.
     for (uint batchEnd = count; batchEnd > 0u; ) {
-        uint batchStart = batchEnd > RASTER_BATCH ? batchEnd - RASTER_BATCH : 0u;
+        uint batchStart = batchEnd > BLEND_BATCH ? batchEnd - BLEND_BATCH : 0u;
         barrier();  // the previous batch is consumed
-        for (uint s = t; s < RASTER_BATCH; s += THREADS) {
+        for (uint s = t; s < BLEND_BATCH; s += THREADS) {
             uint slot = batchStart + s;
             if (slot < batchEnd) {
                 uint g = values[start + slot];

@@ -182,7 +182,7 @@ public final class GaussianRasterizer {
     /// Shared memory of the blend backward (the larger of the two blend
     /// kernels) for `stagedFloats` payload floats per staged splat: two vec4,
     /// an index and the payload per splat of a batch, plus two counters.
-    static func blendSharedBytes(stagedFloats: Int) -> Int { Int(RASTER_BATCH) * (36 + 4 * stagedFloats) + 8 }
+    static func blendSharedBytes(stagedFloats: Int, batch: Int = Int(RASTER_BATCH)) -> Int { batch * (36 + 4 * stagedFloats) + 8 }
 
     /// The specialisation of the blend kernels for a payload and blend mode
     /// on this device: channels per workgroup (a chunk of the C channels, or
@@ -196,7 +196,10 @@ public final class GaussianRasterizer {
         var chunk = (layout.channels + pieces - 1) / pieces
         func staged(_ chunk: Int) -> Int { layout.sparsePairs > 0 ? 2 * layout.sparsePairs : chunk }
         while chunk > 1 && Self.blendSharedBytes(stagedFloats: staged(chunk)) > info.maxSharedMemoryBytes { chunk = (chunk + 1) / 2 }
-        let shared = Self.blendSharedBytes(stagedFloats: staged(chunk))
+        // Wide sparse payloads (many pairs) stage fewer splats per round instead.
+        var batch = Int(RASTER_BATCH)
+        while batch > 32 && Self.blendSharedBytes(stagedFloats: staged(chunk), batch: batch) > info.maxSharedMemoryBytes { batch /= 2 }
+        let shared = Self.blendSharedBytes(stagedFloats: staged(chunk), batch: batch)
         guard shared <= info.maxSharedMemoryBytes else {
             throw ComputeError.limitExceeded(limit: "maxComputeSharedMemorySize (blend batches of \(layout.sparsePairs) sparse pairs)",
                                              requested: shared, maximum: info.maxSharedMemoryBytes)
@@ -204,7 +207,7 @@ public final class GaussianRasterizer {
         var ppt = pixelsPerThread
         let registers = layout.sparsePairs > 0 ? Self.sparseAccumulatorFloats : Self.denseAccumulatorFloats
         while ppt > 1 && ppt * chunk > registers { ppt /= 2 }
-        return BlendVariant(channels: layout.channels, sparsePairs: layout.sparsePairs, chunk: chunk, mode: mode, pixelsPerThread: ppt)
+        return BlendVariant(channels: layout.channels, sparsePairs: layout.sparsePairs, chunk: chunk, mode: mode, pixelsPerThread: ppt, batch: batch)
     }
 
     func blendKernels(_ variant: BlendVariant) throws -> (forward: Kernel, backward: Kernel?) {
@@ -213,7 +216,7 @@ public final class GaussianRasterizer {
         let chunkedReads = [BufferAccess](repeating: .read, count: chunks)
         let spec: [UInt32] = [0, 0, UInt32(rasterTileSize / variant.pixelsPerThread), UInt32(variant.pixelsPerThread),
                               UInt32(variant.channels), UInt32(variant.chunk), UInt32(variant.sparsePairs),
-                              variant.mode == .additive ? RASTER_BLEND_ADDITIVE : RASTER_BLEND_ALPHA]
+                              variant.mode == .additive ? RASTER_BLEND_ADDITIVE : RASTER_BLEND_ALPHA, UInt32(variant.batch)]
         let push = MemoryLayout<RasterDispatch>.size
         let forward = try device.kernel(ShaderLibrary.splatBlend,
                                         bindings: chunkedReads + chunkedReads + [.read, .read, .uniform, .read, .write, .write, .write, .write],
@@ -607,6 +610,22 @@ public final class GaussianRasterizer {
         var timings: [String: Double] = [:]
         for t in try stream.timings() { timings[t.label, default: 0] += t.milliseconds }
         lastBackwardTimings = timings
+    }
+
+    /// The blend backward of the last frame alone, for kinds whose geometry
+    /// is frozen and whose payload is the parameter (language features):
+    /// records into `stream` and returns dL/d(payload) [N, stride] f32
+    /// (sparse: the weight slots), which stays on the device. `gradColor`
+    /// is [H, W, C]; alpha and depth carry no gradient.
+    public func recordPayloadBackward(_ stream: CommandStream, gradColor: BufferRange) throws -> BufferRange {
+        guard let (camera, _, _, external) = lastFrame else { throw ComputeError.invalidArgument("the backward pass needs a rendered frame") }
+        let pixels = camera.width * camera.height
+        let zeros = try gradDepthIn.atLeast(pixels * 4, device: device)
+        stream.fill(zeros, value: 0, offset: 0, bytes: pixels * 4)
+        let z = zeros.slice(offset: 0, length: pixels * 4)
+        try recordBlendBackward(stream, gradColor: gradColor, gradAlpha: z, gradDepth: z, depthGradient: false)
+        let bytes = max(4, gaussianCount * payloadLayout(external).stride * 4)
+        return try payloadGradients.atLeast(bytes, device: device).slice(offset: 0, length: bytes)
     }
 
     /// The model's parameter groups with their gradient buffers (after

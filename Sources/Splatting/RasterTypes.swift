@@ -1,3 +1,4 @@
+import CShaderLayouts
 import Compute
 import Datasets
 import Geometry
@@ -107,6 +108,8 @@ struct BlendVariant: Hashable {
     var chunk: Int
     var mode: BlendMode
     var pixelsPerThread: Int
+    /// Splats staged in shared memory per round.
+    var batch: Int = Int(RASTER_BATCH)
 }
 
 /// What changes a rendering besides the Gaussians and the camera.

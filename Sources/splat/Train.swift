@@ -75,6 +75,20 @@ struct Train: ParsableCommand {
         point_cloud.ply then holds the time properties (t, scale_t,
         rot_r_0..3) and model.json says kind gaussians4d.
 
+        --method language learns LangSplatV2's sparse language features (Li
+        et al. 2025; docs/language.md) on the frozen geometry of a trained 3D
+        model (--init MODEL) from per-image CLIP features (--features DIR, in
+        LangSplat's format: <image>_f.npy and <image>_s.npy, or dense
+        <image>.npy): per level a codebook of --codebook entries (k-means
+        initialised) and per Gaussian logits whose top --top-k softmax weights
+        are splatted; loss 1 - cos per pixel with a feature; Adam. Default
+        3000 iterations, one view each. Output: point_cloud.ply (the frozen
+        geometry), language_features.bin, model.json (kind language),
+        cameras.json, config.json, metrics.json (test cosine per level) and
+        checkpoint/language_state.bin; --resume, --save-every, --eval-every,
+        --max-seconds and Ctrl-C work as for Gaussians. Query it with
+        `splat query`.
+
         --method nerf trains instant-ngp's NeRF (Mueller et al. 2022;
         docs/nerf.md): hash encoding, density and colour MLPs, occupancy
         grid, 2^18 samples a batch (on a CPU device 2^14 samples, a 64^3 grid,
@@ -96,7 +110,7 @@ struct Train: ParsableCommand {
 
     @Argument(help: "The scene folder or transforms.json.")
     var scene: String
-    @Option(help: "auto (gaussians4d when every frame has a time, else gaussians), gaussians (3DGS), gaussians4d (4D space-time Gaussians) or nerf (instant-ngp hash-grid NeRF).")
+    @Option(help: "auto (gaussians4d when every frame has a time, else gaussians), gaussians (3DGS), gaussians4d (4D space-time Gaussians), language (LangSplatV2 features on a trained 3D model: --init, --features) or nerf (instant-ngp hash-grid NeRF).")
     var method = "auto"
     @Option(help: "--method gaussians4d: the initial time standard deviation of each Gaussian, as a fraction of the training frames' time span (default 0.2).")
     var initialTimeScale: Double?
@@ -104,7 +118,7 @@ struct Train: ParsableCommand {
     var opacityEntropy: Double?
     @Option(help: "Output folder.")
     var out: String?
-    @Option(help: "Training iterations (default 7000; --method nerf 20000; or the checkpoint's with --resume).")
+    @Option(help: "Training iterations (default 7000; --method nerf 20000; --method language 3000; or the checkpoint's with --resume).")
     var iterations: Int?
     @OptionGroup var imageScale: ImageScaleOptions
     var downscale: Int { imageScale.factor() }
@@ -180,6 +194,21 @@ struct Train: ParsableCommand {
     @Option(help: "With --view: render N viewer frames, then close the window (tests).")
     var viewFrames: Int?
 
+    @Option(name: .customLong("init"), help: "--method language: the trained 3D Gaussian model (output folder or .ply) whose frozen geometry carries the features.")
+    var initModel: String?
+    @Option(help: "--method language: the folder of per-image features: LangSplat's <image>_f.npy [M, D] and <image>_s.npy [4, H, W] (or a dense <image>.npy [H, W, D]).")
+    var features: String?
+    @Option(help: "--method language: feature levels, the first N of LangSplat's s, m, l (default 3).")
+    var levels: Int?
+    @Option(help: "--method language: codebook entries per level, L (default 64, at most 64).")
+    var codebook: Int?
+    @Option(help: "--method language: sparse weights per Gaussian and level, K (default 4, at most 8).")
+    var topK: Int?
+    @Option(help: "--method language: Adam learning rate of the per-Gaussian logits (default 0.05).")
+    var logitLR: Double?
+    @Option(help: "--method language: Adam learning rate of the codebooks (default 0.002).")
+    var codebookLR: Double?
+
     @Option(help: "--method nerf: a JSON configuration (tiny-cuda-nn spelling: encoding, network, rgb_network, learning_rate, beta1, beta2, epsilon, l2_reg, decay_start, decay_interval, decay_base, decay_budget_points, loss, rays_per_batch, samples_per_batch, grid_size, grid_update_points, march_steps, fp16_storage; docs/nerf.md, \"Configuration\", lists them); missing keys keep instant-ngp's defaults (on a CPU device: 2^14 samples, a 64^3 grid, 256 march steps, 1 x 32 MLPs).")
     var nerfConfig: String?
     @Option(help: "--method nerf: rays of the first batch (default 4096, 512 on a CPU); later batches adapt to --samples-per-batch.")
@@ -228,7 +257,20 @@ struct Train: ParsableCommand {
         try OptionCheck.number("--max-world-scale", maxWorldScale, 0...1e6)
         try OptionCheck.number("--max-screen-size", maxScreenSize, 0...1e6)
         try OptionCheck.whole("--view-frames", viewFrames, 1...1_000_000)
-        try OptionCheck.choice("--method", method, ["auto", "gaussians", "gaussians4d", "nerf"])
+        try OptionCheck.choice("--method", method, ["auto", "gaussians", "gaussians4d", "language", "nerf"])
+        try OptionCheck.whole("--levels", levels, 1...3)
+        try OptionCheck.whole("--codebook", codebook, 2...64)
+        try OptionCheck.whole("--top-k", topK, 1...8)
+        try OptionCheck.number("--logit-lr", logitLR, 0...100, aboveLowerBound: true)
+        try OptionCheck.number("--codebook-lr", codebookLR, 0...100, aboveLowerBound: true)
+        if method != "language" {
+            let languageOnly = [("--init", initModel != nil), ("--features", features != nil), ("--levels", levels != nil),
+                                ("--codebook", codebook != nil), ("--top-k", topK != nil), ("--logit-lr", logitLR != nil),
+                                ("--codebook-lr", codebookLR != nil)].filter { $0.1 }.map { $0.0 }
+            if !languageOnly.isEmpty {
+                throw ValidationError("\(languageOnly.joined(separator: ", ")) \(languageOnly.count == 1 ? "is" : "are") for --method language")
+            }
+        }
         try OptionCheck.number("--initial-time-scale", initialTimeScale, 0...100, aboveLowerBound: true)
         try OptionCheck.number("--opacity-entropy", opacityEntropy, 0...1e6)
         try OptionCheck.choice("--background", background, ["white", "black", "random"])
@@ -325,6 +367,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         if method == "nerf" { return try runNerf() }
+        if method == "language" { return try runLanguage() }
         try runReportingErrors {
             let resumed = try resume.map { try GaussianCheckpoint.read(from: $0) }
             if let resume, let previous = RenderModel.recordedConfig(resume) {

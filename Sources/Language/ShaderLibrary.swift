@@ -1,0 +1,4 @@
+import Compute
+
+/// The SPIR-V of Shaders/language/, embedded at build time by ShaderCompilerPlugin.
+enum ShaderLibrary {}
