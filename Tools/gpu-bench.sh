@@ -16,7 +16,7 @@ pack=.gpu
 
 case "${1:-}" in
 pack)
-  swift build -c release --static-swift-stdlib
+  swift build -c release --static-swift-stdlib --product splat
   rm -rf "$pack" && mkdir -p "$pack/lib"
   cp .build/release/splat "$pack/splat"
   strip "$pack/splat"
@@ -85,6 +85,22 @@ run)
   # C = 64 (target <= 8x) and K = 4 sparse pairs of L = 64 (target <= 2x).
   bench render-100k-720p-c64 render --count $nr2 --width 1280 --height 720 --repeat 20 --channels 64
   bench render-100k-720p-sparse4of64 render --count $nr2 --width 1280 --height 720 --repeat 20 --sparse 4/64
+  # Language features (LangSplatV2's shape: 3 levels, L 64, K 4, D 512): a
+  # random field on the 100k scene at 1280x720, the RGB frame vs the feature
+  # map (target <= 2x) vs one query (target <= 1.5x); then training the
+  # synthetic language scene (test cosine every 25 iterations with seconds).
+  bench render-100k-720p-language render --kind language --count $nr2 --width 1280 --height 720 --repeat 20
+  li=300; [ -n "${QUICK:-}" ] && li=30
+  case "train-language-scene" in *"${ONLY:-}"*)
+    if [ -d Scenes/language/features ]; then
+      echo "== train-language-scene: splat train Scenes/language --method language --iterations $li --eval-every 25" >&2
+      "$splat" train Scenes/language --method language --init Scenes/language/model --features Scenes/language/features \
+        --iterations $li --eval-every 25 --out "$out/language" 2> "$out/train-language-scene.log" || echo "FAILED: train-language-scene" >&2
+      cat "$out/language/metrics.json" 2>/dev/null || true
+      bench render-language-scene-720p render --model "$out/language" --width 1280 --height 720 --repeat 20
+      rm -rf "$out/language"
+    fi ;;
+  esac
   # Hash-grid NeRF network: encoding + MLPs forward and backward on 2^18 samples.
   nb=262144; [ -n "${QUICK:-}" ] && nb=4096
   bench nerf-network nerf --batch $nb --runs 10
@@ -117,7 +133,7 @@ run)
   # history: read off 1, 2 and 5 minutes), then rendering FPS of the model
   # at 800x800 and time 0.5.
   jj="${JJ:-}"
-  for candidate in ../shared/scenes/dnerf/jumpingjacks shared/scenes/dnerf/jumpingjacks; do
+  for candidate in ../shared/scenes/dnerf/jumpingjacks shared/scenes/dnerf/jumpingjacks .gpu/jumpingjacks; do
     if [ -z "$jj" ] && [ -d "$candidate" ]; then jj=$candidate; fi
   done
   if [ -n "$jj" ]; then

@@ -103,6 +103,7 @@ struct RadixSortParams {
 #define SPEC_SPARSE_PAIRS 6           // 0: dense payload [N, C] f32; K > 0: sparse [N, K, 2] (channel index bits, weight)
 #define SPEC_BLEND_MODE 7             // RASTER_BLEND_*
 #define SPEC_BLEND_BATCH 8            // splats staged per round (RASTER_BATCH, fewer where shared memory is short)
+#define SPEC_SPARSE_GROUPS 9          // sparse pairs in G equal groups, group z's channels in chunk z (1: any pair, any chunk)
 #define RASTER_BLEND_ALPHA 0u         // front-to-back alpha compositing over the background (3DGS)
 #define RASTER_BLEND_ADDITIVE 1u      // order-independent sum of weight x payload, plus the background (GaussianImage)
 // 3D model buffers (raw trainable parameters, structure of arrays; the schema

@@ -29,6 +29,7 @@ void main() {
     uint P = pc.count, L = pc.codebookSize;
     if (p >= P) return;
     float w[LANGUAGE_MAX_CODEBOOK], gw[LANGUAGE_MAX_CODEBOOK];
+    uint entry[LANGUAGE_MAX_CODEBOOK];
     for (uint level = 0; level < pc.levels; level++) {
         uint out0 = p * pc.levels * L + level * L;
         int segment = segments[level * P + p];
@@ -38,15 +39,22 @@ void main() {
             loss[level * P + p] = 0.0;
             continue;
         }
-        for (uint e = 0; e < L; e++) w[e] = weightMap[p * pc.mapStride + level * L + e];
+        // G w over the map's nonzero entries only (a pixel sees few Gaussians, K entries each).
+        uint nonzero = 0;
+        for (uint e = 0; e < L; e++) {
+            float v = weightMap[p * pc.mapStride + level * L + e];
+            if (v != 0.0) { entry[nonzero] = e; w[nonzero] = v; nonzero++; }
+        }
         uint g0 = level * L * L, h0 = (level * pc.rows + uint(segment)) * L;
         float nn = 0.0, dotH = 0.0;
         for (uint i = 0; i < L; i++) {
             float sum = 0.0;
-            for (uint j = 0; j < L; j++) sum += gram[g0 + i * L + j] * w[j];
+            for (uint j = 0; j < nonzero; j++) sum += gram[g0 + i * L + entry[j]] * w[j];
             gw[i] = sum;
-            nn += w[i] * sum;
-            dotH += w[i] * targets[h0 + i];
+        }
+        for (uint j = 0; j < nonzero; j++) {
+            nn += w[j] * gw[entry[j]];
+            dotH += w[j] * targets[h0 + entry[j]];
         }
         nn = max(nn, 0.0) + LANGUAGE_NORM_FLOOR;
         float n = sqrt(nn);

@@ -30,13 +30,21 @@ void main() {
     uint p = item % P;
     uint level = item / P;
     uint rowCount = Q + pc.canonical;
+    // A pixel's map is sparse (the few Gaussians it sees, K entries each):
+    // the quadratic form and the products run over its nonzero entries only.
+    uint entry[LANGUAGE_MAX_CODEBOOK];
     float w[LANGUAGE_MAX_CODEBOOK];
-    for (uint e = 0; e < L; e++) w[e] = weightMap[p * pc.mapStride + level * L + e];
+    uint nonzero = 0;
+    for (uint e = 0; e < L; e++) {
+        float v = weightMap[p * pc.mapStride + level * L + e];
+        if (v != 0.0) { entry[nonzero] = e; w[nonzero] = v; nonzero++; }
+    }
     uint g0 = level * L * L;
     float nn = 0.0;
-    for (uint i = 0; i < L; i++) {
+    for (uint i = 0; i < nonzero; i++) {
         float gw = 0.0;
-        for (uint j = 0; j < L; j++) gw += gram[g0 + i * L + j] * w[j];
+        uint row = g0 + entry[i] * L;
+        for (uint j = 0; j < nonzero; j++) gw += gram[row + entry[j]] * w[j];
         nn += w[i] * gw;
     }
     float inv = 1.0 / sqrt(max(nn, 0.0) + LANGUAGE_NORM_FLOOR);
@@ -44,13 +52,13 @@ void main() {
     for (uint c = 0; c < pc.canonical; c++) {
         uint u0 = (level * rowCount + Q + c) * L;
         float s = 0.0;
-        for (uint e = 0; e < L; e++) s += w[e] * products[u0 + e];
+        for (uint i = 0; i < nonzero; i++) s += w[i] * products[u0 + entry[i]];
         canonical[c] = s * inv;
     }
     for (uint q = 0; q < Q; q++) {
         uint u0 = (level * rowCount + q) * L;
         float s = 0.0;
-        for (uint e = 0; e < L; e++) s += w[e] * products[u0 + e];
+        for (uint i = 0; i < nonzero; i++) s += w[i] * products[u0 + entry[i]];
         s *= inv;
         float result = s;
         if (VARIANT == LANGUAGE_VARIANT_RELEVANCY) {

@@ -142,7 +142,7 @@ void main() {
                     T[k] = nextT;
                 }
                 if (SPARSE_PAIRS > 0u) {
-                    for (uint q = 0; q < SPARSE_PAIRS; q++) {
+                    for (uint q = 0; q < GROUP_PAIRS; q++) {
                         uint ch = floatBitsToUint(stagedFloat(j, 2u * q)) - c0;
                         if (ch < CHUNK) sparseAcc[k * CHUNK + ch] += stagedFloat(j, 2u * q + 1u) * weight;
                     }

@@ -174,7 +174,7 @@ void main() {
                     // dot(p_i, dL/dC) over the chunk, and dL/dp_i += weight dL/dC.
                     float payloadDC = 0.0;
                     if (SPARSE_PAIRS > 0u) {
-                        for (uint q = 0; q < SPARSE_PAIRS; q++) {
+                        for (uint q = 0; q < GROUP_PAIRS; q++) {
                             uint ch = pairChannel(local, q, c0);
                             if (ch >= CHUNK) continue;
                             float g = dC[k * CHUNK4 + ch / 4u][ch % 4u];
@@ -244,8 +244,9 @@ void main() {
                     if (depthGradient) atomicAdd(grads[g].depth, gDepth);
                     uvec2 at = payloadLocation(g);
                     if (SPARSE_PAIRS > 0u) {
-                        for (uint q = 0; q < SPARSE_PAIRS; q++) {
-                            if (pairChannel(local, q, c0) < CHUNK) addPayloadGradient(at, 2u * q + 1u, gPayload[(2u * q + 1u) / 4u][(2u * q + 1u) % 4u]);
+                        uint first = 2u * firstPair();
+                        for (uint q = 0; q < GROUP_PAIRS; q++) {
+                            if (pairChannel(local, q, c0) < CHUNK) addPayloadGradient(at, first + 2u * q + 1u, gPayload[(2u * q + 1u) / 4u][(2u * q + 1u) % 4u]);
                         }
                     } else {
                         uint end = min(c0 + CHUNK, CHANNELS);

@@ -89,7 +89,7 @@ public final class LanguageTrainer {
     }
 
     var payloadDescription: RasterPayload {
-        RasterPayload(layout: PayloadLayout(channels: config.shape.channels, sparsePairs: config.shape.payloadPairs), buffer: payload)
+        RasterPayload(layout: PayloadLayout(channels: config.shape.channels, sparsePairs: config.shape.payloadPairs, sparseGroups: config.shape.levels), buffer: payload)
     }
 
     func whole(_ b: GPUBuffer, _ bytes: Int) -> BufferRange { b.slice(offset: 0, length: bytes) }

@@ -19,6 +19,10 @@ public struct RenderModel {
     public var settings: RasterSettings
     /// cameras.json of the training run, when the folder has one.
     public var trainingCameras: [CameraEntry]?
+    /// A language model's (kind "language") features file: the codebooks
+    /// and per-Gaussian sparse weights beside the 3D Gaussians, read by
+    /// the Language module (`splat query`, `view`, `info`, `bench`).
+    public var languageFeatures: String?
 
     /// The config.json a training run wrote into `folder`, if there is one
     /// (a damaged one counts as none: it only supplies defaults such as the
@@ -37,7 +41,9 @@ public struct RenderModel {
     /// "a 3D Gaussian model", "a 4D Gaussian model (gaussians4d)" or "a NeRF model", for messages.
     public var kindDescription: String {
         switch content {
-        case .gaussians(let g): return g.hasTime ? "a 4D Gaussian model (gaussians4d)" : "a 3D Gaussian model"
+        case .gaussians(let g):
+            if languageFeatures != nil { return "a language model (3D Gaussians with language features)" }
+            return g.hasTime ? "a 4D Gaussian model (gaussians4d)" : "a 3D Gaussian model"
         case .nerf: return "a NeRF model"
         }
     }
@@ -75,6 +81,14 @@ public struct RenderModel {
         }
         let cameras = folder.appendingPathComponent("cameras.json")
         let training = FileManager.default.fileExists(atPath: cameras) ? try CamerasJSON.read(cameras) : nil
+        var languageFeatures: String?
+        if FileManager.default.fileExists(atPath: modelJSON), let name = try languageFeaturesName(modelJSON) {
+            let file = folder.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: file) else {
+                throw DatasetError(file, "the language features file that model.json names is missing")
+            }
+            languageFeatures = file
+        }
         if let nerfFile {
             guard FileManager.default.fileExists(atPath: nerfFile) else { throw DatasetError(nerfFile, "the NeRF model that model.json names is missing") }
             return RenderModel(content: .nerf(try NerfModelFile.read(path: nerfFile)), path: nerfFile, folder: path,
@@ -83,8 +97,26 @@ public struct RenderModel {
         guard let file = modelFile(in: path) else {
             throw DatasetError(path, "no point_cloud.ply in the model folder (a model is a training output folder or a .ply / .splat / .nerf)")
         }
-        return RenderModel(content: .gaussians(try GaussianModelFile.read(path: file)), path: file, folder: path,
-                           settings: settings, trainingCameras: training)
+        let gaussians = try GaussianModelFile.read(path: file)
+        if languageFeatures != nil, gaussians.hasTime {
+            throw DatasetError(file, "a 4D Gaussian model in a language model folder: language features need a 3D model")
+        }
+        return RenderModel(content: .gaussians(gaussians), path: file, folder: path,
+                           settings: settings, trainingCameras: training, languageFeatures: languageFeatures)
+    }
+
+    /// model.json's features file name for kind "language" (`features`,
+    /// default language_features.bin), nil for other kinds.
+    public static func languageFeaturesName(_ path: String) throws -> String? {
+        let root = try StrictJSON.parse(try StrictJSON.readFile(path, limit: 16 << 20), path: path)
+        guard case .string("language")? = root["kind"] else { return nil }
+        switch root["features"] {
+        case nil, .null?: return "language_features.bin"
+        case .string(let name)? where !name.isEmpty && !name.contains("/") && name != ".." && name != ".":
+            return name
+        case let other?:
+            throw DatasetError(path, "\"features\" must name a file in the model folder, found \(other.summary)")
+        }
     }
 
     public static func modelFile(in folder: String) -> String? {
@@ -118,8 +150,8 @@ public struct RenderModel {
             return s
         }
         let kind = try text("kind", root["kind"]) ?? "gaussians"
-        guard ["gaussians", "gaussians4d", "nerf"].contains(kind) else {
-            throw DatasetError(path, "a \(StrictJSON.excerpt(kind)) model: splat draws Gaussian and NeRF models")
+        guard ["gaussians", "gaussians4d", "language", "nerf"].contains(kind) else {
+            throw DatasetError(path, "a \(StrictJSON.excerpt(kind)) model: splat draws Gaussian (3D, 4D, language) and NeRF models")
         }
         func value(_ key: String) -> JSONValue? { root[key] ?? root["settings"]?[key] }
         switch value("background") {

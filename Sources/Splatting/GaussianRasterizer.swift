@@ -194,8 +194,11 @@ public final class GaussianRasterizer {
         let widest = layout.sparsePairs > 0 ? Self.maxSparseChunk : Self.maxDenseChunk
         let pieces = (layout.channels + widest - 1) / widest
         var chunk = (layout.channels + pieces - 1) / pieces
-        func staged(_ chunk: Int) -> Int { layout.sparsePairs > 0 ? 2 * layout.sparsePairs : chunk }
-        while chunk > 1 && Self.blendSharedBytes(stagedFloats: staged(chunk)) > info.maxSharedMemoryBytes { chunk = (chunk + 1) / 2 }
+        let groups = layout.sparsePairs > 0 ? layout.sparseGroups : 1
+        // Grouped sparse pairs: one chunk per group (its channels), its pairs alone staged.
+        if groups > 1 { chunk = layout.channels / groups }
+        func staged(_ chunk: Int) -> Int { layout.sparsePairs > 0 ? 2 * layout.sparsePairs / groups : chunk }
+        while groups == 1 && chunk > 1 && Self.blendSharedBytes(stagedFloats: staged(chunk)) > info.maxSharedMemoryBytes { chunk = (chunk + 1) / 2 }
         // Wide sparse payloads (many pairs) stage fewer splats per round instead.
         var batch = Int(RASTER_BATCH)
         while batch > 32 && Self.blendSharedBytes(stagedFloats: staged(chunk), batch: batch) > info.maxSharedMemoryBytes { batch /= 2 }
@@ -207,7 +210,8 @@ public final class GaussianRasterizer {
         var ppt = pixelsPerThread
         let registers = layout.sparsePairs > 0 ? Self.sparseAccumulatorFloats : Self.denseAccumulatorFloats
         while ppt > 1 && ppt * chunk > registers { ppt /= 2 }
-        return BlendVariant(channels: layout.channels, sparsePairs: layout.sparsePairs, chunk: chunk, mode: mode, pixelsPerThread: ppt, batch: batch)
+        return BlendVariant(channels: layout.channels, sparsePairs: layout.sparsePairs, chunk: chunk, mode: mode, pixelsPerThread: ppt,
+                            batch: batch, sparseGroups: groups)
     }
 
     func blendKernels(_ variant: BlendVariant) throws -> (forward: Kernel, backward: Kernel?) {
@@ -216,7 +220,8 @@ public final class GaussianRasterizer {
         let chunkedReads = [BufferAccess](repeating: .read, count: chunks)
         let spec: [UInt32] = [0, 0, UInt32(rasterTileSize / variant.pixelsPerThread), UInt32(variant.pixelsPerThread),
                               UInt32(variant.channels), UInt32(variant.chunk), UInt32(variant.sparsePairs),
-                              variant.mode == .additive ? RASTER_BLEND_ADDITIVE : RASTER_BLEND_ALPHA, UInt32(variant.batch)]
+                              variant.mode == .additive ? RASTER_BLEND_ADDITIVE : RASTER_BLEND_ALPHA, UInt32(variant.batch),
+                              UInt32(variant.sparseGroups)]
         let push = MemoryLayout<RasterDispatch>.size
         let forward = try device.kernel(ShaderLibrary.splatBlend,
                                         bindings: chunkedReads + chunkedReads + [.read, .read, .uniform, .read, .write, .write, .write, .write],

@@ -67,10 +67,16 @@ public struct PayloadLayout: Hashable, Sendable {
     public var channels: Int
     /// K pairs per Gaussian; 0 for a dense payload.
     public var sparsePairs: Int
+    /// Sparse payloads of G side-by-side fields (a language field's levels):
+    /// the pairs come in G equal groups, and group g names only channels
+    /// g L/G ..< (g + 1) L/G. The blend then visits each group's pairs in
+    /// its own channel chunk alone. 1: any pair may name any channel.
+    public var sparseGroups: Int
 
-    public init(channels: Int, sparsePairs: Int = 0) {
+    public init(channels: Int, sparsePairs: Int = 0, sparseGroups: Int = 1) {
         self.channels = channels
         self.sparsePairs = sparsePairs
+        self.sparseGroups = sparseGroups
     }
 
     /// RGB, the 3D front end's payload.
@@ -83,6 +89,12 @@ public struct PayloadLayout: Hashable, Sendable {
     public var problem: String? {
         if channels < 1 || channels > 4096 { return "\(channels) channels (1 to 4096 are supported)" }
         if sparsePairs < 0 || sparsePairs > 32 { return "\(sparsePairs) sparse pairs (0 to 32 are supported)" }
+        if sparseGroups != 1 {
+            guard sparsePairs > 0, sparseGroups > 1, sparsePairs % sparseGroups == 0, channels % sparseGroups == 0,
+                  channels / sparseGroups <= GaussianRasterizer.maxSparseChunk else {
+                return "\(sparseGroups) sparse groups of \(sparsePairs) pairs over \(channels) channels (groups must divide both, at most \(GaussianRasterizer.maxSparseChunk) channels each)"
+            }
+        }
         return nil
     }
 }
@@ -110,6 +122,8 @@ struct BlendVariant: Hashable {
     var pixelsPerThread: Int
     /// Splats staged in shared memory per round.
     var batch: Int = Int(RASTER_BATCH)
+    /// PayloadLayout.sparseGroups.
+    var sparseGroups: Int = 1
 }
 
 /// What changes a rendering besides the Gaussians and the camera.

@@ -3,6 +3,7 @@ import Compute
 import Datasets
 import Foundation
 import Geometry
+import Language
 import Models
 import Splatting
 
@@ -34,6 +35,15 @@ struct BenchRender: ParsableCommand {
         (C = 3) render of the same model, camera and blend mode, timed alternately in the
         same process: `ratio` = ms / baseline_ms. --blend picks the blend
         mode (alpha compositing or additive).
+
+        A language model (--model of `splat train --method language`, or
+        --kind language: a random field of LangSplatV2's shape on the
+        synthetic scene) times three things of the same camera, alternately:
+        the RGB frame (`baseline_ms`), the weight map of its sparse features
+        (`feature_ms`, the feature rendering) and one query (`query_ms`: LERF
+        relevancy of one text row against four canonical rows on every level,
+        from the weight map; `feature_and_query_ms` both), with ratios to the
+        RGB frame; the relevancy is checked against the Swift twins.
         """)
 
     /// The largest colour difference (values in 0...1) between the GPU frame
@@ -61,7 +71,7 @@ struct BenchRender: ParsableCommand {
     @Option(help: "4D models (and --kind gaussians4d): render at this time, in [0, 1] (default 0.5); the baseline renders the slice at that time.")
     var time: Double?
 
-    @Option(help: "The synthetic scene's kind: gaussians, or gaussians4d (the same Gaussians with random times, time deviation 0.1).")
+    @Option(help: "The synthetic scene's kind: gaussians, gaussians4d (the same Gaussians with random times, time deviation 0.1) or language (a random language field: 3 levels, L 64, K 4, D 512).")
     var kind = "gaussians"
 
     @Flag(help: "Print one JSON object on stdout.")
@@ -114,12 +124,14 @@ struct BenchRender: ParsableCommand {
             var gaussians: GaussianModel
             let camera: RasterCamera
             var settings = RasterSettings()
-            try OptionCheck.choice("--kind", kind, ["gaussians", "gaussians4d"])
+            var languageField: LanguageFeatureField?
+            try OptionCheck.choice("--kind", kind, ["gaussians", "gaussians4d", "language"])
             try OptionCheck.number("--time", time, 0...1)
             if let model {
                 let input = try RenderModel.load(model)
                 gaussians = try input.gaussians(for: "splat bench render")
                 settings = input.settings
+                if let file = input.languageFeatures { languageField = try LanguageFeatureFile.read(path: file).field }
                 let view = RenderModel.orbit(count: 1, model: input, width: width, height: height)[0]
                 camera = RasterCamera(intrinsics: view.intrinsics, pose: view.pose)
             } else {
@@ -128,6 +140,10 @@ struct BenchRender: ParsableCommand {
                     gaussians = GaussianInitialization.addingTime(to: gaussians, times: 0...1, config: GaussianTrainingConfig.dynamic)
                 }
                 camera = SyntheticScene.defaultCamera(width: width, height: height)
+                if kind == "language" { languageField = Self.syntheticLanguageField(gaussians: gaussians.count) }
+            }
+            if languageField != nil, payloadLayout != nil || time != nil {
+                throw ValidationError("a language model's benchmark times its own payload: leave out --channels, --sparse, --blend additive and --time")
             }
             if time != nil && !gaussians.hasTime { throw DatasetError(model ?? "synthetic", "a 3D Gaussian model has no time; --time is for 4D models") }
             settings.time = Float(time ?? 0.5)
@@ -136,6 +152,10 @@ struct BenchRender: ParsableCommand {
 
             let device = try ComputeDevice.make()
             log("bench render: \(gaussians.count) Gaussians, \(camera.width)x\(camera.height) on \(device.info.displayName)")
+            if let languageField {
+                try benchLanguage(field: languageField, geometry: gaussians, device: device, camera: camera, settings: settings)
+                return
+            }
             let rasterizer = try GaussianRasterizer(device: device)
             try rasterizer.setModel(gaussians)
             if let layout = payloadLayout {

@@ -119,6 +119,11 @@ final class LanguageKernelTests: GPUTestCase {
         let P = 29, M = 5, L = shape.codebookSize
         var map = [Float](repeating: 0, count: P * (shape.channels + 1))
         for i in map.indices { map[i] = abs(rng.normal()) * 0.3 }
+        // Maps are sparse (the kernels visit nonzero entries only): about half
+        // the entries of odd pixels are 0, even pixels stay dense.
+        for p in stride(from: 1, to: P, by: 2) {
+            for c in 0..<shape.channels where rng.next() % 2 == 0 { map[p * (shape.channels + 1) + c] = 0 }
+        }
         // Pixel 0 is uncovered (all weights 0): the norm floor keeps it finite.
         for c in 0..<shape.channels { map[c] = 0 }
         var segments = [Int32](repeating: -1, count: shape.levels * P)

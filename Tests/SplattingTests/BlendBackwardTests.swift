@@ -10,20 +10,26 @@ import XCTest
 /// layout (dense C channels, sparse K of L) and both blend modes.
 final class BlendBackwardTests: GPUTestCase {
     /// The payload layouts and modes the kernels are checked at: RGB (3D),
-    /// C = 1, 16 and 64 channels, K = 4 sparse pairs of L = 64 channels.
+    /// C = 1, 16 and 64 channels, K = 4 sparse pairs of L = 64 channels, and
+    /// grouped pairs (a language field's levels).
     static let variants: [(PayloadLayout, BlendMode)] = [
         (.rgb, .alpha), (.rgb, .additive), (PayloadLayout(channels: 1), .alpha), (PayloadLayout(channels: 16), .additive),
         (PayloadLayout(channels: 64), .alpha), (PayloadLayout(channels: 64, sparsePairs: 4), .alpha),
         (PayloadLayout(channels: 64, sparsePairs: 4), .additive),
+        // A language field's payload: 3 levels of K = 4 pairs over L = 64 channels each.
+        (PayloadLayout(channels: 192, sparsePairs: 12, sparseGroups: 3), .alpha),
     ]
 
     /// A random payload row for `layout`: channel values in [0, 1], or K
     /// distinct channels with weights in [0, 1].
     static func payloadRow(_ layout: PayloadLayout, _ rng: inout SplitMix64) -> [Double] {
         guard layout.sparsePairs > 0 else { return (0..<layout.channels).map { _ in Double(rng.uniform()) } }
+        // Grouped pairs: group g's pairs name channels of group g's range only.
+        let perGroup = layout.channels / layout.sparseGroups
         var channels: [Int] = []
         while channels.count < layout.sparsePairs {
-            let c = Int(rng.uniform() * Float(layout.channels)) % layout.channels
+            let group = channels.count / (layout.sparsePairs / layout.sparseGroups)
+            let c = group * perGroup + Int(rng.uniform() * Float(perGroup)) % perGroup
             if !channels.contains(c) { channels.append(c) }
         }
         return channels.flatMap { [Double($0), Double(rng.uniform())] }
