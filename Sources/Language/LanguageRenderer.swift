@@ -143,11 +143,39 @@ public final class LanguageRenderer {
         return range
     }
 
-    /// Renders `camera`'s weight map and returns [levels, Q, P] scores.
+    /// The image in horizontal bands whose weight map ([rows, W, levels L + 1]
+    /// f32) fits one storage-buffer binding (lavapipe: 128 MiB, a 1280x720
+    /// map of 3 x 64 channels is 711 MB): each band is the camera cropped to
+    /// rows y0 ..< y0 + height (principal point moved up), whole tiles high.
+    public func bands(_ camera: RasterCamera) -> [(y0: Int, camera: RasterCamera)] {
+        let rowBytes = camera.width * (shape.channels + 1) * 4
+        let tile = rasterTileSize
+        let fit = max(tile, device.info.maxStorageBufferRange / max(1, rowBytes) / tile * tile)
+        guard camera.height > fit else { return [(0, camera)] }
+        return stride(from: 0, to: camera.height, by: fit).map { y0 in
+            var band = camera
+            band.height = min(fit, camera.height - y0)
+            band.cy = camera.cy - Float(y0)
+            return (y0, band)
+        }
+    }
+
+    /// Renders `camera`'s weight map (band by band where it does not fit
+    /// one binding) and returns [levels, Q, P] scores.
     public func scores(camera: RasterCamera, settings: RasterSettings, relevancy: Bool) throws -> [Float] {
-        try renderWeights(camera: camera, settings: settings)
-        let range = try recordScores(camera: camera, relevancy: relevancy)
-        return try range.buffer.read(Float.self, count: range.length / 4, device: device)
+        let P = camera.width * camera.height, Q = queryCount
+        var out = [Float](repeating: 0, count: shape.levels * Q * P)
+        for (y0, band) in bands(camera) {
+            try renderWeights(camera: band, settings: settings)
+            let range = try recordScores(camera: band, relevancy: relevancy)
+            let values = try range.buffer.read(Float.self, count: range.length / 4, device: device)
+            let bandPixels = band.width * band.height
+            for row in 0..<(shape.levels * Q) {
+                out.replaceSubrange((row * P + y0 * camera.width)..<(row * P + y0 * camera.width + bandPixels),
+                                    with: values[(row * bandPixels)..<((row + 1) * bandPixels)])
+            }
+        }
+        return out
     }
 
     /// Three principal directions [3, D] per level of the codebook entries

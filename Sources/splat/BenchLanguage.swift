@@ -35,30 +35,39 @@ extension BenchRender {
             wall = try milliseconds { try rasterizer.renderOnDevice(camera: camera, settings: settings) }
             return rasterizer.lastTimings["total"] ?? wall
         }
-        func featureFrame() throws -> Double {
+        // Frames whose weight map exceeds one storage binding render in bands (timed together).
+        let bands = renderer.bands(camera)
+        func featureFrame(_ band: RasterCamera) throws -> Double {
             var wall = 0.0
-            wall = try milliseconds { try renderer.renderWeights(camera: camera, settings: settings) }
+            wall = try milliseconds { try renderer.renderWeights(camera: band, settings: settings) }
             return rasterizer.lastTimings["total"] ?? wall
         }
-        func query() throws -> Double {
+        func query(_ band: RasterCamera) throws -> Double {
             var wall = 0.0
-            wall = try milliseconds { try renderer.recordScores(camera: camera, relevancy: true) }
+            wall = try milliseconds { try renderer.recordScores(camera: band, relevancy: true) }
             return renderer.lastScoreMilliseconds ?? wall
         }
         _ = try rgbFrame()
-        _ = try featureFrame()
-        _ = try query()
+        _ = try featureFrame(bands[0].camera)
+        _ = try query(bands[0].camera)
         var rgbMs: [Double] = [], featureMs: [Double] = [], queryMs: [Double] = [], featureBlendMs: [Double] = [], rgbBlendMs: [Double] = []
         for _ in 0..<repeatCount {
             rgbMs.append(try rgbFrame())
             rgbBlendMs.append(rasterizer.lastTimings["blend"] ?? 0)
-            featureMs.append(try featureFrame())
-            featureBlendMs.append(rasterizer.lastTimings["blend"] ?? 0)
-            queryMs.append(try query())
+            var feature = 0.0, blend = 0.0, q = 0.0
+            for (_, band) in bands {
+                feature += try featureFrame(band)
+                blend += rasterizer.lastTimings["blend"] ?? 0
+                q += try query(band)
+            }
+            featureMs.append(feature)
+            featureBlendMs.append(blend)
+            queryMs.append(q)
         }
-        // Check: the last relevancy against decode + cosines in Double on up to 256 pixels.
-        let P = camera.width * camera.height, stride = shape.channels + 1
-        let scores = try renderer.recordScores(camera: camera, relevancy: true)
+        // Check: the last band's relevancy against decode + cosines in Double on up to 256 pixels.
+        let last = bands[bands.count - 1].camera
+        let P = last.width * last.height, stride = shape.channels + 1
+        let scores = try renderer.recordScores(camera: last, relevancy: true)
         let relevancy = try scores.buffer.read(Float.self, count: scores.length / 4, device: device)
         let map = try rasterizer.colorBuffer!.buffer.read(Float.self, count: P * stride, device: device)
         let samples = Array(Set((0..<min(256, P)).map { _ in Int(rng.next() % UInt64(P)) })).sorted()
@@ -103,6 +112,7 @@ extension BenchRender {
             "feature_and_query_ratio": round3(rgb > 0 ? (feature + q) / rgb : 0),
             "max_abs_error": maxError,
             "checked_pixels": samples.count,
+            "bands": bands.count,
             "repeat": repeatCount,
             "verified": finite && maxError <= 1e-3,
         ]
