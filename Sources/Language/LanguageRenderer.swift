@@ -28,6 +28,8 @@ public final class LanguageRenderer {
     /// Queries and canonical phrases of the last `setQueries`.
     public private(set) var queryCount = 0
     public private(set) var canonicalCount = 0
+    /// The most canonical phrases a query takes.
+    public static let maxCanonical = Int(LANGUAGE_MAX_CANONICAL)
     /// GPU time of the last `recordScores` run (nil where the queue has no timestamps).
     public private(set) var lastScoreMilliseconds: Double?
 
@@ -233,28 +235,42 @@ public final class LanguageRenderer {
     }
 }
 
-/// LangSplat's choice and normalisation of relevancy maps.
+/// LangSplat's choice and normalisation of relevancy maps, over the pixels
+/// the Gaussians cover. A feature is normalised, so a pixel that shows an
+/// object at 5% opacity over empty background decodes to that object's full
+/// feature; pixels whose opacity is under `minimumCoverage` count as
+/// background (score 0, left out of the minimum and maximum), so object
+/// edges do not grow by the blur of the Gaussians' tails.
 public enum RelevancyMaps {
-    /// The level whose map has the highest maximum (LangSplat's level
-    /// choice), its maximum and the pixel of that maximum.
-    /// `scores`: [levels, Q, P]; returns per query.
-    public static func bestLevels(scores: [Float], levels: Int, queries Q: Int, pixels P: Int)
+    /// Opacity below which a pixel counts as background.
+    public static let minimumCoverage: Float = 0.5
+
+    /// The level whose map has the highest maximum over covered pixels
+    /// (LangSplat's level choice), that maximum and its pixel.
+    /// `scores`: [levels, Q, P]; `alpha`: [P] (nil: every pixel counts). Per query.
+    public static func bestLevels(scores: [Float], levels: Int, queries Q: Int, pixels P: Int, alpha: [Float]? = nil)
         -> [(level: Int, maximum: Float, pixel: Int)] {
         (0..<Q).map { q in
             var best = (level: 0, maximum: -Float.infinity, pixel: 0)
             for level in 0..<levels {
                 let base = (level * Q + q) * P
-                for p in 0..<P where scores[base + p] > best.maximum { best = (level, scores[base + p], p) }
+                for p in 0..<P where scores[base + p] > best.maximum && (alpha?[p] ?? 1) >= minimumCoverage {
+                    best = (level, scores[base + p], p)
+                }
             }
             return best
         }
     }
 
-    /// LangSplat's normalisation of one map: (r - min) / (max - min) spread to
-    /// [-1, 1] and clipped to [0, 1], so only the upper half of the map's
-    /// range stays; a flat map is all 0.
-    public static func normalised(_ map: ArraySlice<Float>) -> [Float] {
-        guard let lo = map.min(), let hi = map.max(), hi > lo else { return [Float](repeating: 0, count: map.count) }
-        return map.map { min(max(2 * ($0 - lo) / (hi - lo) - 1, 0), 1) }
+    /// LangSplat's normalisation of one map: (r - min) / (max - min) spread
+    /// to [-1, 1] and clipped to [0, 1], so only the upper half of the map's
+    /// range stays; min and max over covered pixels; uncovered pixels and a
+    /// flat map are 0.
+    public static func normalised(_ map: ArraySlice<Float>, alpha: [Float]? = nil) -> [Float] {
+        let covered = { (p: Int) in (alpha?[p] ?? 1) >= minimumCoverage }
+        var lo = Float.infinity, hi = -Float.infinity
+        for (p, v) in map.enumerated() where covered(p) { lo = min(lo, v); hi = max(hi, v) }
+        guard hi > lo else { return [Float](repeating: 0, count: map.count) }
+        return map.enumerated().map { p, v in covered(p) ? min(max(2 * (v - lo) / (hi - lo) - 1, 0), 1) : 0 }
     }
 }

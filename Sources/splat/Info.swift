@@ -3,6 +3,7 @@ import Compute
 import Datasets
 import Fields
 import Foundation
+import Language
 import Geometry
 import Models
 import Splatting
@@ -62,6 +63,10 @@ struct Info: ParsableCommand {
             if json { try printJSON(text.object) } else { print(text.text) }
             return
         }
+        if let (text, object) = try Self.describeLanguageFile(path) {
+            if json { try printJSON(object) } else { print(text) }
+            return
+        }
         let isModel = path.hasSuffix(".ply") || path.hasSuffix(".splat") || path.hasSuffix(".nerf")
             || FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("model.json"))
         if isModel {
@@ -77,8 +82,14 @@ struct Info: ParsableCommand {
             var isFolder: ObjCBool = false
             let file = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
                 ? (path as NSString).appendingPathComponent("point_cloud.ply") : path
-            let text = try ModelInfo.describe(path: file)
-            if json { try printJSON(["path": path, "description": text]) } else { print(text) }
+            var text = try ModelInfo.describe(path: file)
+            var object: [String: Any] = ["path": path, "description": text]
+            if isFolder.boolValue, let features = try RenderModel.load(path).languageFeatures,
+               let (languageText, languageObject) = try Self.describeLanguageFile(features) {
+                text += "\n" + languageText
+                object["language"] = languageObject
+            }
+            if json { try printJSON(object) } else { print(text) }
             return
         }
         let scene = try SceneLoader.load(path, options: SceneOptions(eval: eval))
@@ -127,6 +138,29 @@ struct Info: ParsableCommand {
         text += "\n  no model written yet: `splat train SCENE --method nerf --resume \(runFolder(nerfFile))` continues the run"
         object["resume"] = runFolder(nerfFile)
         return (text, object)
+    }
+
+    /// A language features file (SPLATLNG) or checkpoint; nil for any other file.
+    static func describeLanguageFile(_ path: String) throws -> (String, [String: Any])? {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue,
+              let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        let head = handle.readData(ofLength: LanguageFeatureFile.magic.count)
+        try? handle.close()
+        guard Array(head) == LanguageFeatureFile.magic else { return nil }
+        let (field, checkpoint) = try LanguageFeatureFile.read(path: path)
+        let s = field.shape
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        let lines = [
+            "\(path): language features (LangSplatV2 sparse codebook field, SPLATLNG version \(LanguageFeatureFile.version)), \(formatBytes(bytes))",
+            "  \(field.gaussianCount) Gaussians, \(s.levels) levels (\(field.levelNames.joined(separator: ", "))), per level a codebook of \(s.codebookSize) x \(s.dimension) and the top \(s.topK) weights per Gaussian",
+            "  trained \(field.iteration) iterations" + (checkpoint.map { ", a checkpoint (Adam step \($0.state.adamStep); `splat train --resume` continues it)" } ?? ""),
+        ]
+        let object: [String: Any] = ["path": path, "kind": checkpoint == nil ? "language-features" : "language-checkpoint",
+                                     "format_version": Int(LanguageFeatureFile.version), "gaussians": field.gaussianCount,
+                                     "levels": s.levels, "level_names": field.levelNames, "codebook_size": s.codebookSize,
+                                     "dimension": s.dimension, "top_k": s.topK, "iteration": field.iteration, "bytes": bytes]
+        return (lines.joined(separator: "\n"), object)
     }
 
     /// A NeRF model file: what trained it, its components and the occupancy grid.

@@ -235,6 +235,14 @@ struct Render: ParsableCommand {
 
     /// The scene's cameras of the chosen split.
     func sceneViews(_ path: String, input: RenderModel) throws -> [(camera: RenderCamera, split: Split)] {
+        try Self.sceneViews(path, input: input, split: split, downscale: downscale)
+    }
+
+    /// The cameras of `split` (nil or "all": every camera) of the scene at
+    /// `path` at `downscale`; without a test split file of its own, the
+    /// split the model's cameras.json records decides.
+    static func sceneViews(_ path: String, input: RenderModel, split: String?, downscale: Int,
+                           command: String = "splat render") throws -> [(camera: RenderCamera, split: Split)] {
         var scene = try SceneLoader.load(path)
         // Without a test split file of its own, the training run's split (cameras.json) decides.
         if !scene.frames.contains(where: { $0.split == .test }), let recorded = input.trainingCameras {
@@ -244,7 +252,7 @@ struct Render: ParsableCommand {
                 if let s = byName[scene.frames[i].name] { scene.frames[i].split = s; matched += 1 }
             }
             if matched > 0, split != nil, split != "all" {
-                log("splat render: the split of \(input.folder.map { ($0 as NSString).appendingPathComponent("cameras.json") } ?? "cameras.json") (\(matched) images matched by name)")
+                log("\(command): the split of \(input.folder.map { ($0 as NSString).appendingPathComponent("cameras.json") } ?? "cameras.json") (\(matched) images matched by name)")
             }
         }
         let wanted: Split? = (split ?? "all") == "all" ? nil : Split(rawValue: split!)
