@@ -242,6 +242,23 @@ public final class LanguageRenderer {
 /// background (score 0, left out of the minimum and maximum), so object
 /// edges do not grow by the blur of the Gaussians' tails.
 public enum RelevancyMaps {
+    /// A blue-to-red colour map (a short approximation of turbo) of v in [0, 1].
+    public static func colour(_ v: Float) -> SIMD3<Float> {
+        let stops: [SIMD3<Float>] = [SIMD3(0.19, 0.07, 0.23), SIMD3(0.16, 0.47, 0.93), SIMD3(0.10, 0.89, 0.61),
+                                     SIMD3(0.72, 0.97, 0.22), SIMD3(0.98, 0.62, 0.13), SIMD3(0.48, 0.02, 0.01)]
+        let x = min(max(v, 0), 1) * Float(stops.count - 1)
+        let i = min(Int(x), stops.count - 2)
+        let t = x - Float(i)
+        return stops[i] * (1 - t) + stops[i + 1] * t
+    }
+
+    /// A normalised map value over a render: the colour map where v > 0,
+    /// more opaque where v is higher; the render alone where v = 0.
+    public static func overlay(_ rgb: SIMD3<Float>, _ v: Float) -> SIMD3<Float> {
+        let a: Float = v > 0 ? 0.35 + 0.5 * v : 0
+        return rgb * (1 - a) + colour(v) * a
+    }
+
     /// Opacity below which a pixel counts as background.
     public static let minimumCoverage: Float = 0.5
 

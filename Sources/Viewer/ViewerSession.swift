@@ -14,6 +14,11 @@ public protocol ViewerFrameSource: AnyObject {
     var summary: String { get }
     /// The time the next frames show (models with time; others ignore it).
     var time: Double { get set }
+    /// A key the viewer itself does not use (see `keyMap`'s model keys);
+    /// returns whether the source took it (the frame is then redrawn).
+    func press(_ key: String) -> Bool
+    /// What the source shows, for the title bar (nil: nothing to add).
+    var status: String? { get }
 }
 
 extension ViewerFrameSource {
@@ -21,6 +26,8 @@ extension ViewerFrameSource {
         get { 0 }
         set {}
     }
+    public func press(_ key: String) -> Bool { false }
+    public var status: String? { nil }
 }
 
 /// A viewer input event, from the mouse and keyboard or from a script
@@ -117,6 +124,8 @@ public final class ViewerSession {
     public var onExit: ((CameraController) -> Void)?
     /// Writes a screenshot: RGB bytes [H, W, 3], width, height, path.
     public var writeScreenshot: (([UInt8], Int, Int, String) throws -> Void)?
+    /// The source of the frames, for keys only it knows.
+    weak var source: ViewerFrameSource?
     /// Extra text for the title bar (live training: iteration and PSNR).
     public var status: (() -> String)?
 
@@ -189,6 +198,8 @@ public final class ViewerSession {
                R reset the camera, 1-9 training camera N, [ ] previous/next
                M colour/depth/alpha, B background, F frame rate in the title
                4D models: , . step the time, Space play/pause
+               language models: L colour / feature field (PCA) / relevancy,
+               N next query
                P screenshot PNG, H this help, Esc quit
         """
 
@@ -211,6 +222,7 @@ public final class ViewerSession {
 
     /// Announces the viewer (call once before the first `step`).
     public func begin(source: ViewerFrameSource) {
+        self.source = source
         FileHandle.standardError.write(Data("splat view: \(source.summary) on \(device.info.displayName); press H for the keys\n".utf8))
         previousCursor = window.cursor
         script = options.inputScript[...]
@@ -357,6 +369,7 @@ public final class ViewerSession {
         var parts = [options.title]
         if let status { parts.append(status()) }
         if let time { parts.append(String(format: "t = %.3f%@", time, playing ? " (playing)" : "")) }
+        if let shown = source.status { parts.append(shown) }
         if showStats {
             parts.append(source.summary)
             parts.append(String(format: "%.1f fps", fps))
@@ -428,7 +441,7 @@ public final class ViewerSession {
         case let digit where digit.count == 1 && ("1"..."9").contains(digit):
             let i = Int(digit)! - 1
             if options.cameras.indices.contains(i) { jump(to: i) }
-        default: break
+        default: _ = source?.press(name)
         }
         dirty = true
     }
@@ -444,7 +457,7 @@ public final class ViewerSession {
     static let keyNames: [(Int32, String)] = [
         (GLFW_KEY_R, "R"), (GLFW_KEY_F, "F"), (GLFW_KEY_H, "H"), (GLFW_KEY_M, "M"), (GLFW_KEY_B, "B"), (GLFW_KEY_P, "P"),
         (GLFW_KEY_TAB, "TAB"), (GLFW_KEY_LEFT_BRACKET, "["), (GLFW_KEY_RIGHT_BRACKET, "]"),
-        (GLFW_KEY_COMMA, ","), (GLFW_KEY_PERIOD, "."), (GLFW_KEY_SPACE, "SPACE"),
+        (GLFW_KEY_COMMA, ","), (GLFW_KEY_PERIOD, "."), (GLFW_KEY_SPACE, "SPACE"), (GLFW_KEY_L, "L"), (GLFW_KEY_N, "N"),
     ] + (1...9).map { (GLFW_KEY_0 + Int32($0), String($0)) }
 
     /// The drawable's width in pixels: the swapchain's, or before the first

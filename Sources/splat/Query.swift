@@ -118,16 +118,6 @@ struct Query: ParsableCommand {
         return mapped.isEmpty ? "query" : mapped
     }
 
-    /// A blue-to-red colour map (a short approximation of turbo) of v in [0, 1].
-    static func colour(_ v: Float) -> SIMD3<Float> {
-        let stops: [SIMD3<Float>] = [SIMD3(0.19, 0.07, 0.23), SIMD3(0.16, 0.47, 0.93), SIMD3(0.10, 0.89, 0.61),
-                                     SIMD3(0.72, 0.97, 0.22), SIMD3(0.98, 0.62, 0.13), SIMD3(0.48, 0.02, 0.01)]
-        let x = min(max(v, 0), 1) * Float(stops.count - 1)
-        let i = min(Int(x), stops.count - 2)
-        let t = x - Float(i)
-        return stops[i] * (1 - t) + stops[i + 1] * t
-    }
-
     func run() throws {
         try runReportingErrors {
             let input = try RenderModel.load(model)
@@ -193,11 +183,9 @@ struct Query: ParsableCommand {
                     var covered = 0
                     for p in 0..<P {
                         let rgb = SIMD3(image.color[3 * p], image.color[3 * p + 1], image.color[3 * p + 2])
-                        let v = map[p]
-                        let a = v > 0 ? 0.35 + 0.5 * v : 0
-                        let c = rgb * (1 - a) + Self.colour(v) * a
+                        let c = RelevancyMaps.overlay(rgb, map[p])
                         for k in 0..<3 { heat[3 * p + k] = RenderOutput.byte(c[k]) }
-                        if Double(v) > threshold { mask[p] = 255; covered += 1 }
+                        if Double(map[p]) > threshold { mask[p] = 255; covered += 1 }
                     }
                     perQuery.append(["query": queries.names[q], "level": levelNames[best[q].level], "max_score": Double(best[q].maximum),
                                      "pixel": [best[q].pixel % camera.width, best[q].pixel / camera.width], "mask_pixels": covered])

@@ -3,6 +3,7 @@ import Compute
 import Datasets
 import Foundation
 import Geometry
+import Language
 import Models
 import Splatting
 import Viewer
@@ -33,6 +34,14 @@ struct View: ParsableCommand {
         --camera's frame time, else 0); `,` and `.` step it by 0.01, Space
         plays it (once through [0, 1] in 5 s, looping) and pauses; the title
         shows it (keys in scripts: key , / key . / key SPACE).
+
+        Language models (splat train --method language): L switches between
+        the colour, the feature field (false colour: cosines with three
+        principal directions of the middle level's codebook) and, with
+        --text Q.npy --names Q.txt (and optionally --canonical C.npy
+        --canonical-names C.txt, as for `splat query`), the relevancy of one
+        query over the render; N steps to the next query. The title names
+        the query and the level shown (keys in scripts: key L / key N).
 
         Needs a display (X11 or Wayland) and GLFW 3 (libglfw3), loaded at run
         time; without them, `splat render` writes frames headless.
@@ -80,6 +89,15 @@ struct View: ParsableCommand {
     @Option(help: "Background colour: black or white (default: model.json's, else black); B toggles.")
     var background: String?
 
+    @Option(help: ArgumentHelp("Language models: text embeddings [Q, D] for the relevancy overlay (N cycles them).", valueName: "Q.npy"))
+    var text: String?
+    @Option(help: ArgumentHelp("Language models: one name per --text row.", valueName: "Q.txt"))
+    var names: String?
+    @Option(help: ArgumentHelp("Language models: canonical phrase embeddings [C, D] (LERF relevancy).", valueName: "C.npy"))
+    var canonical: String?
+    @Option(name: .customLong("canonical-names"), help: ArgumentHelp("Language models: one name per --canonical row.", valueName: "C.txt"))
+    var canonicalNames: String?
+
     func validate() throws {
         try OptionCheck.choice("--vsync", vsync, ["on", "off"])
         try OptionCheck.whole("--width", width, 1...16384)
@@ -87,6 +105,9 @@ struct View: ParsableCommand {
         try OptionCheck.whole("--exit-after", exitAfter, 1...100_000_000)
         try OptionCheck.choice("--background", background, ["black", "white"])
         try OptionCheck.number("--time", time, 0...1)
+        guard (text == nil) == (names == nil) else { throw ValidationError("give --text and --names together") }
+        guard (canonical == nil) == (canonicalNames == nil) else { throw ValidationError("give --canonical and --canonical-names together") }
+        if canonical != nil && text == nil { throw ValidationError("--canonical needs --text and --names") }
     }
 
     func run() throws {
@@ -135,8 +156,29 @@ struct View: ParsableCommand {
             if input.hasTime { options.time = time ?? options.time ?? 0 }
             let home = Self.homeCamera(input, cameras: options.cameras.map(\.pose))
 
+            // A language model's query files are read before the window opens.
+            var language: (field: LanguageFeatureField, queries: (rows: [Float], names: [String])?, canonical: [Float])?
+            if let features = input.languageFeatures {
+                let field = try LanguageFeatureFile.read(path: features).field
+                let D = field.shape.dimension
+                let queries = try text.map { try Query.embeddings($0, names: names!, dimension: D, what: "the text embeddings") }
+                let canonicalRows = try canonical.map { try Query.embeddings($0, names: canonicalNames!, dimension: D, what: "the canonical embeddings").rows } ?? []
+                if canonicalRows.count / D > LanguageRenderer.maxCanonical {
+                    throw DatasetError(canonical!, "\(canonicalRows.count / D) canonical phrases; at most \(LanguageRenderer.maxCanonical) are supported")
+                }
+                language = (field, queries, canonicalRows)
+            } else if let text {
+                throw DatasetError(text, "--text is for language models; \(input.path) is \(input.kindDescription)")
+            }
+
             let session = try ViewerSession(options: options, home: home)
-            let source = try input.frameSource(device: session.device, settings: settings)
+            let source: ViewerFrameSource
+            if let language {
+                source = try LanguageFrameSource(device: session.device, geometry: try input.gaussians(for: "splat view"), field: language.field,
+                                                 settings: settings, queries: language.queries, canonical: language.canonical)
+            } else {
+                source = try input.frameSource(device: session.device, settings: settings)
+            }
             session.writeScreenshot = { rgb, w, h, path in
                 try ImageIO.writePNG(Image8(width: w, height: h, channels: 3, pixels: rgb), to: path)
             }

@@ -94,6 +94,30 @@ final class LanguageCLITests: XCTestCase {
         XCTAssertTrue(try String(contentsOfFile: out + "/model.json").contains("language"))
     }
 
+    /// The viewer on a language model (under Xvfb, as ViewCLITests): L
+    /// shows the feature field, N steps through the queries, the title and
+    /// the log name them; validation messages fail the test.
+    func testViewerShowsFeaturesAndQueries() throws {
+        guard let xvfb = ["/usr/bin/xvfb-run", "/usr/local/bin/xvfb-run"].first(where: FileManager.default.isExecutableFile) else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail("xvfb-run is missing; CI must install xvfb") }
+            throw XCTSkip("xvfb-run is not installed (apt-get install xvfb xauth); the viewer test needs a virtual display")
+        }
+        let out = folder + "/model"
+        XCTAssertEqual(try train(out, extra: ["--iterations", "30", "--eval-every", "0"]).status, 0)
+        let script = folder + "/script.txt"
+        try "key L\nwait 1\nkey N\nwait 1\n".write(toFile: script, atomically: true, encoding: .utf8)
+        let shot = folder + "/shot.png"
+        let viewed = try SplatProcess.run(["view", out, "--width", "64", "--height", "48", "--exit-after", "5", "--input-script", script,
+                                           "--screenshot", shot, "--text", Self.scene + "/queries.npy", "--names", Self.scene + "/queries.txt",
+                                           "--canonical", Self.scene + "/canonical.npy", "--canonical-names", Self.scene + "/canonical.txt"],
+                                          environment: ["SPLAT_VALIDATION": "1"], launcher: [xvfb, "-a", "-s", "-screen 0 1024x768x24"])
+        XCTAssertEqual(viewed.status, 0, viewed.stderr)
+        XCTAssertFalse(viewed.stderr.contains("Vulkan validation"), viewed.stderr)
+        XCTAssertTrue(viewed.stderr.contains("language features") && viewed.stderr.contains("query 2/6 yellow cube"), viewed.stderr)
+        let image = try ImageIO.read(path: shot)
+        XCTAssertEqual([image.width, image.height], [64, 48])
+    }
+
     /// A copy of the scene's features folder with `edit` applied.
     func features(_ edit: (String) throws -> Void) throws -> String {
         let copy = folder + "/features-\(UUID().uuidString)"
