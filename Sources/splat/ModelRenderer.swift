@@ -41,12 +41,19 @@ final class ModelFrameSource: ViewerFrameSource {
             for c in 0..<3 { rgba[4 * p + c] = image.color[3 * p + c] }
             rgba[4 * p + 3] = image.alpha[p]
         }
-        let device = renderer.device
-        let c = try color.atLeast(n * 16, device: device), d = try depth.atLeast(n * 4, device: device)
-        try c.write(rgba, device: device)
-        try d.write(image.depth, device: device)
-        return (c.slice(offset: 0, length: n * 16), d.slice(offset: 0, length: n * 4))
+        return try Self.upload(rgba: rgba, depth: image.depth, color: color, depthBuffer: depth, device: renderer.device)
     }
 
     var summary: String { renderer.summary }
+
+    /// A frame made on the host, uploaded in the viewer's layout: `rgba`
+    /// [H, W, 4] f32 (colour over the background, then alpha) and `depth` [H, W].
+    static func upload(rgba: [Float], depth: [Float], color: ScratchBuffer, depthBuffer: ScratchBuffer,
+                       device: ComputeDevice) throws -> (color: BufferRange, depth: BufferRange) {
+        let n = depth.count
+        let c = try color.atLeast(n * 16, device: device), d = try depthBuffer.atLeast(n * 4, device: device)
+        try c.write(rgba, device: device)
+        try d.write(depth, device: device)
+        return (c.slice(offset: 0, length: n * 16), d.slice(offset: 0, length: n * 4))
+    }
 }

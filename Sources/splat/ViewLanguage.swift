@@ -117,10 +117,6 @@ final class LanguageFrameSource: ViewerFrameSource {
                 rgba[4 * p + 3] = image.alpha[p]
             }
         }
-        let device = renderer.device
-        let c = try color.atLeast(P * 16, device: device), d = try depth.atLeast(P * 4, device: device)
-        try c.write(rgba, device: device)
-        try d.write(image.depth, device: device)
-        return (c.slice(offset: 0, length: P * 16), d.slice(offset: 0, length: P * 4))
+        return try ModelFrameSource.upload(rgba: rgba, depth: image.depth, color: color, depthBuffer: depth, device: renderer.device)
     }
 }
