@@ -260,6 +260,17 @@ struct MCMCParams {
     u32 maxRatio;            // relocation: ratios clamp here (51, as gsplat's table)
 };
 
+// 4D consistency regulariser (Shaders/splatting/velocity_consistency.comp).
+#define CONSISTENCY_VARIANT_VELOCITY 0u   // v_i = V / W
+#define CONSISTENCY_VARIANT_RESIDUAL 1u   // dL/dv from the neighbour residuals
+#define CONSISTENCY_VARIANT_CHAIN 2u      // dL/dv -> log-scales and quaternions
+struct ConsistencyParams {
+    u32 count;       // Gaussians
+    u32 neighbours;  // K per Gaussian
+    f32 weight;      // lambda / N
+    u32 pad;
+};
+
 // Opacity entropy regulariser (Shaders/splatting/opacity_entropy.comp).
 struct EntropyParams {
     u32 count;    // Gaussians

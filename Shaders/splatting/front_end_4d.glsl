@@ -20,6 +20,7 @@
 #ifndef SPLAT_FRONT_END_4D_GLSL
 #define SPLAT_FRONT_END_4D_GLSL
 #include "splatting/front_end_common.glsl"
+#include "splatting/rotation_4d.glsl"
 
 // Gaussians whose time weight exp(-x) has x above this are skipped.
 #define SLICE_CUTOFF 16.0
@@ -28,30 +29,11 @@ vec4 rotationRightOf(uint i) {
     return vec4(rotationsRight[4 * i], rotationsRight[4 * i + 1], rotationsRight[4 * i + 2], rotationsRight[4 * i + 3]);
 }
 
-// The left-isoclinic matrix of (a, b, c, d) (GLSL: built from rows, transposed).
-mat4 leftIsoclinic(vec4 q) {
-    float a = q.x, b = q.y, c = q.z, d = q.w;
-    return transpose(mat4(a, -b, -c, -d,  b, a, -d, c,  c, d, a, -b,  d, -c, b, a));
-}
-
-// The right-isoclinic matrix of (p, q, r, s).
-mat4 rightIsoclinic(vec4 q) {
-    float p = q.x, r1 = q.y, r2 = q.z, r3 = q.w;
-    return transpose(mat4(p, -r1, -r2, -r3,  r1, p, r3, -r2,  r2, -r3, p, r1,  r3, r2, -r1, p));
-}
-
 // The factor F = R4 diag(scale) of Gaussian i (columns), and the scales.
 mat4 sliceFactor(uint i, out vec4 scale, out mat4 Lq, out mat4 Rq) {
-    vec4 ql = rotationOf(i), qr = rotationRightOf(i);
-    Lq = leftIsoclinic(ql / length(ql));
-    Rq = rightIsoclinic(qr / length(qr));
     scale = exp(vec4(scales[3 * i], scales[3 * i + 1], scales[3 * i + 2], timeScales[i]));
-    mat4 R4 = Lq * Rq;
-    return mat4(R4[0] * scale.x, R4[1] * scale.y, R4[2] * scale.z, R4[3] * scale.w);
+    return factor4(rotationOf(i), rotationRightOf(i), scale, Lq, Rq);
 }
-
-// Row 3 of F (b).
-vec4 timeRow(mat4 F) { return vec4(F[0][3], F[1][3], F[2][3], F[3][3]); }
 
 void frontEndGeometry(uint i, out vec3 mean, out mat3 M, out float opacity) {
     vec4 scale;

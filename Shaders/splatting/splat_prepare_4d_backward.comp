@@ -24,29 +24,6 @@ void frontEndZeroGradients(uint i) {
     for (uint k = 0; k < 4u; k++) gradRotationsRight[4 * i + k] = 0.0;
 }
 
-// The gradient of a unit quaternion's components from that of its
-// left-isoclinic (right = false) or right-isoclinic matrix, then through
-// the normalisation of qRaw.
-vec4 isoclinicBackward(vec4 qRaw, mat4 g, bool right) {
-    // g[col][row]; G(r, c) = g[c][r].
-    float t = g[0][0] + g[1][1] + g[2][2] + g[3][3];
-    vec4 gq;
-    if (!right) {
-        gq = vec4(t,
-                  -g[1][0] + g[0][1] - g[3][2] + g[2][3],
-                  -g[2][0] + g[3][1] + g[0][2] - g[1][3],
-                  -g[3][0] - g[2][1] + g[1][2] + g[0][3]);
-    } else {
-        gq = vec4(t,
-                  -g[1][0] + g[0][1] + g[3][2] - g[2][3],
-                  -g[2][0] - g[3][1] + g[0][2] + g[1][3],
-                  -g[3][0] + g[2][1] - g[1][2] + g[0][3]);
-    }
-    float n = length(qRaw);
-    vec4 q = qRaw / n;
-    return (gq - q * dot(q, gq)) / n;
-}
-
 void frontEndBackward(uint i, vec3 mean, vec3 gMean, mat3 gM, mat3 gCov, float gOpacity) {
     vec3 gMean3 = colorBackward(i, mean) + gMean;
     vec4 scale;
@@ -92,17 +69,10 @@ void frontEndBackward(uint i, vec3 mean, vec3 gMean, mat3 gM, mat3 gCov, float g
     gb += 2.0 * gW * b;
 
     // F = R4 diag(scale): columns (A_c, b_c).
-    mat4 gR4;
-    vec4 gLogScale;
-    mat4 R4 = Lq * Rq;
-    for (int c = 0; c < 4; c++) {
-        vec4 gF = vec4(gA[c], gb[c]);
-        gLogScale[c] = dot(gF, R4[c]) * scale[c];
-        gR4[c] = gF * scale[c];
-    }
-    // R4 = Lq Rq.
-    vec4 gLeft = isoclinicBackward(rotationOf(i), gR4 * transpose(Rq), false);
-    vec4 gRight = isoclinicBackward(rotationRightOf(i), transpose(Lq) * gR4, true);
+    mat4 gF;
+    for (int c = 0; c < 4; c++) gF[c] = vec4(gA[c], gb[c]);
+    vec4 gLogScale, gLeft, gRight;
+    factor4Backward(gF, rotationOf(i), rotationRightOf(i), scale, Lq, Rq, gLogScale, gLeft, gRight);
 
     for (uint k = 0; k < 3u; k++) {
         gradPositions[3 * i + k] = gMean3[k];

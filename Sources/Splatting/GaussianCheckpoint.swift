@@ -264,6 +264,7 @@ public struct GaussianCheckpoint {
         if c.randomPoints < 0 { return "randomPoints must be >= 0, got \(c.randomPoints)" }
         if !(c.initialTimeScale > 0 && c.initialTimeScale.isFinite) { return "initialTimeScale must be finite and > 0, got \(c.initialTimeScale)" }
         if !(c.opacityEntropy >= 0 && c.opacityEntropy.isFinite) { return "opacityEntropy must be finite and >= 0, got \(c.opacityEntropy)" }
+        if !(c.consistency4D >= 0 && c.consistency4D.isFinite) { return "consistency4D must be finite and >= 0, got \(c.consistency4D)" }
         let d = c.densification
         let counts: [(String, Int)] = [("from", d.from), ("until", d.until), ("interval", d.interval),
                                        ("opacityResetInterval", d.opacityResetInterval), ("maxGaussians", d.maxGaussians)]

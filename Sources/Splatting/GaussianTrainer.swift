@@ -44,6 +44,9 @@ public struct GaussianTrainingConfig: Codable, Equatable {
     /// Weight of the opacity entropy regulariser (4D-Rotor GS, Duan et al.
     /// 2024; `OpacityEntropy`); 0: off.
     public var opacityEntropy = 0.0
+    /// 4D Gaussians: weight of the 4D consistency regulariser (4D-Rotor GS;
+    /// `VelocityConsistency`); 0: off.
+    public var consistency4D = 0.0
     public init() {}
 
     /// The recipe before the resolution schedule and MCMC existed: adaptive
@@ -59,7 +62,7 @@ public struct GaussianTrainingConfig: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case iterations, positionLR, positionLRFinal, featureLR, opacityLR, scalingLR, rotationLR, lambdaDSSIM
         case shDegreeInterval, maxSHDegree, initialOpacity, randomPoints, seed, densification, randomBackground, sparseAdam
-        case densify, mcmc, resolution, initialTimeScale, opacityEntropy
+        case densify, mcmc, resolution, initialTimeScale, opacityEntropy, consistency4D
     }
 
     /// Strict for the keys every recipe has; the newer ones (`densify`,
@@ -88,6 +91,7 @@ public struct GaussianTrainingConfig: Codable, Equatable {
         resolution = try c.decodeIfPresent(ResolutionSchedule.self, forKey: .resolution) ?? legacy.resolution
         initialTimeScale = try c.decodeIfPresent(Double.self, forKey: .initialTimeScale) ?? legacy.initialTimeScale
         opacityEntropy = try c.decodeIfPresent(Double.self, forKey: .opacityEntropy) ?? legacy.opacityEntropy
+        consistency4D = try c.decodeIfPresent(Double.self, forKey: .consistency4D) ?? legacy.consistency4D
     }
 
     /// The recipe for 4D Gaussians (docs/gaussians4d.md): adaptive density
@@ -393,6 +397,8 @@ public final class GaussianTrainer {
     public let mcmc: MCMCDensifier?
     /// The opacity entropy regulariser (with `config.opacityEntropy` > 0).
     let entropy: OpacityEntropy?
+    /// The 4D consistency regulariser (with `config.consistency4D` > 0).
+    let consistency: VelocityConsistency?
     let extent: Double
     let background: SIMD3<Float>
     var views: [TrainingView] = []
@@ -450,6 +456,7 @@ public final class GaussianTrainer {
             mcmc = nil
         }
         entropy = config.opacityEntropy > 0 ? try OpacityEntropy(device: device, weight: config.opacityEntropy) : nil
+        consistency = config.consistency4D > 0 ? try VelocityConsistency(device: device, weight: config.consistency4D) : nil
         rng = SplitMix64(seed: config.seed)
         let bg = SIMD3<Double>(Double(background.x), Double(background.y), Double(background.z))
         let levels = max(0, config.resolution.downscales)
@@ -569,6 +576,7 @@ public final class GaussianTrainer {
         let schema = rasterizer.schema
         try mcmc?.recordRegularize(stream, rasterizer: rasterizer)
         try entropy?.record(stream, rasterizer: rasterizer)
+        try consistency?.record(stream, rasterizer: rasterizer)
         for group in rasterizer.trainableGroups() {
             let rate = schema.group(named: group.name).map { config.learningRate(for: $0, iteration: iteration, extent: extent) }
             try adam.record(stream, group: group.name, parameters: group.parameters, gradients: group.gradients,

@@ -116,6 +116,9 @@ struct Train: ParsableCommand {
     var initialTimeScale: Double?
     @Option(help: "Weight of the opacity entropy regulariser, lambda mean(-o ln o) (4D-Rotor GS; default 0: off; docs/gaussians4d.md has its measured effect).")
     var opacityEntropy: Double?
+    @Option(name: .customLong("consistency-4d"),
+            help: "--method gaussians4d: weight of the 4D consistency regulariser, lambda mean_i |v_i - mean of its 8 space-time neighbours' v|_1 on the sliced means' velocities (4D-Rotor GS; default 0: off; docs/gaussians4d.md has its measured effect).")
+    var consistency4D: Double?
     @Option(help: "Output folder.")
     var out: String?
     @Option(help: "Training iterations (default 7000; --method nerf 20000; --method language 3000; or the checkpoint's with --resume).")
@@ -273,6 +276,7 @@ struct Train: ParsableCommand {
         }
         try OptionCheck.number("--initial-time-scale", initialTimeScale, 0...100, aboveLowerBound: true)
         try OptionCheck.number("--opacity-entropy", opacityEntropy, 0...1e6)
+        try OptionCheck.number("--consistency-4d", consistency4D, 0...1e6)
         try OptionCheck.choice("--background", background, ["white", "black", "random"])
         try OptionCheck.whole("--rays-per-batch", raysPerBatch, 1...(1 << 22))
         try OptionCheck.whole("--samples-per-batch", samplesPerBatch, 64...(1 << 26))
@@ -320,6 +324,7 @@ struct Train: ParsableCommand {
         var config = dynamic ? GaussianTrainingConfig.dynamic : Self.defaults
         if let initialTimeScale { config.initialTimeScale = initialTimeScale }
         if let opacityEntropy { config.opacityEntropy = opacityEntropy }
+        if let consistency4D { config.consistency4D = consistency4D }
         config.iterations = iterations ?? config.iterations
         config.seed = seed
         config.sparseAdam = sparseAdam
@@ -396,6 +401,9 @@ struct Train: ParsableCommand {
             if resumed == nil && method == "auto" { try checkStrategyOptions(dynamic: dynamic) }
             if initialTimeScale != nil && !dynamic {
                 throw ValidationError("--initial-time-scale is for --method gaussians4d (this scene's frames have no time)")
+            }
+            if (consistency4D ?? 0) > 0 && !dynamic {
+                throw ValidationError("--consistency-4d is for --method gaussians4d (this scene's frames have no time)")
             }
             let hasAlpha = frames.contains { $0.image.hasAlpha }
             let backgroundName = background ?? (hasAlpha ? "white" : "black")
