@@ -41,7 +41,9 @@ final class Gaussians4DCLITests: XCTestCase {
         XCTAssertTrue(info.stdout.contains("time (test): 0.0625 to 0.9375 over 8 frames"), info.stdout)
 
         let out = folder + "/out"
-        let train = try SplatProcess.run(["train", scene, "--out", out, "--iterations", "30", "--random-points", "300", "--eval-every", "0"])
+        // With the 4D consistency regulariser on (its kernels run every step).
+        let train = try SplatProcess.run(["train", scene, "--out", out, "--iterations", "30", "--random-points", "300", "--eval-every", "0",
+                                          "--consistency-4d", "0.01"])
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stderr.contains("4D Gaussians (gaussians4d)"), train.stderr)
         let modelJSON = try String(contentsOfFile: out + "/model.json")
@@ -132,5 +134,9 @@ final class Gaussians4DCLITests: XCTestCase {
         let still = try SplatProcess.run(["train", BadInputCLITests.demo, "--method", "gaussians4d", "--out", folder + "/s"])
         XCTAssertEqual(still.status, 1)
         XCTAssertTrue(still.stderr.contains("needs a \"time\" on every frame"), still.stderr)
+        // The 4D consistency regulariser on a scene without time.
+        let consistency = try SplatProcess.run(["train", BadInputCLITests.demo, "--consistency-4d", "0.1", "--out", folder + "/c4"])
+        XCTAssertEqual(consistency.status, 1)
+        XCTAssertTrue(consistency.stderr.contains("--consistency-4d is for --method gaussians4d"), consistency.stderr)
     }
 }
