@@ -69,7 +69,9 @@ public struct RenderModel {
                 return RenderModel(content: .nerf(nerf), path: path, folder: nil,
                                    settings: RasterSettings(background: SIMD3(bg[0], bg[1], bg[2])), trainingCameras: nil)
             }
-            return RenderModel(content: .gaussians(try GaussianModelFile.read(path: path)), path: path, folder: nil,
+            let gaussians = try GaussianModelFile.read(path: path)
+            if gaussians.isImage2D { throw Self.image2DError(path) }
+            return RenderModel(content: .gaussians(gaussians), path: path, folder: nil,
                                settings: RasterSettings(), trainingCameras: nil)
         }
         let folder = path as NSString
@@ -98,11 +100,17 @@ public struct RenderModel {
             throw DatasetError(path, "no point_cloud.ply in the model folder (a model is a training output folder or a .ply / .splat / .nerf)")
         }
         let gaussians = try GaussianModelFile.read(path: file)
+        if gaussians.isImage2D { throw Self.image2DError(file) }
         if languageFeatures != nil, gaussians.hasTime {
             throw DatasetError(file, "a 4D Gaussian model in a language model folder: language features need a 3D model")
         }
         return RenderModel(content: .gaussians(gaussians), path: file, folder: path,
                            settings: settings, trainingCameras: training, languageFeatures: languageFeatures)
+    }
+
+    /// 2D image Gaussians are drawn at a scale, not from cameras.
+    static func image2DError(_ path: String) -> DatasetError {
+        DatasetError(path, "a 2D image Gaussian model (image2d): it has no cameras to render from (2D rendering at a scale is not available yet)")
     }
 
     /// model.json's features file name for kind "language" (`features`,

@@ -569,3 +569,24 @@ final class GaussianModelTests: XCTestCase {
         XCTAssertThrowsError(try ModelInfo.describe(path: path("scene.txt")))
     }
 }
+
+/// 2D image-plane Gaussians (image2d): the schema, the PLY round trip and
+/// the readers' detection by the Cholesky properties.
+final class Image2DModelTests: XCTestCase {
+    func testPLYRoundTripAndDetection() throws {
+        var m = GaussianModel.image2D(count: 3)
+        m.means2D = [1.5, 2.5, 10, 20, 0, 7]
+        m.cholesky = [2, 0.5, 1, 1, 0, 1, 3, -1, 0.5]
+        m.colors = [0.1, 0.2, 0.3, -0.1, 1.2, 0.5, 0, 0, 1]
+        m.opacities = [8, 0, -1]
+        XCTAssertNil(m.shapeProblem())
+        XCTAssertEqual(m.kind, "image2d")
+        XCTAssertEqual(m.count, 3)
+        let data = try GaussianPLY.encode(m)
+        let header = String(decoding: data.prefix(400), as: UTF8.self)
+        XCTAssertTrue(header.contains("property float chol_0") && header.contains("property float red"), header)
+        let back = try GaussianPLY.decode(data, path: "m.ply")
+        XCTAssertEqual(back, m)
+        XCTAssertThrowsError(try SplatFile.encode(m))
+    }
+}

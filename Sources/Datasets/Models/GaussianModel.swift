@@ -50,6 +50,16 @@ public struct GaussianModel: Equatable, Sendable {
     public var timeScales: [Float] = []
     /// Right quaternions of the 4D rotation (w, x, y, z).  // [N, 4] f32 (4D only)
     public var rotationsRight: [Float] = []
+    /// Whether these are 2D image-plane Gaussians (`GaussianSchema.image2D`):
+    /// then the three arrays below and `opacities` hold them, and the 3D
+    /// arrays are empty.
+    public var isImage2D = false
+    /// Means in pixels.  // [N, 2] f32 (2D only)
+    public var means2D: [Float] = []
+    /// Cholesky factors (l0, l1, l2) of the covariances, in pixels.  // [N, 3] f32 (2D only)
+    public var cholesky: [Float] = []
+    /// RGB colours.  // [N, 3] f32 (2D only)
+    public var colors: [Float] = []
 
     /// The highest SH degree 3DGS (and this type) supports.
     public static let maxSHDegree = 3
@@ -88,12 +98,27 @@ public struct GaussianModel: Equatable, Sendable {
         }
     }
 
+    /// `count` 2D image-plane Gaussians at the origin: unit covariance
+    /// (Cholesky factor the identity), black, opacity logit 8 (0.9997).
+    public static func image2D(count: Int) -> GaussianModel {
+        var m = GaussianModel(shDegree: 0, positions: [], shDC: [], shRest: [], opacities: [Float](repeating: 8, count: count),
+                              scales: [], rotations: [])
+        m.isImage2D = true
+        m.means2D = [Float](repeating: 0, count: count * 2)
+        m.cholesky = (0..<(count * 3)).map { $0 % 3 == 1 ? 0 : 1 }
+        m.colors = [Float](repeating: 0, count: count * 3)
+        return m
+    }
+
     /// This model's parameter groups: `GaussianSchema.gaussians3D` (or
     /// `gaussians4D` with `hasTime`) at its SH degree.
-    public var schema: GaussianSchema { hasTime ? .gaussians4D(shDegree: shDegree) : .gaussians3D(shDegree: shDegree) }
+    public var schema: GaussianSchema {
+        if isImage2D { return .image2D }
+        return hasTime ? .gaussians4D(shDegree: shDegree) : .gaussians3D(shDegree: shDegree)
+    }
 
     /// The kind's name as `model.json` spells it: `gaussians` or `gaussians4d`.
-    public var kind: String { hasTime ? GaussianSchema.kind4D : "gaussians" }
+    public var kind: String { schema.kind }
 
     /// The arrays in the order of `schema.groups`.
     public var parameterGroups: [[Float]] { schema.groups.map { self[keyPath: Self.field($0)] } }
@@ -101,9 +126,10 @@ public struct GaussianModel: Equatable, Sendable {
     /// A model from arrays in the order of `GaussianSchema.gaussians3D(shDegree:)`'s
     /// groups (`gaussians4D` with `hasTime`); shapes are not checked (see
     /// `shapeProblem()`).
-    public init(shDegree: Int, parameterGroups: [[Float]], hasTime: Bool = false) {
+    public init(shDegree: Int, parameterGroups: [[Float]], hasTime: Bool = false, image2D: Bool = false) {
         self.init(shDegree: shDegree, positions: [], shDC: [], shRest: [], opacities: [], scales: [], rotations: [])
         self.hasTime = hasTime
+        self.isImage2D = image2D
         let groups = schema.groups
         precondition(parameterGroups.count == groups.count, "\(parameterGroups.count) parameter groups; the schema has \(groups.count)")
         for (group, values) in zip(groups, parameterGroups) { self[keyPath: Self.field(group)] = values }
@@ -121,6 +147,9 @@ public struct GaussianModel: Equatable, Sendable {
         case "time_means": return \.timeMeans
         case "time_scales": return \.timeScales
         case "rotations_right": return \.rotationsRight
+        case "means_2d": return \.means2D
+        case "cholesky": return \.cholesky
+        case "colors": return \.colors
         default: preconditionFailure("GaussianModel has no parameter group \(group.name)")
         }
     }

@@ -41,8 +41,13 @@ public enum GaussianPLY {
     /// The header `write` emits, exactly as the 3DGS release writes it (4D
     /// models: with the time properties after the 3DGS ones).
     public static func header(count: Int, shDegree: Int, hasTime: Bool = false) -> String {
+        header(count: count, schema: hasTime ? GaussianSchema.gaussians4D(shDegree: shDegree) : GaussianSchema.gaussians3D(shDegree: shDegree))
+    }
+
+    /// The header of `schema`'s PLY row (every property float).
+    public static func header(count: Int, schema: GaussianSchema) -> String {
         var lines = ["ply", "format binary_little_endian 1.0", "element vertex \(count)"]
-        lines += propertyNames(shDegree: shDegree, hasTime: hasTime).map { "property float \($0)" }
+        lines += schema.plyPropertyNames.map { "property float \($0)" }
         lines.append("end_header")
         return lines.joined(separator: "\n") + "\n"
     }
@@ -58,7 +63,7 @@ public enum GaussianPLY {
         let offsets = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, 4 * $0) })
         let runs = runs(of: schema) { (offsets[$0]!, false) }
         let widths = schema.groups.map(\.floatsPerGaussian)
-        let head = Array(header(count: n, shDegree: model.shDegree, hasTime: model.hasTime).utf8)
+        let head = Array(header(count: n, schema: schema).utf8)
         // Zero-filled: the unused properties (the normals) stay zero.
         var data = Data(count: head.count + n * stride)
         data.withUnsafeMutableBytes { (out: UnsafeMutableRawBufferPointer) in
@@ -337,13 +342,17 @@ public enum GaussianPLY {
         // 4D first: any time property makes this a 4D file, which then needs
         // all of them (never a 3D model with extra properties).
         let hasTime = GaussianSchema.timeProperties.contains { byName[$0] != nil }
+        // 2D image-plane Gaussians likewise, by their Cholesky factor.
+        let image2D = !hasTime && GaussianSchema.image2DProperties.contains { byName[$0] != nil }
         // The groups' properties are required (named in file order), the unused ones optional.
-        let schema = hasTime ? GaussianSchema.gaussians4D(shDegree: degree) : GaussianSchema.gaussians3D(shDegree: degree)
+        let schema = image2D ? GaussianSchema.image2D
+            : hasTime ? GaussianSchema.gaussians4D(shDegree: degree) : GaussianSchema.gaussians3D(shDegree: degree)
         let required = schema.groupsInPLYOrder.flatMap(\.plyProperties)
         let missing = required.filter { byName[$0] == nil }
         guard missing.isEmpty else {
             throw DatasetError(path, "missing required vertex propert\(missing.count == 1 ? "y" : "ies") \(missing.joined(separator: ", "))"
-                               + (hasTime ? " (it has time properties, so it is read as 4D Gaussians, which need \(GaussianSchema.timeProperties.joined(separator: ", ")))" : ""))
+                               + (hasTime ? " (it has time properties, so it is read as 4D Gaussians, which need \(GaussianSchema.timeProperties.joined(separator: ", ")))" : "")
+                               + (image2D ? " (it has Cholesky properties, so it is read as 2D image Gaussians)" : ""))
         }
         for name in required {
             let type = byName[name]!.type!
@@ -388,7 +397,7 @@ public enum GaussianPLY {
                 copyRows(rows, count: n, stride: stride, copies: copies)
             }
         }
-        let model = GaussianModel(shDegree: degree, parameterGroups: groups, hasTime: hasTime)
+        let model = GaussianModel(shDegree: degree, parameterGroups: groups, hasTime: hasTime, image2D: image2D)
         if let bad = model.firstNonFinite() {
             throw DatasetError(path, "vertex \(bad.index): property \(bad.property) is \(bad.value) (NaN and infinity are not allowed)")
         }

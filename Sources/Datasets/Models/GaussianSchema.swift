@@ -147,6 +147,43 @@ extension GaussianSchema {
     }
 }
 
+extension GaussianSchema {
+    /// The kind name of 2D image-plane Gaussians.
+    public static let kindImage2D = "image2d"
+
+    /// The PLY properties only 2D Gaussians have (the Cholesky factor):
+    /// readers look for them first, as for 4D.
+    public static let image2DProperties = ["chol_0", "chol_1", "chol_2"]
+
+    /// 2D Gaussians in an image plane (GaussianImage, Zhang et al., ECCV
+    /// 2024): a mean in pixels (x right, y down, from the image's top-left
+    /// corner), the lower-triangular Cholesky factor L = [[l0, 0], [l1, l2]]
+    /// of the covariance (Sigma = L L^T, in pixels^2) and an RGB colour,
+    /// blended additively; plus an opacity logit (GaussianImage has none:
+    /// the colour carries the weight; kept for the shared pipeline and
+    /// trainable). GaussianImage's 8 parameters are the first three groups.
+    ///
+    /// PLY row: x y chol_0 chol_1 chol_2 red green blue opacity (floats).
+    public static let image2D: GaussianSchema = {
+        let groups = [
+            GaussianParameterGroup(  // [N, 2] f32, pixels
+                name: "means_2d", floatsPerGaussian: 2, activation: .identity, learningRate: .init(initial: 0.05),
+                densification: .copy, role: .position, plyProperties: ["x", "y"]),
+            GaussianParameterGroup(  // [N, 3] f32, L = [[l0, 0], [l1, l2]] in pixels
+                name: "cholesky", floatsPerGaussian: 3, activation: .identity, learningRate: .init(initial: 0.02),
+                densification: .copy, plyProperties: image2DProperties),
+            GaussianParameterGroup(  // [N, 3] f32, linear RGB weights (any sign)
+                name: "colors", floatsPerGaussian: 3, activation: .identity, learningRate: .init(initial: 0.01),
+                densification: .copy, plyProperties: ["red", "green", "blue"]),
+            GaussianParameterGroup(  // [N] f32
+                name: "opacities", floatsPerGaussian: 1, activation: .sigmoid, learningRate: .init(initial: 0.01),
+                densification: .copy, role: .opacityLogit, plyProperties: ["opacity"]),
+        ]
+        return GaussianSchema(kind: kindImage2D, groups: groups,
+                              plyLayout: [.group("means_2d"), .group("cholesky"), .group("colors"), .group("opacities")])
+    }()
+}
+
 /// One group of a Gaussian kind's trainable parameters: `floatsPerGaussian`
 /// raw float32 values per Gaussian, stored row by row ([N, floatsPerGaussian]).
 public struct GaussianParameterGroup: Equatable, Sendable {

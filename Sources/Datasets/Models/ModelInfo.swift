@@ -22,7 +22,8 @@ public enum ModelInfo {
         let degree: String
         switch format {
         case .ply:
-            kind = model.hasTime ? "PLY, 4D Gaussians (3DGS layout + t, scale_t, rot_r_0..3)" : "PLY, 3DGS layout"
+            kind = model.isImage2D ? "PLY, 2D image Gaussians (image2d: x, y, chol_0..2, red, green, blue, opacity)"
+                : model.hasTime ? "PLY, 4D Gaussians (3DGS layout + t, scale_t, rot_r_0..3)" : "PLY, 3DGS layout"
             degree = "\(model.shDegree)"
         case .splat:
             kind = ".splat (web viewer layout)"
@@ -31,6 +32,10 @@ public enum ModelInfo {
         var bounds = "none (no Gaussians)"
         if let b = model.bounds {
             bounds = "min \(vector(b.min))  max \(vector(b.max))"
+        } else if model.isImage2D, model.count > 0 {
+            let xs = stride(from: 0, to: model.means2D.count, by: 2).map { model.means2D[$0] }
+            let ys = stride(from: 1, to: model.means2D.count, by: 2).map { model.means2D[$0] }
+            bounds = String(format: "x %.1f to %.1f, y %.1f to %.1f (pixels)", xs.min()!, xs.max()!, ys.min()!, ys.max()!)
         }
         var time = ""
         if model.hasTime, let lo = model.timeMeans.min(), let hi = model.timeMeans.max() {

@@ -47,6 +47,7 @@ public enum SplatFile {
     /// array shapes disagree.
     public static func encode(_ model: GaussianModel, path: String = "<model>") throws -> Data {
         if let problem = model.shapeProblem() { throw DatasetError(path, problem) }
+        if model.isImage2D { throw DatasetError(path, "a .splat holds 3D Gaussians; this model is 2D (image2d)") }
         if model.hasTime {
             throw DatasetError(path, "a .splat holds 3D Gaussians; this model is 4D (gaussians4d): write its slice at one time (splat convert MODEL OUT.ply --time T)")
         }
