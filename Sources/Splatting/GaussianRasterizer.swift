@@ -42,6 +42,8 @@ public final class GaussianRasterizer {
     public private(set) var schema = GaussianSchema.gaussians3D(shDegree: 0)
     /// Whether the model is 4D (space-time) Gaussians, sliced at each frame's time.
     public var hasTime: Bool { schema.kind == GaussianSchema.kind4D }
+    /// Whether the model holds 2D image-plane Gaussians (kind image2d).
+    public var isImage2D: Bool { schema.kind == GaussianSchema.kindImage2D }
     /// One buffer per schema group, in schema order: for 3D Gaussians
     /// [N, 3], [N, 3], [N, 4], [N], [N, 3], [N, 3, K-1] f32.
     private var parameters: [GPUBuffer] = []
@@ -162,6 +164,7 @@ public final class GaussianRasterizer {
         switch schema.kind {
         case "gaussians": sources = (ShaderLibrary.splatPrepare3d, ShaderLibrary.splatPrepare3dBackward)
         case GaussianSchema.kind4D: sources = (ShaderLibrary.splatPrepare4d, ShaderLibrary.splatPrepare4dBackward)
+        case GaussianSchema.kindImage2D: sources = (ShaderLibrary.splatPrepare2d, ShaderLibrary.splatPrepare2dBackward)
         default: throw ComputeError.invalidArgument("the rasterizer has no front end for Gaussians of kind \(schema.kind)")
         }
         let spec = [UInt32(workgroupSize)]
@@ -517,10 +520,12 @@ public final class GaussianRasterizer {
         let (gC, gA, gD) = try uploadUpstream(gradColor, gradAlpha, gradDepth)
         try backwardOnDevice(gradColor: gC, gradAlpha: gA, gradDepth: gD)
         let n = gaussianCount
-        guard n > 0 else { return GaussianModel(count: 0, shDegree: modelSHDegree, hasTime: hasTime) }
+        guard n > 0 else {
+            return GaussianModel(shDegree: modelSHDegree, parameterGroups: schema.groups.map { _ in [] }, hasTime: hasTime, image2D: isImage2D)
+        }
         return GaussianModel(shDegree: modelSHDegree, parameterGroups: try zip(schema.groups, gradientBuffers).map { group, buffer in
             try buffer.buffer!.read(Float.self, count: n * group.floatsPerGaussian, device: device)
-        }, hasTime: hasTime)
+        }, hasTime: hasTime, image2D: isImage2D)
     }
 
     /// dL/d(payload) of the last backward pass: [N, stride] f32 (sparse: the weight slots).
@@ -680,7 +685,7 @@ public final class GaussianRasterizer {
         let n = gaussianCount
         return GaussianModel(shDegree: modelSHDegree, parameterGroups: try zip(schema.groups, parameters).map { group, buffer in
             try buffer.read(Float.self, count: n * group.floatsPerGaussian, device: device)
-        }, hasTime: hasTime)
+        }, hasTime: hasTime, image2D: isImage2D)
     }
 
     /// The colour output of the last frame: [H, W, C + 1] f32 (the C payload
