@@ -3,6 +3,7 @@ import ComputeTestSupport
 import Datasets
 import Geometry
 @testable import Splatting
+import Training
 import XCTest
 
 /// 2D image-plane Gaussians (kind image2d) on the shared rasterizer: the 2D
@@ -105,5 +106,33 @@ final class Image2DTests: GPUTestCase {
             let analytic = zip(grads, direction).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
             XCTAssertEqual(analytic, numeric, accuracy: 0.02 * max(abs(numeric), 1), group.name)
         }
+    }
+}
+
+/// Fitting 2D Gaussians to an image (GaussianImage).
+final class ImageFitterTests: GPUTestCase {
+    /// A 64x64 test card: smooth colour ramps, a disc with a hard edge and
+    /// a few stripes.
+    static func card(_ size: Int = 64) -> Image8 {
+        var pixels: [UInt8] = []
+        for y in 0..<size { for x in 0..<size {
+            let u = Double(x) / Double(size), v = Double(y) / Double(size)
+            let inDisc = (u - 0.6) * (u - 0.6) + (v - 0.4) * (v - 0.4) < 0.04
+            let stripe = y > size * 3 / 4 && (x / 4) % 2 == 0
+            let r = inDisc ? 0.9 : 0.2 + 0.6 * u, g = stripe ? 0.9 : 0.3 + 0.4 * v, b = inDisc ? 0.1 : 0.5 + 0.3 * sin(6 * u)
+            pixels += [r, g, b].map { UInt8(max(0, min(255, ($0 * 255).rounded()))) }
+        } }
+        return Image8(width: size, height: size, channels: 3, pixels: pixels)
+    }
+
+    func testFitsASmallImage() throws {
+        let image = Self.card()
+        let fitter = try ImageFitter(device: device, image: image, count: 1500)
+        let before = ImageMetrics.psnr(rendered: try fitter.render().color, target: image.pixels)
+        for _ in 0..<400 { try fitter.step() }
+        let after = ImageMetrics.psnr(rendered: try fitter.render().color, target: image.pixels)
+        print("fit 64x64, 1500 Gaussians, 400 iterations: \(before) -> \(after) dB")
+        XCTAssertGreaterThan(after, 30, "from \(before) dB")
+        XCTAssertTrue(try fitter.model().colors.allSatisfy(\.isFinite))
     }
 }
