@@ -71,6 +71,11 @@ public final class ImageFitter {
         }
     }
 
+    /// The image as the fit sees it: RGB, alpha premultiplied, grey as R = G = B.
+    public static func premultipliedRGB(_ image: Image8) -> [UInt8] {
+        packed(image).flatMap { [UInt8($0 & 0xff), UInt8(($0 >> 8) & 0xff), UInt8(($0 >> 16) & 0xff)] }
+    }
+
     /// `count` Gaussians at uniformly random pixels, round (standard
     /// deviation such that they cover the image about twice), each with the
     /// colour of its pixel divided by the expected overlap, so the first

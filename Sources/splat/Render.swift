@@ -68,11 +68,14 @@ struct Render: ParsableCommand {
     @Option(help: "Render N frames on a circle around the model's centre.")
     var orbit: Int?
 
-    @Option(help: "Orbit image width (default 1280).")
+    @Option(help: "Orbit image width (default 1280); 2D image models: the output width.")
     var width: Int?
 
-    @Option(help: "Orbit image height (default 720).")
+    @Option(help: "Orbit image height (default 720); 2D image models: the output height.")
     var height: Int?
+
+    @Option(help: "2D image models (splat fit): render at this scale of the fitted image's size (any real >= 0.01).")
+    var scale: Double?
 
     @Option(help: "The output folder.")
     var out: String
@@ -101,9 +104,17 @@ struct Render: ParsableCommand {
     @Flag(help: "gsplat's antialiased mode (default: model.json's, else classic).")
     var antialias = false
 
+    /// 2D image models take --scale or --width and --height instead of cameras.
+    var imageOptions: Bool { scale != nil || (cameras == nil && orbit == nil && width != nil && height != nil) }
+
     func validate() throws {
-        guard (cameras == nil) != (orbit == nil) else {
-            throw ValidationError("give exactly one of --cameras SCENE and --orbit N")
+        if let scale {
+            guard scale.isFinite, scale >= 0.01, scale <= 1000 else { throw ValidationError("--scale must be a finite number in 0.01...1000, got \(scale)") }
+            guard cameras == nil, orbit == nil else { throw ValidationError("--scale is for 2D image models, which have no cameras: leave out --cameras and --orbit") }
+            guard width == nil, height == nil else { throw ValidationError("give --scale or --width and --height, not both") }
+        }
+        guard (cameras == nil) != (orbit == nil) || imageOptions else {
+            throw ValidationError("give exactly one of --cameras SCENE and --orbit N (2D image models: --scale S or --width W --height H)")
         }
         try OptionCheck.whole("--orbit", orbit, 1...1_000_000)
         if cameras != nil, width != nil || height != nil {
@@ -132,6 +143,13 @@ struct Render: ParsableCommand {
     func run() throws {
         signal(SIGPIPE, SIG_IGN)  // a dying ffmpeg is an error message, not a silent exit
         try runReportingErrors {
+            if let image = try ImageModel.load(model) {
+                try renderImage(image)
+                return
+            }
+            if imageOptions {
+                throw DatasetError(model, "--scale and --width/--height without --orbit are for 2D image models (splat fit); give --cameras SCENE or --orbit N")
+            }
             let input = try RenderModel.load(model)
             var settings = input.settings
             if let background { settings.background = background == "white" ? SIMD3(1, 1, 1) : .zero }

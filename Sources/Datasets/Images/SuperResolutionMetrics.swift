@@ -42,6 +42,21 @@ public enum SuperResolutionMetrics {
     public static func ssim(_ test: Image8, _ reference: Image8, border: Int) -> Double {
         let (a, w, h) = crop(luma(test), width: test.width, height: test.height, border: border)
         let b = crop(luma(reference), width: reference.width, height: reference.height, border: border).values
+        return ssim(a, b, width: w, height: h)
+    }
+
+    /// SSIM of RGB images: the mean of each channel's SSIM (values 0...255,
+    /// the same window and constants, no border).
+    public static func ssimRGB(_ test: Image8, _ reference: Image8) -> Double {
+        func plane(_ image: Image8, _ k: Int) -> [Double] {
+            let c = image.channels
+            return (0..<(image.width * image.height)).map { Double(image.pixels[$0 * c + (c >= 3 ? k : 0)]) }
+        }
+        return (0..<3).map { ssim(plane(test, $0), plane(reference, $0), width: test.width, height: test.height) }.reduce(0, +) / 3
+    }
+
+    /// SSIM of two planes [height, width] (values 0...255) over the valid region.
+    static func ssim(_ a: [Double], _ b: [Double], width w: Int, height h: Int) -> Double {
         let radius = 5
         guard w > 2 * radius, h > 2 * radius else { return .nan }
         var g = (-radius...radius).map { exp(-Double($0 * $0) / (2 * 1.5 * 1.5)) }
