@@ -260,6 +260,20 @@ struct MCMCParams {
     u32 maxRatio;            // relocation: ratios clamp here (51, as gsplat's table)
 };
 
+// Separable resampling by sparse matrices (Shaders/training/image_resample.comp):
+// out[y, x, c] = sum_a sum_b Rows[y, a] Columns[x, b] in[a, b, c] over the
+// nonzeros of each row of the two [out, in] matrices (CSR).
+struct ResampleParams {
+    u32 outWidth;
+    u32 outHeight;
+    u32 inWidth;
+    u32 channels;     // channels resampled (the first `channels` of each pixel)
+    u32 inStride;     // floats per input pixel
+    u32 outStride;    // floats per output pixel (the rest left as they are)
+    u32 pad0;
+    u32 pad1;
+};
+
 // 4D consistency regulariser (Shaders/splatting/velocity_consistency.comp).
 #define CONSISTENCY_VARIANT_VELOCITY 0u   // v_i = V / W
 #define CONSISTENCY_VARIANT_RESIDUAL 1u   // dL/dv from the neighbour residuals

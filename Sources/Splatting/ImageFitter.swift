@@ -36,10 +36,24 @@ public final class ImageFitter {
     let target: GPUBuffer                // [H, W] RGBA8 packed in u32
     let gradient: GPUBuffer              // [H, W, 3] f32
     let camera: RasterCamera
+    /// Super-resolution: the factor the model is rendered at, and the
+    /// bicubic degradation back to the image's size and its adjoint.
+    public let upscale: Double?
+    let degrade: ImageResample?
+    let degradeBackward: ImageResample?
+    let degraded: GPUBuffer?          // [h, w, 4] f32: the render brought to the image's size
+    let highGradient: GPUBuffer?      // [H, W, 3] f32
 
     /// `model`: a 2D model to continue from; nil starts `count` Gaussians
     /// from `initialModel(image:count:seed:)`.
-    public init(device: ComputeDevice, image: Image8, count: Int, settings: Settings = Settings(), model: GaussianModel? = nil) throws {
+    ///
+    /// `upscale` s (super-resolution, GSASR's task by fitting): the model is
+    /// rendered at round(s x) the image's size and brought back by Pillow's
+    /// antialiased bicubic (the degradation that made the usual LR sets)
+    /// before the loss, so that `render(scale: s)` is an image whose bicubic
+    /// reduction is the input.
+    public init(device: ComputeDevice, image: Image8, count: Int, settings: Settings = Settings(), model: GaussianModel? = nil,
+                upscale: Double? = nil) throws {
         guard image.width > 0, image.height > 0 else { throw ComputeError.invalidArgument("an empty \(image.width)x\(image.height) image") }
         self.device = device
         self.settings = settings
@@ -55,7 +69,23 @@ public final class ImageFitter {
         stream = try CommandStream(device: device)
         target = try GPUBuffer(device: device, Self.packed(image), label: "fit target")
         gradient = try GPUBuffer(device: device, length: width * height * 12, label: "fit gradient")
-        camera = .imagePlane(width: width, height: height, scale: 1)
+        self.upscale = upscale
+        if let s = upscale {
+            guard s.isFinite, s >= 1 else { throw ComputeError.invalidArgument("upscale factor \(s): must be finite and >= 1") }
+            let (W, H) = (Int((Double(width) * s).rounded()), Int((Double(height) * s).rounded()))
+            camera = .imagePlane(width: W, height: H, scale: s)
+            let rows = SparseAxis.bicubic(inSize: H, outSize: height), columns = SparseAxis.bicubic(inSize: W, outSize: width)
+            degrade = try ImageResample(device: device, rows: rows, columns: columns)
+            degradeBackward = try ImageResample(device: device, rows: rows.transposed, columns: columns.transposed)
+            degraded = try GPUBuffer(device: device, [Float](repeating: 0, count: width * height * 4), label: "fit degraded render")
+            highGradient = try GPUBuffer(device: device, length: W * H * 12, label: "fit high-resolution gradient")
+        } else {
+            camera = .imagePlane(width: width, height: height, scale: 1)
+            degrade = nil
+            degradeBackward = nil
+            degraded = nil
+            highGradient = nil
+        }
     }
 
     /// The image as RGBA8 packed in u32 with alpha premultiplied and 255 (grey as R = G = B).
@@ -112,10 +142,22 @@ public final class ImageFitter {
         try rasterizer.renderOnDevice(camera: camera, settings: GaussianImagePlane.settings())
         let g = gradient.slice(offset: 0, length: width * height * 12)
         stream.reset()
-        try loss.record(stream, rendered: rasterizer.colorBuffer!, target: target.slice(offset: 0, length: width * height * 4),
+        var rendered = rasterizer.colorBuffer!
+        if let degrade, let degraded {
+            let low = degraded.slice(offset: 0, length: width * height * 16)
+            try degrade.record(stream, input: rendered, inStride: 4, output: low, outStride: 4, channels: 3)
+            rendered = low
+        }
+        try loss.record(stream, rendered: rendered, target: target.slice(offset: 0, length: width * height * 4),
                         gradient: g, width: width, height: height)
+        var upstream: BufferRange = g
+        if let degradeBackward, let highGradient {
+            let high = highGradient.slice(offset: 0, length: camera.width * camera.height * 12)
+            try degradeBackward.record(stream, input: g, inStride: 3, output: high, outStride: 3, channels: 3)
+            upstream = high
+        }
         try stream.run()
-        try rasterizer.backwardOnDevice(gradColor: g)
+        try rasterizer.backwardOnDevice(gradColor: upstream)
         adam.beginStep()
         stream.reset()
         let rates = ["means_2d": settings.meanLR, "cholesky": settings.choleskyLR, "colors": settings.colorLR, "opacities": settings.opacityLR]
@@ -135,4 +177,17 @@ public final class ImageFitter {
 
     /// The current model.
     public func model() throws -> GaussianModel { try rasterizer.currentModel() }
+}
+
+extension SparseAxis {
+    /// Pillow's bicubic weights for `inSize` -> `outSize` pixels (BicubicResize.weights).
+    public static func bicubic(inSize: Int, outSize: Int) -> SparseAxis {
+        let w = BicubicResize.weights(inSize: inSize, outSize: outSize)
+        var offsets: [UInt32] = [0], indices: [UInt32] = [], weights: [Float] = []
+        for (first, row) in zip(w.first, w.weights) {
+            for (j, weight) in row.enumerated() { indices.append(UInt32(first + j)); weights.append(Float(weight)) }
+            offsets.append(UInt32(indices.count))
+        }
+        return SparseAxis(offsets: offsets, indices: indices, weights: weights, inputSize: inSize)
+    }
 }

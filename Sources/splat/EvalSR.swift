@@ -1,4 +1,5 @@
 import ArgumentParser
+import Compute
 import Datasets
 import Foundation
 
@@ -16,7 +17,9 @@ struct EvalSR: ParsableCommand {
         (peak 255) and SSIM (11x11 Gaussian window, sigma 1.5, over the
         valid region, as BasicSR and the MATLAB reference code compute it).
 
-        --method bicubic upscales with Pillow's bicubic (a = -0.5, separable,
+        --method splat upscales as `splat upscale` does (2D Gaussians fitted
+        through the bicubic degradation; --gaussians, --iterations,
+        --max-seconds per image); --method bicubic upscales with Pillow's bicubic (a = -0.5, separable,
         8-bit fixed point between the passes), so figures match those made
         with Pillow. Prints each image and the mean; --json prints one JSON
         object. An original whose size is not --scale times its LR image's
@@ -29,14 +32,23 @@ struct EvalSR: ParsableCommand {
     var lr: String
     @Option(help: "The upscaling factor S (a whole number >= 2, as the sets use).")
     var scale: Int
-    @Option(help: "How to upscale: bicubic (Pillow's).")
-    var method = "bicubic"
+    @Option(help: "How to upscale: splat (2D Gaussians, as splat upscale) or bicubic (Pillow's).")
+    var method = "splat"
+    @Option(help: "--method splat: 2D Gaussians per image (default: the LR image's pixel count).")
+    var gaussians: Int?
+    @Option(help: "--method splat: optimisation steps per image.")
+    var iterations = 1500
+    @Option(help: "--method splat: stop each image's fit after this many seconds.")
+    var maxSeconds: Double?
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
 
     func validate() throws {
         try OptionCheck.whole("--scale", scale, 2...64)
-        try OptionCheck.choice("--method", method, ["bicubic"])
+        try OptionCheck.choice("--method", method, ["splat", "bicubic"])
+        try OptionCheck.whole("--gaussians", gaussians, 1...50_000_000)
+        try OptionCheck.whole("--iterations", iterations, 1...10_000_000)
+        try OptionCheck.number("--max-seconds", maxSeconds, 0...1e9, aboveLowerBound: true)
     }
 
     /// The PNG and JPEG files of a folder, by name.
@@ -55,6 +67,7 @@ struct EvalSR: ParsableCommand {
             guard !originals.isEmpty else { throw DatasetError(hr, "no PNG or JPEG images") }
             let inputs = Set(try Self.images(in: lr))
             var rows: [[String: Any]] = []
+            let device = method == "splat" ? try ComputeDevice.make() : nil
             for name in originals {
                 let stem = (name as NSString).deletingPathExtension
                 guard let input = ["\(stem)x\(scale).png", "\(stem).png", "\(stem)x\(scale).jpg", "\(stem).jpg"].first(where: inputs.contains) else {
@@ -66,7 +79,10 @@ struct EvalSR: ParsableCommand {
                     throw DatasetError(lrPath, "\(small.width)x\(small.height) at --scale \(scale) gives \(small.width * scale)x\(small.height * scale); \(hrPath) is \(original.width)x\(original.height)")
                 }
                 let start = Date()
-                let upscaled = BicubicResize.resize(small, width: original.width, height: original.height)
+                let upscaled = try device.map {
+                    try Upscale.upscale(small, scale: Double(scale), gaussians: gaussians, iterations: iterations, maxSeconds: maxSeconds,
+                                        seed: 0, device: $0).image
+                } ?? BicubicResize.resize(small, width: original.width, height: original.height)
                 let seconds = Date().timeIntervalSince(start)
                 let psnr = SuperResolutionMetrics.psnr(upscaled, original, border: scale)
                 let ssim = SuperResolutionMetrics.ssim(upscaled, original, border: scale)

@@ -15,7 +15,7 @@ struct Splat: ParsableCommand {
           SPLAT_VALIDATION=1          enable Vulkan validation layers (when installed)
           SPLAT_PIPELINE_CACHE=0      do not keep compiled kernels in ~/.cache/splat
         """,
-        subcommands: [Train.self, Render.self, Query.self, View.self, Eval.self, Info.self, Mesh.self, Convert.self, Fit.self, EvalSR.self, Bench.self])
+        subcommands: [Train.self, Render.self, Query.self, View.self, Eval.self, Info.self, Mesh.self, Convert.self, Fit.self, Upscale.self, EvalSR.self, Bench.self])
 
     /// Parses and runs, with the exit codes of docs/conventions.md: a bad command
     /// line is a user error (1), not ArgumentParser's usual 64.
