@@ -101,6 +101,10 @@ run)
       rm -rf "$out/language"
     fi ;;
   esac
+  # 2D image Gaussians (GaussianImage's setting): 70k Gaussians at 768x512,
+  # rendering FPS against the Swift twin and fitting iterations/s.
+  ng=70000; [ -n "${QUICK:-}" ] && ng=2000
+  bench image-70k-768x512 image --gaussians $ng --width 768 --height 512 --repeat 20 --steps 50
   # Hash-grid NeRF network: encoding + MLPs forward and backward on 2^18 samples.
   nb=262144; [ -n "${QUICK:-}" ] && nb=4096
   bench nerf-network nerf --batch $nb --runs 10

@@ -58,3 +58,58 @@ public enum GaussianImagePlane {
         return out
     }
 }
+
+extension GaussianImagePlane {
+    /// Twin of the 2D front end, the projection and the additive blend
+    /// together, on the CPU: each Gaussian's splat (mean s (x, y), covariance
+    /// s^2 L L^T + 0.3 I, opacity sigmoid(logit), the projection's
+    /// opacity-aware extent and tile rectangle) adds c o exp(power) to every
+    /// pixel of its tiles where that weight is at least 1/255 and the power is
+    /// not positive; the background is added once. Returns [H, W, 3].
+    public static func renderReference(_ model: GaussianModel, camera: RasterCamera, background: SIMD3<Float> = .zero) -> [Float] {
+        precondition(model.isImage2D, "renderReference needs a 2D (image2d) model")
+        let (w, h) = (camera.width, camera.height)
+        var out = [Float](repeating: 0, count: w * h * 3)
+        let tile = rasterTileSize
+        let tilesX = (w + tile - 1) / tile, tilesY = (h + tile - 1) / tile
+        for i in 0..<model.count {
+            let l0 = model.cholesky[3 * i], l1 = model.cholesky[3 * i + 1], l2 = model.cholesky[3 * i + 2]
+            let sx = camera.fx, sy = camera.fy
+            // A = J M: rows (sx l0, 0), (sy l1, sy l2).
+            let a00 = sx * l0, a10 = sy * l1, a11 = sy * l2
+            var a = a00 * a00, c = a10 * a10 + a11 * a11
+            let b = a00 * a10
+            let detBefore = a00 * a00 * a11 * a11
+            let det = detBefore + 0.3 * (a + c) + 0.09
+            a += 0.3
+            c += 0.3
+            let opacity = 1 / (1 + expf(-model.opacities[i]))
+            guard det > 0, det.isFinite, opacity >= 1 / 255 else { continue }
+            let e = min(3.33, (2 * logf(255 * opacity)).squareRoot())
+            let mid = 0.5 * (a + c)
+            let lambdaMax = mid + max(0.01, mid * mid - det).squareRoot()
+            let radiusX = ceilf(min(e * a.squareRoot(), e * lambdaMax.squareRoot()))
+            let radiusY = ceilf(min(e * c.squareRoot(), e * lambdaMax.squareRoot()))
+            let mx = sx * model.means2D[2 * i] + camera.cx, my = sy * model.means2D[2 * i + 1] + camera.cy
+            guard radiusX > 0 || radiusY > 0 else { continue }
+            guard !(mx + radiusX <= 0 || mx - radiusX >= Float(w) || my + radiusY <= 0 || my - radiusY >= Float(h)) else { continue }
+            let minX = max(0, min(tilesX, Int(floorf((mx - radiusX) / Float(tile)))))
+            let maxX = max(0, min(tilesX, Int(ceilf((mx + radiusX) / Float(tile)))))
+            let minY = max(0, min(tilesY, Int(floorf((my - radiusY) / Float(tile)))))
+            let maxY = max(0, min(tilesY, Int(ceilf((my + radiusY) / Float(tile)))))
+            let conicA = c / det, conicB = -b / det, conicC = a / det
+            for py in (minY * tile)..<min(h, maxY * tile) {
+                for px in (minX * tile)..<min(w, maxX * tile) {
+                    let dx = mx - (Float(px) + 0.5), dy = my - (Float(py) + 0.5)
+                    let power = -0.5 * (conicA * dx * dx + conicC * dy * dy) - conicB * dx * dy
+                    guard power <= 0 else { continue }
+                    let weight = opacity * expf(power)
+                    guard weight >= 1 / 255 else { continue }
+                    for k in 0..<3 { out[(py * w + px) * 3 + k] += model.colors[3 * i + k] * weight }
+                }
+            }
+        }
+        for p in 0..<(w * h) { for k in 0..<3 { out[3 * p + k] += background[k] } }
+        return out
+    }
+}

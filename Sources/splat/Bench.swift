@@ -12,7 +12,7 @@ struct Bench: ParsableCommand {
         uploads or downloads. The baseline runs on the CPU in the same process;
         speedup = baseline_ms / ms. Results are checked against the Swift twin.
         """,
-        subcommands: [BenchSort.self, BenchScan.self, BenchLoad.self, BenchRender.self, BenchTrain.self, BenchNerf.self])
+        subcommands: [BenchSort.self, BenchScan.self, BenchLoad.self, BenchRender.self, BenchTrain.self, BenchNerf.self, BenchImage.self])
 }
 
 struct BenchOptions: ParsableArguments {

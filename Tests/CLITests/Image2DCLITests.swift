@@ -91,4 +91,13 @@ final class Image2DCLITests: XCTestCase {
         XCTAssertEqual(bad.status, 1)
         XCTAssertTrue(bad.stderr.contains("--scale"), bad.stderr)
     }
+
+    func testBenchImage() throws {
+        let result = try SplatProcess.run(["bench", "image", "--gaussians", "300", "--width", "64", "--height", "48", "--repeat", "2",
+                                           "--steps", "3", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let report = try SplatProcess.json(result.stdout)
+        XCTAssertEqual(report["verified"] as? Bool, true, result.stdout)
+        for key in ["ms", "fps", "baseline_ms", "speedup", "fit_iterations_per_second"] { XCTAssertNotNil(report[key] as? Double, key) }
+    }
 }

@@ -45,6 +45,24 @@ final class Image2DTests: GPUTestCase {
         }
     }
 
+    /// The GPU frame against the CPU twin of the whole 2D render (front end,
+    /// projection, additive blend), colours of either sign, two scales.
+    func testGPUMatchesTheTwin() throws {
+        var m = model(count: 200, width: 30, height: 20)
+        for i in stride(from: 0, to: m.count, by: 3) { m.colors[3 * i] = -m.colors[3 * i] }
+        let rasterizer = try GaussianRasterizer(device: device)
+        try rasterizer.setModel(m)
+        for (scale, w, h) in [(1.0, 30, 20), (1.7, 51, 34)] {
+            let camera = RasterCamera.imagePlane(width: w, height: h, scale: scale)
+            let gpu = try rasterizer.render(camera: camera, settings: GaussianImagePlane.settings()).color
+            let twin = GaussianImagePlane.renderReference(m, camera: camera)
+            XCTAssertEqual(gpu.count, twin.count)
+            let worst = zip(gpu, twin).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThan(worst, 1e-4, "scale \(scale)")
+            XCTAssertGreaterThan(twin.map(abs).max() ?? 0, 0.5)
+        }
+    }
+
     /// A Gaussian at (x, y) renders its peak at scale (x, y).
     func testScaleMovesAndWidensTheSplat() throws {
         var m = GaussianModel.image2D(count: 1)
