@@ -65,6 +65,7 @@ struct Fit: ParsableCommand {
                 let read = k % 50 == 0 || k == iterations
                 if let value = try fitter.step(readLoss: read) { lastLoss = value }
                 if read { progress.update(done: k) }
+                progress.done = k
                 if let maxSeconds, Date().timeIntervalSince(start) > maxSeconds { stopReason = "--max-seconds \(maxSeconds)"; break }
                 if interrupt.isSet { stopReason = "interrupted"; break }
             }

@@ -320,6 +320,8 @@ struct RenderProgress {
     let start = Date()
     var lastLine = Date()
     var drawn = false
+    /// The items done at the last update (work stopped early reports its own pace).
+    var done: Int?
 
     init(total: Int, label: String = "render", unit: String = "frames") {
         self.total = total
@@ -328,6 +330,7 @@ struct RenderProgress {
     }
 
     mutating func update(done: Int) {
+        self.done = done
         let elapsed = Date().timeIntervalSince(start)
         if terminal {
             guard done == total || Date().timeIntervalSince(lastLine) >= 0.1 else { return }
@@ -359,7 +362,7 @@ struct RenderProgress {
     func finish(message: String) {
         abandon()
         let elapsed = Date().timeIntervalSince(start)
-        log("\(message) in \(String(format: "%.1f", elapsed)) s (\(pace(done: total, elapsed: elapsed)))")
+        log("\(message) in \(String(format: "%.1f", elapsed)) s (\(pace(done: done ?? total, elapsed: elapsed)))")
     }
 }
 
