@@ -34,7 +34,7 @@ struct EvalSR: ParsableCommand {
     var scale: Int
     @Option(help: "How to upscale: splat (2D Gaussians, as splat upscale) or bicubic (Pillow's).")
     var method = "splat"
-    @Option(help: "--method splat: 2D Gaussians per image (default: the LR image's pixel count).")
+    @Option(help: "--method splat: 2D Gaussians per image (default: half the HR image's pixel count).")
     var gaussians: Int?
     @Option(help: "--method splat: optimisation steps per image.")
     var iterations = 1500

@@ -11,12 +11,14 @@ struct Upscale: ParsableCommand {
         discussion: """
         GSASR (Chen et al. 2025) renders 2D Gaussians at the target scale;
         its encoder's weights cannot be had offline, so splat finds the
-        Gaussians by fitting: --gaussians N 2D Gaussians (default: one per
-        input pixel) are rendered at round(S x) the input's size, reduced by
-        Pillow's antialiased bicubic (the degradation that made the usual LR
-        test sets, modelled exactly, not as a box) and compared with the
-        input (L1 and D-SSIM) for --iterations steps or --max-seconds; the
-        result is their render at S times the size. S is any real >= 1.
+        Gaussians by fitting (docs/image2d.md): --gaussians N 2D Gaussians
+        (default: half the output's pixel count) are first fitted to Pillow's
+        bicubic upscale at the output size (half the --iterations), then
+        fine-tuned so that their render at round(S x) the input's size,
+        reduced by Pillow's antialiased bicubic (the degradation that made
+        the usual LR test sets, modelled exactly, not as a box), matches the
+        input (L1 and D-SSIM); the result is their render at S times the
+        size. S is any real >= 1; --max-seconds bounds both phases.
         Grey inputs come out RGB; RGBA inputs are fitted premultiplied over
         black. Writes OUT (PNG) to a temporary name first.
         """)
@@ -27,7 +29,7 @@ struct Upscale: ParsableCommand {
     var scale: Double
     @Option(help: "The super-resolved PNG to write.")
     var out: String
-    @Option(help: "Number of 2D Gaussians (default: the input's pixel count).")
+    @Option(help: "Number of 2D Gaussians (default: half the output's pixel count).")
     var gaussians: Int?
     @Option(help: "Optimisation steps.")
     var iterations = 1500
@@ -87,7 +89,7 @@ struct Upscale: ParsableCommand {
         try runReportingErrors {
             let input = try ImageIO.read(path: image)
             let device = try ComputeDevice.make()
-            log("splat upscale: \(image) (\(input.width)x\(input.height)) x\(scale) with \(gaussians ?? input.width * input.height) 2D Gaussians on \(device.info.displayName)")
+            log("splat upscale: \(image) (\(input.width)x\(input.height)) x\(scale) on \(device.info.displayName)")
             var progress = RenderProgress(total: iterations, label: "upscale", unit: "iterations")
             let result = try Self.upscale(input, scale: scale, gaussians: gaussians, iterations: iterations, maxSeconds: maxSeconds,
                                           seed: seed, device: device) { progress.update(done: $0) }
