@@ -43,6 +43,8 @@ struct Fit: ParsableCommand {
 
     func validate() throws {
         try OptionCheck.whole("--gaussians", gaussians, 1...50_000_000)
+        // Parameters, gradients, Adam moments and the rasterizer's per-Gaussian buffers: ~300 bytes each.
+        try HostMemory.check("--gaussians", count: gaussians, bytesPerItem: 300)
         try OptionCheck.whole("--iterations", iterations, 1...10_000_000)
         try OptionCheck.number("--max-seconds", maxSeconds, 0...1e9, aboveLowerBound: true)
     }

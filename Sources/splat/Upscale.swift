@@ -41,6 +41,7 @@ struct Upscale: ParsableCommand {
     func validate() throws {
         guard scale.isFinite, scale >= 1, scale <= 64 else { throw ValidationError("--scale must be a finite number in 1...64, got \(scale)") }
         try OptionCheck.whole("--gaussians", gaussians, 1...50_000_000)
+        if let gaussians { try HostMemory.check("--gaussians", count: gaussians, bytesPerItem: 300) }
         try OptionCheck.whole("--iterations", iterations, 1...10_000_000)
         try OptionCheck.number("--max-seconds", maxSeconds, 0...1e9, aboveLowerBound: true)
     }

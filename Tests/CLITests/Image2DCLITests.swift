@@ -43,6 +43,14 @@ final class Image2DCLITests: XCTestCase {
         let info = try SplatProcess.run(["info", out + "/model.ply"])
         XCTAssertTrue(info.stdout.contains("2D image Gaussians") && info.stdout.contains("600"), info.stdout)
 
+        // Grey 16-bit input: fitted as RGB.
+        let grey = folder + "/grey16.png"
+        let samples: [UInt16] = (0..<(40 * 24)).map { (p: Int) -> UInt16 in UInt16((p % 40) * 1500 + (p / 40) * 200) }
+        try ImageIO.writePNG16(gray: samples, width: 40, height: 24, to: grey)
+        let greyFit = try SplatProcess.run(["fit", grey, "--gaussians", "300", "--iterations", "60", "--out", folder + "/grey", "--json"])
+        XCTAssertEqual(greyFit.status, 0, greyFit.stderr)
+        XCTAssertGreaterThan(try XCTUnwrap(try SplatProcess.json(greyFit.stdout)["psnr"] as? Double), 20)
+
         // Bad input: not an image, a scale below the range, --scale for a 3D model, cameras for a 2D one.
         try Data("not an image".utf8).write(to: URL(fileURLWithPath: folder + "/text.png"))
         let notImage = try SplatProcess.run(["fit", folder + "/text.png", "--out", folder + "/bad"])
