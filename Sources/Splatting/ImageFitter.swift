@@ -160,13 +160,25 @@ public final class ImageFitter {
         try rasterizer.backwardOnDevice(gradColor: upstream)
         adam.beginStep()
         stream.reset()
-        let rates = ["means_2d": settings.meanLR, "cholesky": settings.choleskyLR, "colors": settings.colorLR, "opacities": settings.opacityLR]
-        for group in rasterizer.trainableGroups() where (rates[group.name] ?? 0) > 0 {
+        for group in rasterizer.trainableGroups() {
+            let rate = learningRate(group.name)
+            guard rate > 0 else { continue }
             try adam.record(stream, group: group.name, parameters: group.parameters, gradients: group.gradients,
-                            count: group.count, learningRate: rates[group.name]!)
+                            count: group.count, learningRate: rate)
         }
         try stream.run()
         return readLoss ? try loss.values().loss : nil
+    }
+
+    /// The Adam learning rate of a group of the image2d schema (0: frozen).
+    func learningRate(_ group: String) -> Float {
+        switch group {
+        case "means_2d": return settings.meanLR
+        case "cholesky": return settings.choleskyLR
+        case "colors": return settings.colorLR
+        case "opacities": return settings.opacityLR
+        default: return 0
+        }
     }
 
     /// The model rendered at `scale` times the image's size (rounded), RGB composited over black.

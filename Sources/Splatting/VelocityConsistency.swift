@@ -60,7 +60,6 @@ public final class VelocityConsistency {
         let n = rasterizer.gaussianCount
         guard weight > 0, n > neighbourCount else { return }
         let schema = rasterizer.schema
-        let groups = Dictionary(uniqueKeysWithValues: rasterizer.trainableGroups().map { ($0.name, $0) })
         func index(_ name: String) throws -> Int {
             guard let k = schema.groups.firstIndex(where: { $0.name == name }) else {
                 throw ComputeError.invalidArgument("the 4D consistency regulariser needs a 4D model (no \(name))")
@@ -69,7 +68,9 @@ public final class VelocityConsistency {
         }
         let names = ["rotations", "rotations_right", "scales", "time_scales"]
         let indices = try names.map(index)
-        guard let gradients = Optional(names.compactMap({ groups[$0]?.gradients })), gradients.count == 4 else {
+        let trainable = rasterizer.trainableGroups()
+        let gradients = names.compactMap { name in trainable.first { $0.name == name }?.gradients }
+        guard gradients.count == names.count else {
             throw ComputeError.invalidArgument("the 4D consistency regulariser needs the gradients of a backward pass")
         }
         let K = neighbourCount

@@ -34,21 +34,13 @@ struct EvalSR: ParsableCommand {
     var scale: Int
     @Option(help: "How to upscale: splat (2D Gaussians, as splat upscale) or bicubic (Pillow's).")
     var method = "splat"
-    @Option(help: "--method splat: 2D Gaussians per image (default: half the HR image's pixel count).")
-    var gaussians: Int?
-    @Option(help: "--method splat: optimisation steps per image.")
-    var iterations = 1500
-    @Option(help: "--method splat: stop each image's fit after this many seconds.")
-    var maxSeconds: Double?
+    @OptionGroup(title: "--method splat") var fitting: UpscaleOptions
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
 
     func validate() throws {
         try OptionCheck.whole("--scale", scale, 2...64)
         try OptionCheck.choice("--method", method, ["splat", "bicubic"])
-        try OptionCheck.whole("--gaussians", gaussians, 1...50_000_000)
-        try OptionCheck.whole("--iterations", iterations, 1...10_000_000)
-        try OptionCheck.number("--max-seconds", maxSeconds, 0...1e9, aboveLowerBound: true)
     }
 
     /// The PNG and JPEG files of a folder, by name.
@@ -80,7 +72,7 @@ struct EvalSR: ParsableCommand {
                 }
                 let start = Date()
                 let upscaled = try device.map {
-                    try Upscale.upscale(small, scale: Double(scale), gaussians: gaussians, iterations: iterations, maxSeconds: maxSeconds,
+                    try Upscale.upscale(small, scale: Double(scale), gaussians: fitting.gaussians, iterations: fitting.iterations, maxSeconds: fitting.maxSeconds,
                                         seed: 0, device: $0).image
                 } ?? BicubicResize.resize(small, width: original.width, height: original.height)
                 let seconds = Date().timeIntervalSince(start)

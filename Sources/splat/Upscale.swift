@@ -5,6 +5,24 @@ import Foundation
 import Models
 import Splatting
 
+/// How `splat upscale` and `splat eval-sr --method splat` fit each image.
+struct UpscaleOptions: ParsableArguments {
+    @Option(help: "2D Gaussians per image (default: half the output's pixel count).")
+    var gaussians: Int?
+    @Option(help: "Optimisation steps per image (half on the bicubic start, half through the degradation).")
+    var iterations = 1500
+    @Option(help: "Stop each image's fit after this many seconds.")
+    var maxSeconds: Double?
+
+    func validate() throws {
+        try OptionCheck.whole("--gaussians", gaussians, 1...50_000_000)
+        // Parameters, gradients, Adam moments and the rasterizer's per-Gaussian buffers: ~300 bytes each.
+        if let gaussians { try HostMemory.check("--gaussians", count: gaussians, bytesPerItem: 300) }
+        try OptionCheck.whole("--iterations", iterations, 1...10_000_000)
+        try OptionCheck.number("--max-seconds", maxSeconds, 0...1e9, aboveLowerBound: true)
+    }
+}
+
 struct Upscale: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Super-resolve an image by fitting 2D Gaussians through the bicubic degradation, then rendering them larger.",
@@ -29,21 +47,12 @@ struct Upscale: ParsableCommand {
     var scale: Double
     @Option(help: "The super-resolved PNG to write.")
     var out: String
-    @Option(help: "Number of 2D Gaussians (default: half the output's pixel count).")
-    var gaussians: Int?
-    @Option(help: "Optimisation steps.")
-    var iterations = 1500
-    @Option(help: "Stop after this many seconds.")
-    var maxSeconds: Double?
+    @OptionGroup var fitting: UpscaleOptions
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
     func validate() throws {
         guard scale.isFinite, scale >= 1, scale <= 64 else { throw ValidationError("--scale must be a finite number in 1...64, got \(scale)") }
-        try OptionCheck.whole("--gaussians", gaussians, 1...50_000_000)
-        if let gaussians { try HostMemory.check("--gaussians", count: gaussians, bytesPerItem: 300) }
-        try OptionCheck.whole("--iterations", iterations, 1...10_000_000)
-        try OptionCheck.number("--max-seconds", maxSeconds, 0...1e9, aboveLowerBound: true)
     }
 
     /// The super-resolved image of `input` at `scale` (shared with eval-sr).
@@ -91,8 +100,8 @@ struct Upscale: ParsableCommand {
             let input = try ImageIO.read(path: image)
             let device = try ComputeDevice.make()
             log("splat upscale: \(image) (\(input.width)x\(input.height)) x\(scale) on \(device.info.displayName)")
-            var progress = RenderProgress(total: iterations, label: "upscale", unit: "iterations")
-            let result = try Self.upscale(input, scale: scale, gaussians: gaussians, iterations: iterations, maxSeconds: maxSeconds,
+            var progress = RenderProgress(total: fitting.iterations, label: "upscale", unit: "iterations")
+            let result = try Self.upscale(input, scale: scale, gaussians: fitting.gaussians, iterations: fitting.iterations, maxSeconds: fitting.maxSeconds,
                                           seed: seed, device: device) { progress.update(done: $0) }
             try ImageIO.writePNG(result.image, to: out)
             progress.finish(message: String(format: "splat upscale: wrote %@ (%dx%d) after %d iterations",
