@@ -387,6 +387,7 @@ struct SHEncodeParams {
 //          backward: dOut [R, 3] f32, dDensity [S, densityStride] f32 (column 0 written),
 //          dRGB [S, 3] f32.
 #define VOLUME_FLAG_RAY_BACKGROUND 1u
+#define VOLUME_FLAG_ALPHA 2u          // column 0 holds alpha itself (NeuS), dOut is [R, 4] (rgb, opacity)
 struct VolumeRenderParams {
     u32 rayCount;         // R
     u32 densityStride;    // floats per density row (the density network's outputs)
@@ -445,6 +446,7 @@ struct NerfCamera {
 };
 #define NERF_FLAG_RANDOM_BACKGROUND 1u // alpha images: a random background per ray
 #define NERF_FLAG_HUBER 2u             // Huber loss (delta 0.1) instead of L2
+#define NERF_FLAG_OPACITY 4u           // loss: dC is [R, 4] (rgb, opacity), plus maskWeight BCE(opacity, alpha)
 struct NerfBatchParams {
     u32 rays;         // R
     u32 cameras;      // V
@@ -454,6 +456,40 @@ struct NerfBatchParams {
     f32 backgroundG;
     f32 backgroundB;
     u32 columns;      // concat: colour-network input width
+    f32 maskWeight;   // loss with NERF_FLAG_OPACITY: weight of the mask's BCE (NeuS: 0.1)
+    u32 pad0;
+    u32 pad1;
+    u32 pad2;
+};
+
+// ---------------------------------------------------------------------------
+// Signed-distance fields (Shaders/fields/sdf_*.comp; NeuS, Wang et al. 2021;
+// NeuS2, Wang et al. 2023). The SDF network's input row is [position (3),
+// hash encoding]: position p = u - 0.5 for a field-space point u (the box's
+// centre at 0, so the geometric initialisation's sphere sits there). Each
+// sample is evaluated at a stencil of 5 points, stored centres first: rows
+// 0..S-1 the samples, then rows S + 4 i + k at u_i + h v_k with the
+// tetrahedron's vertices v_k = (1,-1,-1), (-1,-1,1), (-1,1,-1), (1,1,1):
+// grad f(u_i) ~ sum_k v_k f(u_i + h v_k) / (4 h), since sum_k v_k v_k^T = 4 I.
+// The colour network's input row is [SH(direction) (16), position (3),
+// SDF gradient (3), SDF network outputs (16)] (NeuS2: position, normal,
+// direction, features; the outputs last, as nerf_concat copies them).
+// Buffers: samples [S, 3] f32 (field space), stencil points [5S, 3] f32,
+//          SDF input [5S, inputStride] f32 (columns 0..2 written), outputs
+//          [5S, 16] f32 (column 0 the SDF), directions [S, 3] f32, dt [S] f32,
+//          alpha [S] f32, colour input [S, colourStride] f32, variance [1] f32
+//          (inv_s = exp(10 variance)), eikonal [S] f32, d variance [S] f32.
+#define SDF_FLAG_CENTER_ONLY 1u  // sdf_points: the samples alone (occupancy, meshes), no stencil
+#define SDF_FLAG_TRAINING 2u     // sdf_volume_weight: also the eikonal loss per sample
+struct SDFParams {
+    u32 count;          // samples S
+    u32 inputStride;    // floats per SDF-network input row
+    u32 colourStride;   // floats per colour-network input row
+    u32 flags;          // SDF_FLAG_*
+    f32 step;           // finite-difference step h (field space)
+    f32 eikonalWeight;  // lambda / (samples of the batch): the eikonal loss is a mean
+    f32 cosAnneal;      // NeuS's cos_anneal_ratio (1: the plain estimate)
+    u32 pad0;
 };
 
 // ---------------------------------------------------------------------------

@@ -9,5 +9,10 @@ float volumeDensity(float raw) { return exp(raw); }
 // against exploding gradients of the exponential).
 float volumeDensityDerivative(float raw) { return exp(clamp(raw, -15.0, 15.0)); }
 vec3 volumeColour(vec3 raw) { return 1.0 / (1.0 + exp(-raw)); }
+// A sample's alpha: NeRF's 1 - exp(-sigma dt), or the value itself when the
+// field computed it (VOLUME_FLAG_ALPHA, clamped to [0, 1]).
+float volumeAlpha(float raw, float dt, uint flags) {
+    return (flags & VOLUME_FLAG_ALPHA) != 0u ? clamp(raw, 0.0, 1.0) : 1.0 - exp(-volumeDensity(raw) * dt);
+}
 
 #endif

@@ -3,6 +3,9 @@
 // its samples front to back, C = sum T_i alpha_i c_i + T_end background,
 // alpha_i = 1 - exp(-sigma_i dt_i), and stops once T < minTransmittance.
 // Also writes the opacity 1 - T_end and the expected depth sum T_i alpha_i t_i.
+// With VOLUME_FLAG_ALPHA the field gives alpha itself (NeuS's logistic-CDF
+// weight, sdf_volume_weight.comp): the volume weight is a stage, the
+// compositing is shared.
 // Twin: VolumeRenderer.reference (Sources/Fields/VolumeRenderer.swift).
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -31,7 +34,7 @@ void main() {
     vec3 c = vec3(0.0);
     for (uint i = first; i < first + count; ++i) {
         if (T < pc.minTransmittance) break;
-        float alpha = 1.0 - exp(-volumeDensity(density[i * pc.densityStride]) * dt[i]);
+        float alpha = volumeAlpha(density[i * pc.densityStride], dt[i], pc.flags);
         float w = T * alpha;
         c += w * volumeColour(vec3(rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]));
         d += w * tSample[i];

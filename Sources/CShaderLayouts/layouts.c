@@ -21,4 +21,5 @@ _Static_assert(sizeof(struct SHEncodeParams) == 16, "SHEncodeParams must be 16 b
 _Static_assert(sizeof(struct VolumeRenderParams) == 32, "VolumeRenderParams must be 32 bytes");
 _Static_assert(sizeof(struct OccupancyParams) == 64, "OccupancyParams must be 64 bytes");
 _Static_assert(sizeof(struct NerfCamera) == 80, "NerfCamera must be 80 bytes");
-_Static_assert(sizeof(struct NerfBatchParams) == 32, "NerfBatchParams must be 32 bytes");
+_Static_assert(sizeof(struct NerfBatchParams) == 48, "NerfBatchParams must be 48 bytes");
+_Static_assert(sizeof(struct SDFParams) == 32, "SDFParams must be 32 bytes");

@@ -44,19 +44,26 @@ public final class NerfBatch {
         guard count > 0 else { return }
         let p = NerfBatchParams(rays: UInt32(count), cameras: UInt32(cameraCount), seed: seed,
                                 flags: randomBackground ? NERF_FLAG_RANDOM_BACKGROUND : 0,
-                                backgroundR: background.x, backgroundG: background.y, backgroundB: background.z, columns: 0)
+                                backgroundR: background.x, backgroundG: background.y, backgroundB: background.z, columns: 0,
+                                maskWeight: 0, pad0: 0, pad1: 0, pad2: 0)
         try stream.dispatch(raysKernel, [cameras, pixels, rays, targets, backgrounds], push: p, groups: groups(count), label: "nerf rays")
     }
 
     /// Records the loss (mean over rays and channels; L2 or Huber) and its gradient.
     /// - Parameters: rendered [R, 4] f32; targets [R, 4] f32; backgrounds [R, 3] f32;
-    ///   loss [R] f32 (each ray's share of the mean), gradient [R, 3] f32 (written)
+    ///   loss [R] f32 (each ray's share of the mean), gradient [R, 3] f32 (written);
+    ///   with `maskWeight` (an SDF field's alpha compositing) gradient is [R, 4]
+    ///   f32 with the opacity's, and the loss adds maskWeight BCE(opacity, target alpha).
     public func recordLoss(_ stream: CommandStream, rendered: BufferRange, targets: BufferRange, backgrounds: BufferRange,
-                           count: Int, huber: Bool, loss: BufferRange, gradient: BufferRange) throws {
+                           count: Int, huber: Bool, loss: BufferRange, gradient: BufferRange, maskWeight: Float? = nil) throws {
         guard count > 0 else { return }
         var p = NerfBatchParams()
         p.rays = UInt32(count)
         p.flags = huber ? NERF_FLAG_HUBER : 0
+        if let maskWeight {
+            p.flags |= NERF_FLAG_OPACITY
+            p.maskWeight = maskWeight
+        }
         try stream.dispatch(lossKernel, [rendered, targets, backgrounds, loss, gradient], push: p, groups: groups(count), label: "nerf loss")
     }
 
@@ -115,8 +122,10 @@ public final class NerfBatch {
         return (rays, targets, bgs)
     }
 
-    /// The Swift twin of `recordLoss`: (loss per ray, gradient [R, 3]).
-    public static func referenceLoss(rendered: [Float], targets: [Float], backgrounds: [Float], huber: Bool) -> (loss: [Float], gradient: [Float]) {
+    /// The Swift twin of `recordLoss`: (loss per ray, gradient [R, 3], or
+    /// [R, 4] with `maskWeight`).
+    public static func referenceLoss(rendered: [Float], targets: [Float], backgrounds: [Float], huber: Bool,
+                                     maskWeight: Float? = nil) -> (loss: [Float], gradient: [Float]) {
         let count = rendered.count / 4
         let n = Float(3 * count)
         var loss: [Float] = [], grad: [Float] = []
@@ -135,7 +144,14 @@ public final class NerfBatch {
                     grad.append(2 * e / n)
                 }
             }
-            loss.append(l / n)
+            l /= n
+            if let w = maskWeight {
+                let o = rendered[4 * r + 3], m = targets[4 * r + 3]
+                let oc = min(max(o, 1e-3), 1 - 1e-3)
+                l -= w * (m * log(oc) + (1 - m) * log(1 - oc)) / Float(count)
+                grad.append(o == oc ? w * (oc - m) / (oc * (1 - oc)) / Float(count) : 0)
+            }
+            loss.append(l)
         }
         return (loss, grad)
     }

@@ -7,7 +7,20 @@ import Foundation
 /// sigma = exp(raw density), colour = sigmoid(raw rgb), alpha = 1 - exp(-sigma dt),
 /// C = sum T_i alpha_i c_i + T_end background, stopping once T < 1e-4.
 /// Each ray owns a contiguous range of samples (`rays`: first, count).
+///
+/// The volume weight is a stage of its own: `.density` is NeRF's, `.alpha`
+/// takes each sample's alpha from the field (NeuS's logistic-CDF weight,
+/// `SDFField`), and the compositing and its backward are shared.
 public final class VolumeRenderer {
+    /// How a sample's column-0 value becomes its alpha.
+    public enum Weight: Equatable {
+        /// NeRF: raw log-density, alpha = 1 - exp(-exp(raw) dt).
+        case density
+        /// The value is alpha itself (clamped to [0, 1]); the backward pass
+        /// writes d loss / d alpha and takes d loss / d (rgb, opacity).
+        case alpha
+    }
+
     public let device: ComputeDevice
     /// Early termination (instant-ngp: 1e-4).
     public var minTransmittance: Float = 1e-4
@@ -22,7 +35,8 @@ public final class VolumeRenderer {
         let push = MemoryLayout<VolumeRenderParams>.size
         forwardKernel = try device.kernel(ShaderLibrary.volumeRender, bindings: [.read, .read, .read, .read, .read, .read, .write, .write],
                                           pushConstantBytes: push, specialization: spec)
-        backwardKernel = try device.kernel(ShaderLibrary.volumeRenderBackward, bindings: [.read, .read, .read, .read, .read, .read, .write, .write],
+        backwardKernel = try device.kernel(ShaderLibrary.volumeRenderBackward,
+                                           bindings: [.read, .read, .read, .read, .read, .read, .readWrite, .write, .read],
                                            pushConstantBytes: push, specialization: spec)
         dummy = try GPUBuffer(device: device, length: 16, label: "volume unused binding")
     }
@@ -34,8 +48,9 @@ public final class VolumeRenderer {
         case perRay(BufferRange)  // [R, 3] f32
     }
 
-    func params(rays: Int, densityStride: Int, background: Background) -> VolumeRenderParams {
+    func params(rays: Int, densityStride: Int, background: Background, weight: Weight = .density) -> VolumeRenderParams {
         var p = VolumeRenderParams()
+        if weight == .alpha { p.flags |= VOLUME_FLAG_ALPHA }
         p.rayCount = UInt32(rays)
         p.densityStride = UInt32(densityStride)
         p.minTransmittance = minTransmittance
@@ -43,7 +58,7 @@ public final class VolumeRenderer {
         case .constant(let c):
             p.backgroundR = c.x; p.backgroundG = c.y; p.backgroundB = c.z
         case .perRay:
-            p.flags = VOLUME_FLAG_RAY_BACKGROUND
+            p.flags |= VOLUME_FLAG_RAY_BACKGROUND
         }
         return p
     }
@@ -51,18 +66,18 @@ public final class VolumeRenderer {
     /// Records compositing `rayCount` rays.
     /// - Parameters:
     ///   - rays: [R, 2] u32 (first sample, sample count)
-    ///   - density: [S, densityStride] f32, raw log-density in column 0
+    ///   - density: [S, densityStride] f32, raw log-density in column 0 (alpha with `weight` .alpha)
     ///   - rgb: [S, 3] f32 raw colour
     ///   - dt: [S] f32 step lengths; t: [S] f32 distances (for depth)
     ///   - output: [R, 4] f32 (rgb, opacity), written; depth: [R] f32, written
     public func render(_ stream: CommandStream, rays: BufferRange, rayCount: Int, density: BufferRange, densityStride: Int,
                        rgb: BufferRange, dt: BufferRange, t: BufferRange, background: Background,
-                       output: BufferRange, depth: BufferRange) throws {
+                       output: BufferRange, depth: BufferRange, weight: Weight = .density) throws {
         guard rayCount > 0 else { return }
         var bg: BufferRange = dummy
         if case .perRay(let b) = background { bg = b }
         try stream.dispatch(forwardKernel, [rays, density, rgb, dt, t, bg, output, depth],
-                            push: params(rays: rayCount, densityStride: densityStride, background: background),
+                            push: params(rays: rayCount, densityStride: densityStride, background: background, weight: weight),
                             groups: (rayCount + workgroupSize - 1) / workgroupSize, label: "volume render")
     }
 
@@ -70,12 +85,17 @@ public final class VolumeRenderer {
     /// d loss / d raw density into column 0 of `densityGradient` ([S,
     /// densityStride] f32; the other columns are left as they are) and
     /// d loss / d raw rgb ([S, 3] f32) for every sample of every ray.
+    /// With `weight` .alpha: `outputGradient` is [R, 4] f32 (rgb, opacity),
+    /// column 0 gets d loss / d alpha, and `background` must be the forward's.
     public func backward(_ stream: CommandStream, rays: BufferRange, rayCount: Int, density: BufferRange, densityStride: Int,
                          rgb: BufferRange, dt: BufferRange, output: BufferRange, outputGradient: BufferRange,
-                         densityGradient: BufferRange, rgbGradient: BufferRange) throws {
+                         densityGradient: BufferRange, rgbGradient: BufferRange, weight: Weight = .density,
+                         background: Background = .constant(.zero)) throws {
         guard rayCount > 0 else { return }
-        try stream.dispatch(backwardKernel, [rays, density, rgb, dt, output, outputGradient, densityGradient, rgbGradient],
-                            push: params(rays: rayCount, densityStride: densityStride, background: .constant(.zero)),
+        var bg: BufferRange = dummy
+        if case .perRay(let b) = background { bg = b }
+        try stream.dispatch(backwardKernel, [rays, density, rgb, dt, output, outputGradient, densityGradient, rgbGradient, bg],
+                            push: params(rays: rayCount, densityStride: densityStride, background: background, weight: weight),
                             groups: (rayCount + workgroupSize - 1) / workgroupSize, label: "volume render backward")
     }
 
@@ -135,5 +155,65 @@ public final class VolumeRenderer {
             T = Tnext
         }
         return (dDensity, dRGB)
+    }
+
+    /// The Swift twin of `render` with `weight` .alpha for one ray
+    /// (`s.density` holds each sample's alpha): (rgb, opacity, depth).
+    public static func referenceAlpha(_ s: RaySamples, background: SIMD3<Double>, minTransmittance: Double = 1e-4)
+        -> (rgb: SIMD3<Double>, opacity: Double, depth: Double) {
+        var T = 1.0, d = 0.0
+        var c = SIMD3<Double>.zero
+        for i in s.density.indices {
+            if T < minTransmittance { break }
+            let alpha = min(max(s.density[i], 0), 1)
+            c += T * alpha * sigmoid(s.rgb[i])
+            d += T * alpha * s.t[i]
+            T *= 1 - alpha
+        }
+        return (c + T * background, 1 - T, d)
+    }
+
+    /// The Swift twin of `backward` with `weight` .alpha for one ray:
+    /// d loss / d alpha and d loss / d raw rgb per sample from d loss / d
+    /// (rgb, opacity), by the product rule on the forward sum directly
+    /// (not the kernel's back-to-front recurrence), so the two agree only
+    /// if both are right.
+    public static func referenceAlphaBackward(_ s: RaySamples, background: SIMD3<Double>, outputGradient g: SIMD3<Double>,
+                                              opacityGradient: Double, minTransmittance: Double = 1e-4)
+        -> (alpha: [Double], rgb: [SIMD3<Double>]) {
+        let n = s.density.count
+        var dAlpha = [Double](repeating: 0, count: n), dRGB = [SIMD3<Double>](repeating: .zero, count: n)
+        var alphas: [Double] = []
+        var T = 1.0
+        for i in 0..<n {
+            if T < minTransmittance { break }
+            alphas.append(min(max(s.density[i], 0), 1))
+            T *= 1 - alphas[i]
+        }
+        let m = alphas.count
+        for i in 0..<m {
+            // C = sum_j T_j a_j c_j + T_m bg, T_j = prod_{k<j} (1 - a_k); O = 1 - T_m.
+            var dC = SIMD3<Double>.zero, dO = 0.0
+            var Tj = 1.0
+            for j in 0..<m {
+                let cj = sigmoid(s.rgb[j])
+                if j == i { dC += Tj * cj } else if j > i { dC -= Tj / (1 - alphas[i]) * alphas[j] * cj }
+                Tj *= 1 - alphas[j]
+            }
+            // d T_m / d a_i = -T_m / (1 - a_i), computed as a product without the division.
+            var others = 1.0
+            for j in 0..<m where j != i { others *= 1 - alphas[j] }
+            dC -= others * background
+            dO += others
+            let raw = s.density[i]
+            dAlpha[i] = raw >= 0 && raw <= 1 ? (g * dC).sum() + opacityGradient * dO : 0
+        }
+        T = 1
+        for i in 0..<m {
+            let c = sigmoid(s.rgb[i])
+            dRGB[i] = T * alphas[i] * g * c * (1 - c)
+            T *= 1 - alphas[i]
+        }
+        return (dAlpha, dRGB)
     }
 }
