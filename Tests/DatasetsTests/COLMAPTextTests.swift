@@ -315,7 +315,7 @@ final class COLMAPTextTests: TemporaryFolderTestCase {
         var frame = SceneFrame(name: "images/a.png", imagePath: "/scene/images/a.png",
                                intrinsics: Intrinsics(width: 40, height: 30, fx: 0, fy: 50, cx: 20, cy: 15),
                                distortion: .none, pose: Pose(rotation: .identity, translation: Vector3(0, 0, 0)),
-                               time: nil, split: .train, cameraModel: "PINHOLE")
+                               time: nil, split: .train, cameraModel: "PINHOLE", maskPath: nil)
         assertError("/scene/images/a.png", ["camera: focal length must be > 0, got 0 (fx)"]) {
             try SceneImages.intrinsics(of: frame, downscale: 1)
         }

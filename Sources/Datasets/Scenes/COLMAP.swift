@@ -89,7 +89,7 @@ public enum COLMAP {
             frames.append(SceneFrame(
                 name: "images/\(image.name)", imagePath: path, intrinsics: intrinsics, distortion: distortion,
                 pose: Pose(rotation: image.rotation.matrix, translation: image.translation),
-                time: nil, split: .train, cameraModel: camera.model))
+                time: nil, split: .train, cameraModel: camera.model, maskPath: nil))
         }
         if missing > 0 { Diagnostics.warn("\(imageFolder): \(missing) of \(images.count) registered images are missing and were skipped") }
         return Scene(root: root, format: .colmap, frames: frames, points: points,

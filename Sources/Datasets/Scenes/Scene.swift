@@ -22,6 +22,10 @@ public struct SceneFrame: Equatable {
     public var split: Split
     /// Name of the camera model as the dataset gives it (e.g. "SIMPLE_RADIAL").
     public var cameraModel: String
+    /// Absolute path of the image's foreground mask (NeuS/IDR `mask/`;
+    /// 0 is background), nil when the scene has none. Read with
+    /// `SceneImages.loadMask`.
+    public var maskPath: String?
 }
 
 /// Points with colours: COLMAP's points3D, the initial Gaussians.
@@ -78,10 +82,25 @@ public struct NGPTransform: Equatable, Codable {
     public var offset: Vector3
 }
 
+/// A sphere in world coordinates.
+public struct Sphere: Equatable, Codable {
+    public var center: Vector3
+    public var radius: Double
+
+    public init(center: Vector3, radius: Double) {
+        self.center = center
+        self.radius = radius
+    }
+}
+
 /// A dataset: posed images, optional points, and what the engines need to
 /// know about its frame. Images are read later (`SceneImages`).
 public struct Scene {
-    public enum Format: String, Codable { case transforms = "transforms.json", colmap = "COLMAP" }
+    public enum Format: String, Codable {
+        case transforms = "transforms.json", colmap = "COLMAP"
+        /// NeuS/IDR: `image/`, `mask/` and `cameras_sphere.npz` (`NeuS`).
+        case neus = "cameras_sphere.npz"
+    }
 
     /// The scene folder.
     public var root: String
@@ -93,6 +112,10 @@ public struct Scene {
     public var ngp: NGPTransform?
     /// Where the split came from, for printing and recording.
     public var splitSource: String
+    /// The sphere the dataset says holds the object (NeuS's `scale_mat`
+    /// maps the unit sphere onto it), in the dataset's world frame; nil when
+    /// the format has no such notion. Surface reconstruction normalises by it.
+    public var regionOfInterest: Sphere?
 
     public var trainFrames: [SceneFrame] { frames.filter { $0.split == .train } }
     public var testFrames: [SceneFrame] { frames.filter { $0.split == .test } }
@@ -119,8 +142,9 @@ public struct SceneOptions {
 }
 
 public enum SceneLoader {
-    /// Reads the scene at `path`: a folder (COLMAP `sparse/0` or `sparse/`, or
-    /// transforms*.json) or a transforms.json file. The format is detected.
+    /// Reads the scene at `path`: a folder (COLMAP `sparse/0` or `sparse/`,
+    /// transforms*.json, or NeuS's `cameras_sphere.npz`) or a transforms.json
+    /// file. The format is detected.
     public static func load(_ path: String, options: SceneOptions = SceneOptions()) throws -> Scene {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
@@ -136,8 +160,10 @@ public enum SceneLoader {
             scene = try COLMAP.load(root: path, model: sparse)
         } else if let files = TransformsJSON.files(in: path) {
             scene = try TransformsJSON.load(files: files, root: path)
+        } else if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(NeuS.camerasFile)) {
+            scene = try NeuS.load(root: path)
         } else {
-            throw DatasetError(path, "no known scene format: expected sparse/0/ or sparse/ (COLMAP) or transforms.json / transforms_train.json")
+            throw DatasetError(path, "no known scene format: expected sparse/0/ or sparse/ (COLMAP), transforms.json / transforms_train.json, or cameras_sphere.npz (NeuS)")
         }
         applyHoldout(&scene, eval: options.eval)
         if scene.frames.isEmpty { throw DatasetError(path, "the scene has no images") }

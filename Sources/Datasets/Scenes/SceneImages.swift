@@ -117,6 +117,50 @@ public enum SceneImages {
         return (LoadedFrame(frame: frame, intrinsics: final, image: image), false)
     }
 
+    /// The foreground mask at `path` of an image of `width` x `height`, as
+    /// [H * W] values 0...255 (0 is background), downscaled by `downscale`
+    /// like the image (`Image8.downscaled(by:)`: area filter, the same output
+    /// size), so that mask pixels stay aligned with image pixels and edge
+    /// pixels get partial values.
+    ///
+    /// Grey masks are used as they are. Masks saved as RGB (DTU's are) take
+    /// the largest channel, so a white, red or any non-black object counts as
+    /// foreground; RGBA ones are that value times alpha / 255, so both a
+    /// black and a transparent background are 0.
+    public static func loadMask(_ path: String, width: Int, height: Int, downscale: Int = 1) throws -> [UInt8] {
+        guard downscale >= 1 else { throw DatasetError(path, "--downscale must be an integer >= 1, got \(downscale)") }
+        let image = try ImageIO.read(path: path)
+        guard image.width == width, image.height == height else {
+            throw DatasetError(path, "mask is \(image.width)x\(image.height) but its image is \(width)x\(height)")
+        }
+        let count = width * height
+        var mask = [UInt8](repeating: 0, count: count)
+        image.pixels.withUnsafeBufferPointer { p in
+            switch image.channels {
+            case 1:
+                for i in 0..<count { mask[i] = p[i] }
+            case 3:
+                for i in 0..<count { mask[i] = max(p[3 * i], p[3 * i + 1], p[3 * i + 2]) }
+            default:
+                for i in 0..<count {
+                    let value = UInt32(max(p[4 * i], p[4 * i + 1], p[4 * i + 2])) * UInt32(p[4 * i + 3])
+                    mask[i] = UInt8((value + 127) / 255)
+                }
+            }
+        }
+        guard downscale > 1 else { return mask }
+        return Image8(width: width, height: height, channels: 1, pixels: mask).downscaled(by: downscale).pixels
+    }
+
+    /// The mask of `frame` (`SceneFrame.maskPath`) at the size of its image
+    /// downscaled by `downscale`, or nil when the frame has none. Masks are
+    /// not undistorted: only NeuS scenes have them, and their cameras are
+    /// pinhole.
+    public static func mask(of frame: SceneFrame, downscale: Int = 1) throws -> [UInt8]? {
+        guard let path = frame.maskPath else { return nil }
+        return try loadMask(path, width: frame.intrinsics.width, height: frame.intrinsics.height, downscale: downscale)
+    }
+
     /// `images_K/<file>` beside `images/<file>` (3DGS convention), when the
     /// camera is undistorted already and the file has the expected size.
     static func prescaledImage(_ frame: SceneFrame, root: String, downscale: Int, expected: Intrinsics) throws -> Image8? {

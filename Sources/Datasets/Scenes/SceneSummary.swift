@@ -15,6 +15,7 @@ public struct SceneSummary {
 
     var models: [(String, Int)] { counted(scene.frames.map(\.cameraModel)) }
     var resolutions: [(String, Int)] { counted(scene.frames.map { "\($0.intrinsics.width)x\($0.intrinsics.height)" }) }
+    var masked: Int { scene.frames.filter { $0.maskPath != nil }.count }
     var distorted: Int { scene.frames.filter { !$0.distortion.isNone }.count }
     func count(_ split: Split) -> Int { scene.frames.filter { $0.split == split }.count }
 
@@ -34,6 +35,10 @@ public struct SceneSummary {
         ]
         if let b = scene.bounds { lines.append("bounds (\(scene.points == nil ? "cameras" : "points")): min \(Self.format(b.min)) max \(Self.format(b.max))") }
         lines.append("cameras: centre \(Self.format(scene.normalization.center)), extent \(String(format: "%.4g", scene.normalization.extent))")
+        if let roi = scene.regionOfInterest {
+            lines.append("region of interest: centre \(Self.format(roi.center)), radius \(String(format: "%.4g", roi.radius))")
+        }
+        if masked > 0 { lines.append("masks: \(masked) of \(scene.frames.count) images") }
         if let ngp = scene.ngp {
             lines.append("instant-ngp: aabb_scale \(ngp.aabbScale.map { String($0) } ?? "none"), scale \(ngp.scale), offset \(Self.format(ngp.offset))")
         }
@@ -61,6 +66,10 @@ public struct SceneSummary {
             "center": [scene.normalization.center.x, scene.normalization.center.y, scene.normalization.center.z],
             "extent": scene.normalization.extent,
         ]
+        if let roi = scene.regionOfInterest {
+            object["region_of_interest"] = ["center": [roi.center.x, roi.center.y, roi.center.z], "radius": roi.radius]
+        }
+        if masked > 0 { object["masks"] = masked }
         if let b = scene.bounds { object["bounds"] = ["min": [b.min.x, b.min.y, b.min.z], "max": [b.max.x, b.max.y, b.max.z]] }
         var times: [String: Any] = [:]
         for split in Split.allCases {

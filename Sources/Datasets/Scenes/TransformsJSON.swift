@@ -171,7 +171,7 @@ public enum TransformsJSON {
             let intrinsics = try frame.intrinsics(width: width, height: height, path: path)
             frames.append(SceneFrame(name: relativePath(imagePath, to: root), imagePath: imagePath, intrinsics: intrinsics,
                                      distortion: frame.distortion, pose: frame.pose, time: frame.time, split: split,
-                                     cameraModel: frame.cameraModel))
+                                     cameraModel: frame.cameraModel, maskPath: nil))
         }
         return (frames, document.ngp, missing)
     }
