@@ -341,29 +341,36 @@ struct HashEncodeParams {
 
 // ---------------------------------------------------------------------------
 // Fully fused MLP (Shaders/fields/mlp_*.comp; tiny-cuda-nn's FullyFusedMLP,
-// Mueller et al. 2021): layers without biases, ReLU between them, no output
-// activation. Layer l maps dims[l] inputs to dims[l + 1] outputs with weights
-// [dims[l + 1], dims[l]] f32 row-major at weight offset offsets[l].
-// Buffers: input [N, dims[0]] f32, weights [sum of dims[l+1] dims[l]] f32,
-//          output [N, dims[L]] f32, hidden [L - 1, N, width] f32 (the ReLU
-//          outputs, kept for the backward pass), deltas [L, N, width] f32
-//          (d loss / d pre-activation of each layer), gradients like weights.
+// Mueller et al. 2021): ReLU (or, with MLP_FLAG_SOFTPLUS, softplus) between
+// layers, no output activation; biases only with MLP_FLAG_BIASES (NeuS's
+// SDF network), none in tiny-cuda-nn's layout. Layer l maps dims[l] inputs
+// to dims[l + 1] outputs with weights [dims[l + 1], dims[l]] f32 row-major at
+// weight offset offsets[l]; with biases, its dims[l + 1] biases follow all
+// weights at biasOffset + l width (every layer but the last is width wide).
+// Buffers: input [N, dims[0]] f32, parameters [totalWeights] f32 (weights,
+//          then biases), output [N, dims[L]] f32, hidden [L - 1, N, width]
+//          f32 (the activations' outputs, kept for the backward pass),
+//          deltas [L, N, width] f32 (d loss / d pre-activation of each
+//          layer), gradients like the parameters.
 #define MLP_MAX_LAYERS 8
 #define SPEC_MLP_MAX_DIM 3        // widest layer (spec constant id; shared arrays)
 #define SPEC_MLP_WEIGHT_FLOATS 4  // floats of weights staged in shared memory at once
 #define MLP_FLAG_SAVE_HIDDEN 1u   // forward: write the hidden activations (training)
 #define MLP_FLAG_INPUT_GRADIENT 2u // backward: also write d loss / d input
+#define MLP_FLAG_BIASES 4u        // every layer adds its biases before the activation
+#define MLP_FLAG_SOFTPLUS 8u      // hidden activation softplus(beta z) / beta instead of ReLU
+// 112 bytes: within the 128 bytes of push constants every device offers.
 struct MLPParams {
     u32 count;        // points N
     u32 layers;       // L (weight matrices), 1 ... MLP_MAX_LAYERS
     u32 width;        // hidden width (row length of hidden and deltas); dims[L] <= width
     u32 flags;        // MLP_FLAG_*
     u32 slicePoints;  // weight gradient: points summed per thread before one atomic add
-    u32 totalWeights; // sum of dims[l+1] dims[l]
-    u32 pad0;
-    u32 pad1;
+    u32 totalWeights; // floats of the parameter buffer (weights and, with MLP_FLAG_BIASES, biases)
+    u32 biasOffset;   // MLP_FLAG_BIASES: the first bias (= offsets[L]); layer l's at biasOffset + l width
+    f32 softplusBeta; // MLP_FLAG_SOFTPLUS: beta (NeuS: 100)
     u32 dims[MLP_MAX_LAYERS + 2];    // dims[0..L]
-    u32 offsets[MLP_MAX_LAYERS + 2]; // weight offset of each layer, offsets[L] = totalWeights
+    u32 offsets[MLP_MAX_LAYERS + 2]; // weight offset of each layer, offsets[L] = the weights' total
 };
 
 // Spherical-harmonics direction encoding (Shaders/fields/sh_encode.comp):

@@ -1,8 +1,11 @@
 // Fully fused MLP, backward through the activations: from d loss / d y it
-// walks the layers back, delta_{l-1} = (W_l^T delta_l) * [hidden_{l-1} > 0],
-// with BATCH points per workgroup in shared memory; each thread computes
-// the deltas of 4 inputs of 4 points from weights staged row-major
-// ([out, in / 4] vec4s). Every layer's delta goes to `deltas` for the
+// walks the layers back, delta_{l-1} = (W_l^T delta_l) * act'(hidden_{l-1}),
+// the derivative taken from the stored output h of the activation: ReLU
+// [h > 0]; softplus (MLP_FLAG_SOFTPLUS) sigmoid(beta z) = 1 - e^(-beta h).
+// Biases change nothing here (their gradient, the sum of the deltas, is
+// mlp_weight_gradient's). BATCH points per workgroup in shared memory; each
+// thread computes the deltas of 4 inputs of 4 points from weights staged
+// row-major ([out, in / 4] vec4s). Every layer's delta goes to `deltas` for the
 // weight gradient (mlp_weight_gradient.comp); with MLP_FLAG_INPUT_GRADIENT
 // also d loss / d input (for the encoding's backward pass).
 // Twin: FullyFusedMLP.referenceBackward (Sources/Fields/FullyFusedMLP.swift).
@@ -14,7 +17,7 @@
 #include "common/dispatch.glsl"
 
 layout(std430, binding = 0) readonly buffer OutputGrad { float dy[]; };   // [N, dims[L]] f32
-layout(std430, binding = 1) readonly buffer Weights { float w[]; };       // [sum dims[l+1] dims[l]] f32
+layout(std430, binding = 1) readonly buffer Weights { float w[]; };       // [totalWeights] f32 (weights, then biases)
 layout(std430, binding = 2) readonly buffer Hidden { MLP_STORE hidden[]; };   // [L - 1, N, width] f32 (f16 with MLP_FP16)
 layout(std430, binding = 3) writeonly buffer Deltas { MLP_STORE deltas[]; };  // [L, N, width] f32 (f16 with MLP_FP16)
 layout(std430, binding = 4) writeonly buffer InputGrad { float dx[]; };   // [N, dims[0]] f32
@@ -82,7 +85,8 @@ void main() {
                 }
             }
         }
-        // Through the ReLU before layer l (its output is hidden[l - 1]); the owner threads again.
+        // Through the activation before layer l (its output is hidden[l - 1]); the owner threads again.
+        bool softplus = (pc.flags & MLP_FLAG_SOFTPLUS) != 0u;
         for (uint o = t; o < (BATCH / 4u) * q; o += WORKGROUP_SIZE) {
             uint b0 = (o / q) * 4u, kq = o % q;
             for (uint b = 0u; b < 4u; ++b) {
@@ -94,7 +98,9 @@ void main() {
                     if (k >= din) { d[c] = 0.0; continue; }
                     if (p >= pc.count) continue;
                     if (l > 0u) {
-                        d[c] = float(hidden[((l - 1u) * pc.count + p) * pc.width + k]) > 0.0 ? d[c] : 0.0;
+                        float h = float(hidden[((l - 1u) * pc.count + p) * pc.width + k]);
+                        if (softplus) d[c] *= 1.0 - exp(-pc.softplusBeta * h);
+                        else d[c] = h > 0.0 ? d[c] : 0.0;
                         deltas[((l - 1u) * pc.count + p) * pc.width + k] = MLP_STORE(d[c]);
                     } else {
                         dx[p * din + k] = d[c];

@@ -1,8 +1,12 @@
 // Fully fused MLP, forward: y = W_{L-1} relu(... relu(W_0 x)), no biases
-// (as tiny-cuda-nn's FullyFusedMLP). Each workgroup carries BATCH points
-// through all layers in shared memory; each thread computes 4 outputs of 4
-// points from weights staged transposed ([in, out / 4] vec4s). With
-// MLP_FLAG_SAVE_HIDDEN the ReLU outputs go to `hidden` for the backward pass.
+// (as tiny-cuda-nn's FullyFusedMLP); with MLP_FLAG_BIASES each layer adds
+// its biases before the activation (and the last layer too), with
+// MLP_FLAG_SOFTPLUS the activation is softplus (NeuS's SDF network). Both
+// are branches on push constants, so the plain network runs as before.
+// Each workgroup carries BATCH points through all layers in shared memory;
+// each thread computes 4 outputs of 4 points from weights staged transposed
+// ([in, out / 4] vec4s). With MLP_FLAG_SAVE_HIDDEN the activations' outputs
+// go to `hidden` for the backward pass.
 // Twin: FullyFusedMLP.reference (Sources/Fields/FullyFusedMLP.swift).
 // The body of mlp_forward.comp and mlp_forward_f16.comp.
 #ifndef SPLAT_MLP_FORWARD_GLSL
@@ -12,11 +16,14 @@
 #include "common/dispatch.glsl"
 
 layout(std430, binding = 0) readonly buffer Input { float x[]; };        // [N, dims[0]] f32
-layout(std430, binding = 1) readonly buffer Weights { float w[]; };      // [sum dims[l+1] dims[l]] f32
+layout(std430, binding = 1) readonly buffer Weights { float w[]; };      // [totalWeights] f32 (weights, then biases)
 layout(std430, binding = 2) writeonly buffer Output { float y[]; };      // [N, dims[L]] f32
 layout(std430, binding = 3) writeonly buffer Hidden { MLP_STORE hidden[]; }; // [L - 1, N, width] f32 (f16 with MLP_FP16)
 layout(push_constant) uniform Push { MLPParams pc; };
 #include "fields/mlp_common.glsl"
+
+// softplus(beta z) / beta without overflow: max(z, 0) + log(1 + e^(-beta |z|)) / beta.
+vec4 mlpSoftplus(vec4 z, float beta) { return max(z, vec4(0.0)) + log(vec4(1.0) + exp(-beta * abs(z))) / beta; }
 
 void main() {
     uint t = gl_LocalInvocationID.x;
@@ -68,8 +75,16 @@ void main() {
                 }
                 mat4 s = mat4(s0, s1, s2, s3);  // column b: point b0 + b
                 uint jv = row0 / 4u + jq;       // row0 is a multiple of 4
+                vec4 bias = vec4(0.0);
+                if ((pc.flags & MLP_FLAG_BIASES) != 0u) {
+                    for (uint c = 0u; c < 4u; ++c) {
+                        if (jq * 4u + c < rows) bias[c] = w[pc.biasOffset + l * pc.width + row0 + jq * 4u + c];
+                    }
+                }
+                bool softplus = (pc.flags & MLP_FLAG_SOFTPLUS) != 0u;
                 for (uint b = 0u; b < 4u; ++b) {
-                    vec4 v = last ? s[b] : max(s[b], vec4(0.0));
+                    vec4 z = s[b] + bias;
+                    vec4 v = last ? z : softplus ? mlpSoftplus(z, pc.softplusBeta) : max(z, vec4(0.0));
                     sAct[outOff + (b0 + b) * dout4 + jv] = v;
                     uint p = first + b0 + b;
                     if (p >= pc.count) continue;

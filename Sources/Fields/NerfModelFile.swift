@@ -141,11 +141,13 @@ public enum NerfModelFile {
             let config = header.config
             let levels = HashGridEncoding.layout(config.encoding, aabbScale: Double(header.aabbScale))
             let entries = levels.reduce(0) { $0 + Int($1.entries) }
-            func weights(_ dims: [Int]) -> Int? {
+            // Weights and, with biases, one per output of every layer (FullyFusedMLP.layout).
+            func weights(_ dims: [Int], biases: Bool) -> Int? {
                 var total = 0
                 for (a, b) in zip(dims, dims.dropFirst()) {
                     let (product, overflow) = a.multipliedReportingOverflow(by: b)
-                    guard !overflow, case let (sum, over) = total.addingReportingOverflow(product), !over else { return nil }
+                    let (layer, overflow2) = product.addingReportingOverflow(biases ? b : 0)
+                    guard !overflow, !overflow2, case let (sum, over) = total.addingReportingOverflow(layer), !over else { return nil }
                     total = sum
                 }
                 return total
@@ -153,8 +155,10 @@ public enum NerfModelFile {
             let settings = OccupancyGrid.Settings.instantNGP(aabbScale: header.aabbScale, gridSize: config.gridSize, steps: config.marchSteps)
             let (tableCount, overflow) = entries.multipliedReportingOverflow(by: config.encoding.featuresPerLevel)
             guard !overflow,
-                  let density = weights(FullyFusedMLP.dims(config.network, inputs: levels.count * config.encoding.featuresPerLevel, outputs: 16)),
-                  let colour = weights(FullyFusedMLP.dims(config.rgbNetwork, inputs: SphericalHarmonicsEncoding.outputWidth + 16, outputs: 3))
+                  let density = weights(FullyFusedMLP.dims(config.network, inputs: levels.count * config.encoding.featuresPerLevel, outputs: 16),
+                                        biases: config.network.biases),
+                  let colour = weights(FullyFusedMLP.dims(config.rgbNetwork, inputs: SphericalHarmonicsEncoding.outputWidth + 16, outputs: 3),
+                                       biases: config.rgbNetwork.biases)
             else { return nil }
             (table, densityWeights, colourWeights) = (tableCount, density, colour)
             occupancy = settings.cellCount

@@ -14,6 +14,7 @@ public struct NerfRenderReference {
     let levels: [HashGridLevel]
     let features: Int
     let densityDims: [Int], colourDims: [Int]
+    let densityConfig: MLPConfig, colourConfig: MLPConfig
     let settings: OccupancyGrid.Settings
     let cam: NerfCamera
     let minTransmittance: Float
@@ -29,6 +30,8 @@ public struct NerfRenderReference {
         features = t.config.encoding.featuresPerLevel
         densityDims = t.density.dims
         colourDims = t.colour.dims
+        densityConfig = t.density.config
+        colourConfig = t.colour.config
         settings = t.occupancy.settings
         cam = NerfBatch.camera(intrinsics: intrinsics, pose: pose, pixelOffset: 0, center: t.boxCenter, size: t.boxSize)
         minTransmittance = t.renderMinTransmittance
@@ -47,14 +50,16 @@ public struct NerfRenderReference {
             var points: [Float] = []  // [G, 3] field space, as the march gives them
             for s in group { points += [s.point.x, s.point.y, s.point.z] }
             let encoded = HashGridEncoding.reference(levels: levels, features: features, points: points, table: table)
-            let density = FullyFusedMLP.reference(dims: densityDims, weights: densityWeights, input: encoded).output  // [G, 16]
+            let density = FullyFusedMLP.reference(dims: densityDims, weights: densityWeights, input: encoded,
+                                                  biases: densityConfig.biases, activation: densityConfig.hiddenActivation).output  // [G, 16]
             let cols = colourDims[0]
             var colourIn = [Float](repeating: 0, count: group.count * cols)
             for i in 0..<group.count {
                 for k in 0..<16 { colourIn[i * cols + k] = sh[k] }
                 for k in 0..<16 { colourIn[i * cols + cols - 16 + k] = density[i * 16 + k] }
             }
-            let rgb = FullyFusedMLP.reference(dims: colourDims, weights: colourWeights, input: colourIn).output  // [G, 3]
+            let rgb = FullyFusedMLP.reference(dims: colourDims, weights: colourWeights, input: colourIn,
+                                              biases: colourConfig.biases, activation: colourConfig.hiddenActivation).output  // [G, 3]
             for (i, s) in group.enumerated() {
                 if T < minTransmittance { break }
                 let alpha = 1 - exp(-exp(density[i * 16]) * s.dt)
