@@ -317,9 +317,10 @@ struct DisplayParams {
 // vectors (F floats each): dense (index x + y res + z res^2) while res^3 fits,
 // else hashed (x * 1 ^ y * 2654435761 ^ z * 805459861), modulo `entries`.
 // Buffers: points [N, 3] f32 in [0, 1]^3, levels [L] HashGridLevel,
-//          table [sum of entries, F] f32, encoded [N, L * F] f32 (point-major),
+//          table [sum of entries, F] f32, encoded [N, stride] f32 (point-major;
+//          level l's features at columns column + l F ..< column + (l + 1) F),
 //          table gradient [sum of entries, F] f32 (accumulated with float atomics),
-//          encoded gradient [N, L * F] f32.
+//          encoded gradient [N, stride] f32 (same columns), point gradient [N, 3] f32.
 #define HASH_PRIME_Y 2654435761u
 #define HASH_PRIME_Z 805459861u
 struct HashGridLevel {
@@ -333,10 +334,14 @@ struct HashGridLevel {
     u32 pad2;
 };
 struct HashEncodeParams {
-    u32 count;       // points N
-    u32 levels;      // L
-    u32 features;    // F per level: 1, 2, 4 or 8
+    u32 count;        // points N
+    u32 levels;       // L
+    u32 features;     // F per level: 1, 2, 4 or 8
+    u32 activeLevels; // levels l >= activeLevels encode 0 and get no gradient (NeuS2's progressive levels); L = all
+    u32 stride;       // floats per encoded row; L * F when packed
+    u32 column;       // first column of a row holding the encoding
     u32 pad0;
+    u32 pad1;
 };
 
 // ---------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 // point to its eight vertices' entries with the trilinear weights. Points
 // share entries (coarse levels, hash collisions), so the adds are float
 // atomics; entries no point touched keep a zero gradient, which Adam's
-// sparse mode then skips (instant-ngp's rule).
+// sparse mode then skips (instant-ngp's rule). Levels from `activeLevels`
+// on were not used by the forward pass and get no gradient (NeuS2's
+// progressive levels).
 // Twin: HashGridEncoding.referenceBackward (Sources/Fields/HashGridEncoding.swift).
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -17,7 +19,7 @@ layout(local_size_x_id = SPEC_WORKGROUP_SIZE) in;
 
 layout(std430, binding = 0) readonly buffer Points { float points[]; };         // [N, 3] f32 in [0, 1]^3
 layout(std430, binding = 1) readonly buffer Levels { HashGridLevel levels[]; }; // [L]
-layout(std430, binding = 2) readonly buffer EncodedGrad { float dEncoded[]; };  // [N, L * F] f32
+layout(std430, binding = 2) readonly buffer EncodedGrad { float dEncoded[]; };  // [N, stride] f32, L * F at column `column`
 layout(std430, binding = 3) buffer TableGrad { float dTable[]; };               // [entries, F] f32, accumulated
 layout(push_constant) uniform Push { HashEncodeParams pc; };
 
@@ -25,7 +27,8 @@ void main() {
     uint t = splatWorkgroupIndex() * WORKGROUP_SIZE + gl_LocalInvocationID.x;
     if (t >= pc.count * pc.levels) return;
     uint p = t / pc.levels, l = t % pc.levels;
-    uint o = (p * pc.levels + l) * pc.features;
+    if (l >= pc.activeLevels) return;
+    uint o = p * pc.stride + pc.column + l * pc.features;
     float g[8];
     bool any = false;
     for (uint f = 0u; f < pc.features; ++f) {

@@ -1,7 +1,8 @@
-// Multiresolution hash grid lookup shared by the encoding's forward and
-// backward kernels (instant-ngp, Mueller et al. 2022, Sec. 3): a point's
-// eight surrounding grid vertices at one level, their table entries and
-// trilinear weights. Twin: HashGridEncoding.corners (Sources/Fields/HashGridEncoding.swift).
+// Multiresolution hash grid lookup shared by the encoding's forward, backward
+// and position-gradient kernels (instant-ngp, Mueller et al. 2022, Sec. 3):
+// a point's eight surrounding grid vertices at one level, their table entries
+// and trilinear weights (and the weights' slopes).
+// Twin: HashGridEncoding.corners (Sources/Fields/HashGridEncoding.swift).
 #ifndef SPLAT_HASH_GRID_GLSL
 #define SPLAT_HASH_GRID_GLSL
 
@@ -32,6 +33,17 @@ float hashGridCorner(uvec3 cell, vec3 frac, uint k, out uvec3 vertex) {
     vertex = cell + bits;
     vec3 w = mix(vec3(1.0) - frac, frac, vec3(bits));
     return w.x * w.y * w.z;
+}
+
+// d weight / d frac of corner k: each factor of the product has slope +1
+// (upper vertex on that axis) or -1 (lower vertex); the product rule gives
+// the rest. Chained with d frac / d x = scale (inside the box; the clamp is
+// flat outside), this is the encoding's derivative with respect to position.
+vec3 hashGridCornerWeightGradient(vec3 frac, uint k) {
+    vec3 bits = vec3(uvec3(k & 1u, (k >> 1) & 1u, (k >> 2) & 1u));
+    vec3 w = mix(vec3(1.0) - frac, frac, bits);
+    vec3 slope = 2.0 * bits - vec3(1.0);
+    return slope * vec3(w.y * w.z, w.x * w.z, w.x * w.y);
 }
 
 #endif

@@ -15,7 +15,7 @@ _Static_assert(sizeof(struct LossParams) == 32, "LossParams must be 32 bytes");
 _Static_assert(sizeof(struct DensifyParams) == 64, "DensifyParams must be 64 bytes");
 _Static_assert(sizeof(struct MCMCParams) == 32, "MCMCParams must be 32 bytes");
 _Static_assert(sizeof(struct HashGridLevel) == 32, "HashGridLevel must be 32 bytes");
-_Static_assert(sizeof(struct HashEncodeParams) == 16, "HashEncodeParams must be 16 bytes");
+_Static_assert(sizeof(struct HashEncodeParams) == 32, "HashEncodeParams must be 32 bytes");
 _Static_assert(sizeof(struct MLPParams) == 112, "MLPParams must be 112 bytes");
 _Static_assert(sizeof(struct SHEncodeParams) == 16, "SHEncodeParams must be 16 bytes");
 _Static_assert(sizeof(struct VolumeRenderParams) == 32, "VolumeRenderParams must be 32 bytes");
