@@ -32,6 +32,8 @@ public enum NerfModelFile {
         public var aabbScale: Int
         public var background: [Float]
         public var iteration: Int
+        /// An SDF field's sharpness variable (inv_s = exp(10 variance)); nil for a density field.
+        public var variance: Float?
         /// Checkpoints only.
         public var optimizer: Optimizer?
 
@@ -60,6 +62,10 @@ public enum NerfModelFile {
                 return "background must be 3 numbers within 0...1, got \(background)"
             }
             if iteration < 0 { return "iteration must be >= 0, got \(iteration)" }
+            if config.isSDF != (variance != nil) {
+                return config.isSDF ? "variance (the SDF's sharpness) is missing" : "variance is only for an sdf field"
+            }
+            if let variance, !(abs(variance) <= 10) { return "variance must be within -10...10, got \(variance)" }
             guard let o = optimizer else { return nil }
             if o.step < 0 { return "optimizer.step (the Adam step) must be >= 0, got \(o.step)" }
             if Set(o.groups).count != o.groups.count { return "optimizer.groups names a group twice: \(o.groups)" }
@@ -77,7 +83,7 @@ public enum NerfModelFile {
     }
 
     /// The optimiser groups of a checkpoint, as `NerfTrainer` names them.
-    public static let groups = ["colour network", "density network", "hash table"]
+    public static let groups = ["colour network", "density network", "hash table", "sdf variance"]
 
     /// Why `scale` cannot be an aabb_scale, or nil: instant-ngp's powers of
     /// two 1...128 (the occupancy grid has log2(aabb_scale) + 1 cascades).
@@ -131,9 +137,15 @@ public enum NerfModelFile {
     /// Section lengths (in elements) that a valid header implies.
     public struct Layout: Equatable {
         public var table, densityWeights, colourWeights, occupancy, bits: Int
+        /// An SDF field's sharpness parameter (1), else 0.
+        public var sdfVariance = 0
 
         /// Sizes by optimiser group.
-        public var groups: [String: Int] { ["hash table": table, "density network": densityWeights, "colour network": colourWeights] }
+        public var groups: [String: Int] {
+            var g = ["hash table": table, "density network": densityWeights, "colour network": colourWeights]
+            if sdfVariance > 0 { g["sdf variance"] = sdfVariance }
+            return g
+        }
 
         /// The layout of `header` (check `header.problem` first), or nil when
         /// a size overflows.
@@ -155,11 +167,12 @@ public enum NerfModelFile {
             let settings = OccupancyGrid.Settings.instantNGP(aabbScale: header.aabbScale, gridSize: config.gridSize, steps: config.marchSteps)
             let (tableCount, overflow) = entries.multipliedReportingOverflow(by: config.encoding.featuresPerLevel)
             guard !overflow,
-                  let density = weights(FullyFusedMLP.dims(config.network, inputs: levels.count * config.encoding.featuresPerLevel, outputs: 16),
+                  let density = weights(FullyFusedMLP.dims(config.network, inputs: config.fieldInputs, outputs: 16),
                                         biases: config.network.biases),
-                  let colour = weights(FullyFusedMLP.dims(config.rgbNetwork, inputs: SphericalHarmonicsEncoding.outputWidth + 16, outputs: 3),
+                  let colour = weights(FullyFusedMLP.dims(config.rgbNetwork, inputs: config.colourInputs, outputs: 3),
                                        biases: config.rgbNetwork.biases)
             else { return nil }
+            sdfVariance = config.isSDF ? 1 : 0
             (table, densityWeights, colourWeights) = (tableCount, density, colour)
             occupancy = settings.cellCount
             bits = settings.cellCount / 32
@@ -171,12 +184,13 @@ public enum NerfModelFile {
     public static func write(_ trainer: NerfTrainer, to path: String, checkpoint: Bool = false) throws {
         let d = trainer.device
         let moments = checkpoint ? try trainer.adam.downloadMoments() : [:]
-        let header = Header(config: trainer.config, boxCenter: [trainer.boxCenter.x, trainer.boxCenter.y, trainer.boxCenter.z],
+        var header = Header(config: trainer.config, boxCenter: [trainer.boxCenter.x, trainer.boxCenter.y, trainer.boxCenter.z],
                             boxSize: trainer.boxSize, aabbScale: trainer.aabbScale,
                             background: [trainer.background.x, trainer.background.y, trainer.background.z], iteration: trainer.iteration,
                             optimizer: checkpoint ? Optimizer(step: trainer.adam.step, groups: moments.keys.sorted(), seed: trainer.seed,
                                                               raysPerBatch: trainer.raysPerBatch,
                                                               learningRate: trainer.learningRateOverride) : nil)
+        header.variance = trainer.config.isSDF ? try trainer.variance.read(Float.self, count: 1, device: d)[0] : nil
         let cells = trainer.occupancy.settings.cellCount
         let contents = Contents(header: header,
                                 table: try trainer.table.read(Float.self, count: trainer.grid.parameterCount, device: d),

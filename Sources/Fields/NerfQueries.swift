@@ -50,6 +50,35 @@ extension NerfTrainer {
         return out
     }
 
+    /// The signed distance ([N] f32, in world units: negative inside) at
+    /// `count` unit-space points that `point(i)` gives, for an SDF field.
+    public func signedDistance(count: Int, progress: ((Int) -> Void)? = nil, point: (Int) -> SIMD3<Float>) throws -> [Float] {
+        guard sdfField != nil else { throw ComputeError.invalidArgument("not an SDF field (a NeuS model)") }
+        // Field-space lengths -> world: the field's box is 2^(cascades - 1) unit boxes of boxSize.
+        let scale = Float(boxSize) * exp2(Float(occupancy.settings.cascades - 1))
+        var out = [Float](repeating: 0, count: count)
+        let chunk = max(1, renderSamples)
+        var start = 0
+        while start < count {
+            let m = min(chunk, count - start)
+            var pts = [Float](repeating: 0, count: m * 3)
+            for i in 0..<m {
+                let f = fieldPoint(point(start + i))
+                pts[3 * i] = f.x; pts[3 * i + 1] = f.y; pts[3 * i + 2] = f.z
+            }
+            let ptsB = try slice(renderRays, m * 12)
+            try ptsB.buffer.write(pts, device: device)
+            let s = try CommandStream(device: device)
+            let raw = try recordDensity(s, points: ptsB, count: m, rawSDF: true)
+            try s.run()
+            let values = try raw.buffer.read(Float.self, count: m * 16, device: device)
+            for i in 0..<m { out[start + i] = values[16 * i] * scale }
+            start += m
+            progress?(start)
+        }
+        return out
+    }
+
     /// Colour ([N] rgb in 0...1) seen along unit `directions` at unit-space `points`.
     public func colour(points: [SIMD3<Float>], directions: [SIMD3<Float>]) throws -> [SIMD3<Float>] {
         precondition(points.count == directions.count)
@@ -71,11 +100,20 @@ extension NerfTrainer {
             try ptsB.buffer.write(pts, device: device)
             try dirsB.buffer.write(dirs, device: device)
             let s = try CommandStream(device: device)
-            let dOut = try recordDensity(s, points: ptsB, count: m)
-            let cIn = try slice(colourIn, m * cols * 4), rgb = try slice(rgbRaw, m * 12)
-            try sh.encode(s, directions: dirsB, encoded: cIn, count: m, stride: cols, column: 0)
-            try batch.recordConcat(s, density: dOut, colour: cIn, samples: m, columns: cols)
-            try colour.forward(s, input: cIn, weights: colourWeights, output: rgb, count: m)
+            let rgb: BufferSlice
+            if sdfField != nil {
+                // The SDF's colour network also takes the position and the gradient (its stencil).
+                let dtB = try slice(depth, m * 4)
+                s.fill(dtB.buffer, value: 0, offset: 0, bytes: m * 4)
+                rgb = try recordSDFForward(s, points: ptsB, directions: dirsB, dt: dtB, count: m, training: false).rgb
+            } else {
+                let dOut = try recordDensity(s, points: ptsB, count: m)
+                let cIn = try slice(colourIn, m * cols * 4)
+                rgb = try slice(rgbRaw, m * 12)
+                try sh.encode(s, directions: dirsB, encoded: cIn, count: m, stride: cols, column: 0)
+                try batch.recordConcat(s, density: dOut, colour: cIn, samples: m, columns: cols)
+                try colour.forward(s, input: cIn, weights: colourWeights, output: rgb, count: m)
+            }
             try s.run()
             let raw = try rgb.buffer.read(Float.self, count: m * 3, device: device)
             for i in 0..<m {

@@ -6,7 +6,8 @@ import Geometry
 /// dataset's world frame.
 public enum NerfSceneBox {
     /// Cascade 0 of the occupancy grid in the world frame, and aabb_scale
-    /// (docs/conventions.md): for a transforms.json with instant-ngp's extras, its
+    /// (docs/conventions.md): for a NeuS/IDR scene, the cube holding its
+    /// region-of-interest sphere (scale_mat's unit sphere); for a transforms.json with instant-ngp's extras, its
     /// unit cube mapped back into the world frame (ngp = cycle(world) scale +
     /// offset, cycle (x, y, z) -> (y, z, x)); for cameras that look inward
     /// at one spot (an object captured from around it, as NeRF-synthetic
@@ -18,6 +19,8 @@ public enum NerfSceneBox {
         let aabb = max(1, override ?? Int(fileScale.isFinite ? fileScale.rounded(.up) : 1))
         var p = 1
         while p < aabb { p *= 2 }  // cascades double: a power of two
+        // NeuS/IDR scenes name their region of interest: the cube around its sphere.
+        if let sphere = scene.regionOfInterest { return (sphere.center, 2 * sphere.radius, p) }
         if let ngp = scene.ngp, ngp.scale > 0 {
             let c = (Vector3(0.5, 0.5, 0.5) - ngp.offset) / ngp.scale  // cycled axes
             return (Vector3(c.z, c.x, c.y), 1 / ngp.scale, p)

@@ -49,6 +49,22 @@ public struct NerfConfig: Codable, Equatable {
     public var gridUpdatePoints = 65_536
     /// Steps across the unit box's diagonal at the finest step (instant-ngp: 1024; fewer is faster and coarser).
     public var marchSteps = 1024
+    /// The field: "density" (NeRF: volume weight 1 - exp(-sigma dt)) or
+    /// "sdf" (NeuS: a signed distance, the logistic-CDF volume weight,
+    /// normals from its gradient; `sdf` holds its settings).
+    public var field = "density"
+    public var sdf = SDFConfig()
+
+    /// The field is a signed distance (NeuS).
+    public var isSDF: Bool { field == "sdf" }
+    /// The field network's input width: the hash encoding, after 3 position
+    /// columns for an SDF (its geometric initialisation needs the position).
+    public var fieldInputs: Int { encoding.levels * encoding.featuresPerLevel + (isSDF ? SDFField.positionColumns : 0) }
+    /// The colour network's input width: SH(16) + the field's 16 outputs,
+    /// plus position and gradient for an SDF.
+    public var colourInputs: Int { isSDF ? SDFField.colourInputWidth : SphericalHarmonicsEncoding.outputWidth + 16 }
+    /// Points the field network evaluates per sample (an SDF's stencil).
+    public var pointsPerSample: Int { isSDF ? SDFField.stencilPoints : 1 }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case encoding, network, loss
@@ -58,6 +74,7 @@ public struct NerfConfig: Codable, Equatable {
         case decayBudgetPoints = "decay_budget_points"
         case raysPerBatch = "rays_per_batch", gridSize = "grid_size", gridUpdatePoints = "grid_update_points"
         case marchSteps = "march_steps", samplesPerBatch = "samples_per_batch", fp16Storage = "fp16_storage"
+        case field, sdf
     }
 
     public init() {}
@@ -103,6 +120,22 @@ public struct NerfConfig: Codable, Equatable {
         marchSteps = try c.decodeIfPresent(Int.self, forKey: .marchSteps) ?? d.marchSteps
         samplesPerBatch = try c.decodeIfPresent(Int.self, forKey: .samplesPerBatch) ?? d.samplesPerBatch
         fp16Storage = try c.decodeIfPresent(Bool.self, forKey: .fp16Storage) ?? d.fp16Storage
+        field = try c.decodeIfPresent(String.self, forKey: .field) ?? d.field
+        sdf = try c.decodeIfPresent(SDFConfig.self, forKey: .sdf) ?? d.sdf
+    }
+
+    /// NeuS's recipe (NeuS2's sizes): an SDF field of MLP(position, hash)
+    /// with one 64-wide Softplus (beta 100) hidden layer and biases, the
+    /// geometric initialisation, a Huber colour loss (NeuS: L1).
+    public static var neusDefaults: NerfConfig {
+        var c = NerfConfig()
+        c.field = "sdf"
+        c.encoding = HashGridConfig(levels: 14, featuresPerLevel: 2, log2HashmapSize: 19, baseResolution: 16)
+        c.network = MLPConfig(neurons: 64, hiddenLayers: 1)
+        c.network.activation = "Softplus"
+        c.network.biases = true
+        c.loss = "Huber"
+        return c
     }
 
     /// The largest `rays_per_batch` (the adapted ray count's cap too).
@@ -121,8 +154,13 @@ public struct NerfConfig: Codable, Equatable {
     /// checked here before any size is computed from it.
     public var problem: String? {
         if let p = encoding.problem { return "encoding: \(p)" }
-        if let p = network.problem(inputs: encoding.levels * encoding.featuresPerLevel, outputs: 16) { return "network: \(p)" }
-        if let p = rgbNetwork.problem(inputs: SphericalHarmonicsEncoding.outputWidth + 16, outputs: 3) { return "rgb_network: \(p)" }
+        if let p = network.problem(inputs: fieldInputs, outputs: 16) { return "network: \(p)" }
+        if let p = rgbNetwork.problem(inputs: colourInputs, outputs: 3) { return "rgb_network: \(p)" }
+        if !["density", "sdf"].contains(field) { return "field must be density or sdf, got \(field)" }
+        if isSDF {
+            if let p = sdf.problem { return "sdf: \(p)" }
+            if !network.biases { return "network: an sdf field's network needs biases (\"biases\": true) for its geometric initialisation" }
+        }
         if !["L2", "Huber"].contains(loss) { return "loss must be L2 or Huber, got \(loss)" }
         if !(1...Self.maxRaysPerBatch).contains(raysPerBatch) {
             return "rays_per_batch must be within 1...\(Self.maxRaysPerBatch), got \(raysPerBatch)"
@@ -176,8 +214,8 @@ public struct NerfConfig: Codable, Equatable {
         let levels = HashGridEncoding.layout(encoding, aabbScale: Double(aabbScale))
         let entries = levels.reduce(0) { $0 + Int($1.entries) }
         let settings = OccupancyGrid.Settings.instantNGP(aabbScale: aabbScale, gridSize: gridSize, steps: marchSteps)
-        let width = encoding.levels * encoding.featuresPerLevel
-        let hidden = max(network.neurons, rgbNetwork.neurons) * max(1, max(network.hiddenLayers, rgbNetwork.hiddenLayers) + 1)
+        let width = fieldInputs * pointsPerSample
+        let hidden = max(network.neurons, rgbNetwork.neurons) * max(1, max(network.hiddenLayers, rgbNetwork.hiddenLayers) + 1) * pointsPerSample
         guard let tableBytes = product(entries, encoding.featuresPerLevel, 4),
               let gridBytes = product(settings.cellCount, 4),
               let encodedBytes = product(samplesPerBatch, width, 4),
@@ -224,7 +262,7 @@ public struct NerfConfig: Codable, Equatable {
         // networks, would otherwise be ignored without a word.
         let object = (try? StrictJSON.object(data, path: path) as? [String: Any]) ?? [:]
         let sections = [("NeRF configuration", object, keys)] + [("encoding", HashGridConfig.keys), ("network", MLPConfig.keys),
-                                                                  ("rgb_network", MLPConfig.keys)].map { ($0.0, object[$0.0] as? [String: Any] ?? [:], $0.1) }
+                                                                  ("rgb_network", MLPConfig.keys), ("sdf", SDFConfig.keys)].map { ($0.0, object[$0.0] as? [String: Any] ?? [:], $0.1) }
         for (section, values, known) in sections {
             let unknown = Set(values.keys).subtracting(known)
             guard !unknown.isEmpty else { continue }
@@ -304,6 +342,11 @@ public final class NerfTrainer {
     let batch: NerfBatch
     public let adam: Adam
     let reduction: Reduction
+    /// The SDF field's stages (config.field "sdf"), and its trained
+    /// sharpness: inv_s = exp(10 variance) ([1] f32) with its gradient.
+    let sdfField: SDFField?
+    public let variance: GPUBuffer
+    let varianceGrad: GPUBuffer
     /// Trainable parameters.
     public let table, densityWeights, colourWeights: GPUBuffer
     let tableGrad, densityWeightsGrad, colourWeightsGrad: GPUBuffer
@@ -316,6 +359,11 @@ public final class NerfTrainer {
     /// Rays of the next batch (adapted to the sample budget) and the last batch's samples.
     public private(set) var raysPerBatch: Int
     public private(set) var lastSamples = 0
+    /// An SDF field's last eikonal loss (weighted; `step` returns the rest).
+    public private(set) var lastEikonalLoss: Float = 0
+    /// The views carry masks (alpha below 255 somewhere): an SDF field adds
+    /// the mask loss on each ray's opacity.
+    public let hasMasks: Bool
     /// The learning rate of the next steps instead of the config's schedule
     /// (a run bounded by time decays on its time budget: `splat train --max-seconds`).
     public var learningRateOverride: Float?
@@ -362,6 +410,33 @@ public final class NerfTrainer {
     let dDensityOut = ScratchBuffer(label: "nerf d density out"), dRGB = ScratchBuffer(label: "nerf d rgb")
     let colourDeltas = ScratchBuffer(label: "nerf colour deltas"), dColourIn = ScratchBuffer(label: "nerf d colour in")
     let densityDeltas = ScratchBuffer(label: "nerf density deltas"), dEncoded = ScratchBuffer(label: "nerf d encoded")
+    let stencilPoints = ScratchBuffer(label: "sdf stencil points"), alphas = ScratchBuffer(label: "sdf alpha")
+    let dAlphas = ScratchBuffer(label: "sdf d alpha"), eikonal = ScratchBuffer(label: "sdf eikonal")
+    let dVariances = ScratchBuffer(label: "sdf d variance")
+
+    /// Hash levels in use at the current iteration: all for a density field;
+    /// for an SDF, NeuS2's progressive schedule (`sdf.start_levels`, one more
+    /// every `sdf.level_every` steps).
+    public var activeLevels: Int {
+        guard config.isSDF else { return config.encoding.levels }
+        let (more, _) = (iteration / config.sdf.levelEvery).addingReportingOverflow(config.sdf.startLevels)
+        return min(config.encoding.levels, max(1, more))
+    }
+
+    /// The SDF gradient's finite-difference step in field space: the cell
+    /// size of the finest active level (Neuralangelo's coarse-to-fine step,
+    /// Li et al. 2023), so the gradient sees the levels being trained.
+    public var finiteDifferenceStep: Float { 1 / max(1, grid.levels[activeLevels - 1].scale) }
+
+    /// NeuS's cos_anneal_ratio at the current iteration.
+    var cosAnneal: Float {
+        config.sdf.cosAnnealSteps > 0 ? min(1, Float(iteration) / Float(config.sdf.cosAnnealSteps)) : 1
+    }
+
+    /// The sharpness inv_s = exp(10 variance) of an SDF field (read back from the device).
+    public func inverseScale() throws -> Float {
+        Float(SDFField.inverseScale(variance: Double(try variance.read(Float.self, count: 1, device: device)[0])))
+    }
 
     public init(device: ComputeDevice, views: [View], boxCenter: Vector3, boxSize: Double, aabbScale: Int = 1,
                 config: NerfConfig = NerfConfig(), background: SIMD3<Float> = .zero, randomBackground: Bool = false, seed: UInt32 = 0) throws {
@@ -381,9 +456,12 @@ public final class NerfTrainer {
         self.seed = seed
         raysPerBatch = config.raysPerBatch
         grid = try HashGridEncoding(device: device, config: config.encoding, aabbScale: Double(aabbScale))
-        density = try FullyFusedMLP(device: device, config: config.network, inputs: grid.outputWidth, outputs: 16, fp16: config.fp16Storage)
-        colour = try FullyFusedMLP(device: device, config: config.rgbNetwork, inputs: SphericalHarmonicsEncoding.outputWidth + 16, outputs: 3,
+        density = try FullyFusedMLP(device: device, config: config.network, inputs: config.fieldInputs, outputs: 16, fp16: config.fp16Storage)
+        colour = try FullyFusedMLP(device: device, config: config.rgbNetwork, inputs: config.colourInputs, outputs: 3,
                                    fp16: config.fp16Storage)
+        sdfField = config.isSDF ? try SDFField(device: device) : nil
+        variance = try GPUBuffer(device: device, [config.sdf.varianceInit], label: "sdf variance")
+        varianceGrad = try GPUBuffer(device: device, length: 16, label: "sdf variance gradient")
         occupancy = try OccupancyGrid(device: device, settings: .instantNGP(aabbScale: aabbScale, gridSize: config.gridSize,
                                                                             steps: config.marchSteps))
         sh = try SphericalHarmonicsEncoding(device: device)
@@ -393,7 +471,11 @@ public final class NerfTrainer {
                                                                                 epsilon: config.epsilon, sparse: true))
         reduction = try Reduction(device: device)
         table = try GPUBuffer(device: device, grid.initialTable(seed: UInt64(seed)), label: "hash table")
-        densityWeights = try GPUBuffer(device: device, density.initialWeights(seed: UInt64(seed) &+ 1), label: "density weights")
+        // An SDF starts as a sphere (SAL's geometric initialisation, as NeuS).
+        densityWeights = try GPUBuffer(device: device, config.isSDF
+                                           ? density.geometricInitialWeights(seed: UInt64(seed) &+ 1, positionInputs: 0..<SDFField.positionColumns,
+                                                                             radius: config.sdf.initRadius)
+                                           : density.initialWeights(seed: UInt64(seed) &+ 1), label: "density weights")
         colourWeights = try GPUBuffer(device: device, colour.initialWeights(seed: UInt64(seed) &+ 2), label: "colour weights")
         tableGrad = try GPUBuffer(device: device, length: grid.parameterCount * 4, label: "hash table gradient")
         densityWeightsGrad = try GPUBuffer(device: device, length: density.weightCount * 4, label: "density weight gradient")
@@ -412,7 +494,8 @@ public final class NerfTrainer {
         pixels = pix.isEmpty ? try GPUBuffer(device: device, length: 16, label: "nerf pixels")
                              : try GPUBuffer(device: device, pix, label: "nerf pixels")
         cameraCount = cams.count
-        lossTotal = try GPUBuffer(device: device, length: 16, label: "nerf loss total")
+        hasMasks = views.contains { v in v.image.contains { $0 >> 24 != 255 } }
+        lossTotal = try GPUBuffer(device: device, length: 32, label: "nerf loss total")
         let stream = try CommandStream(device: device)
         occupancy.recordFill(stream)
         try stream.run()
@@ -427,13 +510,120 @@ public final class NerfTrainer {
 
     /// Records evaluating the density network on `count` field-space points
     /// (no hidden activations kept): returns the raw outputs [count, 16].
-    func recordDensity(_ stream: CommandStream, points: BufferRange, count: Int) throws -> BufferSlice {
-        let enc = try slice(encoded, count * grid.outputWidth * 4)
+    /// For an SDF field column 0 is the occupancy grid's log-density
+    /// (`SDFField.recordOccupancyDensity`) unless `rawSDF`.
+    func recordDensity(_ stream: CommandStream, points: BufferRange, count: Int, rawSDF: Bool = false) throws -> BufferSlice {
         let out = try slice(densityOut, count * 16 * 4)
+        if let sdfField {
+            let width = config.fieldInputs
+            let input = try slice(encoded, count * width * 4)
+            try sdfField.recordPoints(stream, samples: points, count: count, step: 0, points: nil, input: input, inputStride: width, centerOnly: true)
+            try grid.encode(stream, points: points, table: table, encoded: input, count: count, column: SDFField.positionColumns, stride: width,
+                            activeLevels: activeLevels)
+            try density.forward(stream, input: input, weights: densityWeights, output: out, count: count)
+            if !rawSDF { try sdfField.recordOccupancyDensity(stream, outputs: out, variance: variance, count: count) }
+            return out
+        }
+        let enc = try slice(encoded, count * grid.outputWidth * 4)
         try grid.encode(stream, points: points, table: table, encoded: enc, count: count)
         try density.forward(stream, input: enc, weights: densityWeights, output: out, count: count)
         return out
     }
+
+    /// Records an SDF field's forward on S samples (NeuS): the stencil, the
+    /// hash encoding and SDF network on its 5S points, the colour network's
+    /// input (SH, position, gradient, SDF outputs), the logistic-CDF alpha
+    /// and the colour network. With `training` the hidden activations are
+    /// kept and the eikonal loss written. Returns alpha [S] and raw rgb [S, 3].
+    func recordSDFForward(_ s: CommandStream, points: BufferRange, directions: BufferRange, dt: BufferRange, count S: Int,
+                          training: Bool) throws -> (alpha: BufferSlice, rgb: BufferSlice) {
+        guard let sdfField else { throw ComputeError.invalidArgument("not an SDF field") }
+        let P = S * SDFField.stencilPoints, width = config.fieldInputs, cols = colour.dims[0], h = finiteDifferenceStep
+        let stencil = try slice(stencilPoints, P * 12), input = try slice(encoded, P * width * 4)
+        let out = try slice(densityOut, P * 64)
+        try sdfField.recordPoints(s, samples: points, count: S, step: h, points: stencil, input: input, inputStride: width)
+        try grid.encode(s, points: stencil, table: table, encoded: input, count: P, column: SDFField.positionColumns, stride: width,
+                        activeLevels: activeLevels)
+        let cIn = try slice(colourIn, S * cols * 4), rgb = try slice(rgbRaw, S * 12), alpha = try slice(alphas, S * 4)
+        if training {
+            try density.forward(s, input: input, weights: densityWeights, output: out, hidden: try slice(densityHidden, density.hiddenBytes(count: P)),
+                                count: P)
+        } else {
+            try density.forward(s, input: input, weights: densityWeights, output: out, count: P)
+        }
+        try sh.encode(s, directions: directions, encoded: cIn, count: S, stride: cols, column: 0)
+        try batch.recordConcat(s, density: out, colour: cIn, samples: S, columns: cols)
+        try sdfField.recordVolumeWeight(s, samples: points, outputs: out, directions: directions, dt: dt, variance: variance, alpha: alpha,
+                                        colourInput: cIn, colourStride: cols, eikonal: training ? try slice(eikonal, S * 4) : nil, count: S,
+                                        step: h, eikonalWeight: config.sdf.eikonalWeight / Float(S), cosAnneal: cosAnneal)
+        if training {
+            try colour.forward(s, input: cIn, weights: colourWeights, output: rgb, hidden: try slice(colourHidden, colour.hiddenBytes(count: S)),
+                               count: S)
+        } else {
+            try colour.forward(s, input: cIn, weights: colourWeights, output: rgb, count: S)
+        }
+        return (alpha, rgb)
+    }
+
+    /// Records an SDF field's training pass after the march: forward, loss
+    /// (colour, mask BCE when the views have masks, eikonal), backward and
+    /// Adam. The loss's sum goes to lossTotal[0], the eikonal's to lossTotal[1].
+    func recordSDFStep(_ s: CommandStream, samples: OccupancyGrid.Samples, rays R: Int, targets: BufferRange, backgrounds: BufferRange,
+                       output: BufferRange, depth: BufferRange, loss lossB: BufferRange) throws {
+        guard let sdfField else { return }
+        let S = samples.count, P = S * SDFField.stencilPoints, width = config.fieldInputs, cols = colour.dims[0], h = finiteDifferenceStep
+        let dCB = try slice(dC, R * 16)
+        let eikB = try slice(eikonal, max(S, 1) * 4)
+        if S == 0 {
+            // No ray met an occupied cell: every ray shows its background.
+            try volume.render(s, rays: samples.ranges, rayCount: R, density: dCB, densityStride: 1, rgb: dCB, dt: dCB, t: dCB,
+                              background: .perRay(backgrounds), output: output, depth: depth)
+            try batch.recordLoss(s, rendered: output, targets: targets, backgrounds: backgrounds, count: R, huber: config.loss == "Huber",
+                                 loss: lossB, gradient: dCB, maskWeight: maskWeight)
+            s.fill(eikB.buffer, value: 0, offset: 0, bytes: 4)
+            return
+        }
+        let (alpha, rgb) = try recordSDFForward(s, points: samples.points, directions: samples.directions, dt: samples.dt, count: S, training: true)
+        try volume.render(s, rays: samples.ranges, rayCount: R, density: alpha, densityStride: 1, rgb: rgb, dt: samples.dt, t: samples.t,
+                          background: .perRay(backgrounds), output: output, depth: depth, weight: .alpha)
+        try batch.recordLoss(s, rendered: output, targets: targets, backgrounds: backgrounds, count: R, huber: config.loss == "Huber",
+                             loss: lossB, gradient: dCB, maskWeight: maskWeight)
+        let gAlpha = try slice(dAlphas, S * 4), gRGB = try slice(dRGB, S * 12)
+        try volume.backward(s, rays: samples.ranges, rayCount: R, density: alpha, densityStride: 1, rgb: rgb, dt: samples.dt, output: output,
+                            outputGradient: dCB, densityGradient: gAlpha, rgbGradient: gRGB, weight: .alpha, background: .perRay(backgrounds))
+        let cIn = try slice(colourIn, S * cols * 4), cHid = try slice(colourHidden, colour.hiddenBytes(count: S))
+        let cDel = try slice(colourDeltas, colour.deltaBytes(count: S)), gCIn = try slice(dColourIn, S * cols * 4)
+        try colour.backward(s, outputGradient: gRGB, weights: colourWeights, hidden: cHid, deltas: cDel, inputGradient: gCIn, count: S)
+        s.fill(colourWeightsGrad, value: 0)
+        try colour.weightGradient(s, input: cIn, hidden: cHid, deltas: cDel, weightGradient: colourWeightsGrad, count: S)
+        let out = try slice(densityOut, P * 64), gOut = try slice(dDensityOut, P * 64), gVar = try slice(dVariances, S * 4)
+        s.fill(gOut.buffer, value: 0, offset: 0, bytes: P * 64)
+        try sdfField.recordVolumeWeightBackward(s, outputs: out, directions: samples.directions, dt: samples.dt, variance: variance,
+                                                dAlpha: gAlpha, dColourInput: gCIn, colourStride: cols, dOutputs: gOut, dVariance: gVar,
+                                                count: S, step: h, eikonalWeight: config.sdf.eikonalWeight / Float(S), cosAnneal: cosAnneal)
+        try batch.recordConcat(s, density: gOut, colour: gCIn, samples: S, columns: cols, backward: true)
+        let input = try slice(encoded, P * width * 4), dHid = try slice(densityHidden, density.hiddenBytes(count: P))
+        let dDel = try slice(densityDeltas, density.deltaBytes(count: P)), gIn = try slice(dEncoded, P * width * 4)
+        try density.backward(s, outputGradient: gOut, weights: densityWeights, hidden: dHid, deltas: dDel, inputGradient: gIn, count: P)
+        s.fill(densityWeightsGrad, value: 0)
+        try density.weightGradient(s, input: input, hidden: dHid, deltas: dDel, weightGradient: densityWeightsGrad, count: P)
+        s.fill(tableGrad, value: 0)
+        let stencil = try slice(stencilPoints, P * 12)
+        try grid.backward(s, points: stencil, encodedGradient: gIn, tableGradient: tableGrad, count: P, column: SDFField.positionColumns,
+                          stride: width, activeLevels: activeLevels)
+        try reduction.record(s, .sumF32, input: gVar, count: S, result: varianceGrad.slice(offset: 0, length: 4))
+        adam.beginStep()
+        let lr = learningRateOverride ?? config.learningRate(at: iteration), l2 = config.l2Regularization
+        try adam.record(s, group: "hash table", parameters: table, gradients: tableGrad, count: grid.parameterCount, learningRate: lr)
+        try adam.record(s, group: "density network", parameters: densityWeights, gradients: densityWeightsGrad,
+                        count: density.weightCount, learningRate: lr, l2: l2)
+        try adam.record(s, group: "colour network", parameters: colourWeights, gradients: colourWeightsGrad,
+                        count: colour.weightCount, learningRate: lr, l2: l2)
+        try adam.record(s, group: "sdf variance", parameters: variance, gradients: varianceGrad, count: 1, learningRate: lr)
+    }
+
+    /// The mask loss's weight when the views have masks (their alpha), else nil.
+    var maskWeight: Float? { config.isSDF && hasMasks ? config.sdf.maskWeight : nil }
 
     /// A trained model from `NerfModelFile`, for rendering (no views) or to continue training on `views`.
     public convenience init(device: ComputeDevice, model: NerfModelFile.Contents, views: [View] = [], randomBackground: Bool = false) throws {
@@ -457,6 +647,7 @@ public final class NerfTrainer {
         try occupancy.grid.write(model.occupancy, device: device)
         try occupancy.bitfield.write(model.bits, device: device)
         iteration = h.iteration
+        if let v = h.variance { try variance.write([v], device: device) }
         if let o = h.optimizer {
             // A checkpoint: training continues where it stopped.
             try adam.restore(step: o.step, moments: model.moments)
@@ -501,6 +692,17 @@ public final class NerfTrainer {
         let outB = try slice(rendered, R * 16), depthB = try slice(depth, R * 4)
         let lossB = try slice(loss, R * 4), dCB = try slice(dC, R * 12)
         let cols = colour.dims[0]
+        if config.isSDF {
+            try recordSDFStep(s, samples: samples, rays: R, targets: targetsB, backgrounds: bgB, output: outB, depth: depthB, loss: lossB)
+            try reduction.record(s, .sumF32, input: lossB, count: R, result: lossTotal.slice(offset: 0, length: 4))
+            if S > 0 { try reduction.record(s, .sumF32, input: try slice(eikonal, S * 4), count: S, result: lossTotal.slice(offset: 16, length: 4)) }
+            try finish(s, stage: "networks, rendering, loss, backward, Adam")
+            let values = try lossTotal.read(Float.self, count: 5, device: device)
+            lastEikonalLoss = S > 0 ? values[4] : 0
+            let value = values[0] + lastEikonalLoss
+            guard value.isFinite else { throw NonFiniteLoss(iteration: iteration, value: value) }
+            return values[0]
+        }
         if S > 0 {
             let enc = try slice(encoded, S * grid.outputWidth * 4)
             let dOut = try slice(densityOut, S * 64)
@@ -609,6 +811,8 @@ public final class NerfTrainer {
         public var color: [Float]   // [H, W, 3] f32: C + T * background
         public var alpha: [Float]   // [H, W] f32: 1 - T
         public var depth: [Float]   // [H, W] f32: sum of T_i alpha_i z_i (camera-space z; divide by alpha for expected depth)
+        /// [H, W, 3] f32: sum of T_i alpha_i n_i, unit SDF gradients in world axes (`render(normals: true)`), else empty.
+        public var normal: [Float] = []
         /// Samples the network evaluated and marching rounds.
         public var samples: Int
         public var rounds: Int
@@ -621,7 +825,12 @@ public final class NerfTrainer {
     /// transmittance fell below `renderMinTransmittance` or that left the
     /// grid drop out. An opaque surface thus costs its first few samples, not
     /// every occupied cell behind it (a young occupancy grid is mostly full).
-    public func render(intrinsics k: Intrinsics, pose: Pose, background bg: SIMD3<Float>, samplesPerRound: Int? = nil) throws -> Image {
+    /// With `normals` (an SDF field) also each pixel's normal: the unit SDF
+    /// gradients composited with the same weights, in the world's axes.
+    public func render(intrinsics k: Intrinsics, pose: Pose, background bg: SIMD3<Float>, samplesPerRound: Int? = nil,
+                       normals wantNormals: Bool = false) throws -> Image {
+        if wantNormals && sdfField == nil { throw ComputeError.invalidArgument("normals need an SDF field (a NeuS model)") }
+        var normalSum = [Float](repeating: 0, count: wantNormals ? k.width * k.height * 3 : 0)
         let cam = NerfBatch.camera(intrinsics: k, pose: pose, pixelOffset: 0, center: boxCenter, size: boxSize)
         let n = k.width * k.height
         var color = [Float](repeating: 0, count: n * 3), transmittance = [Float](repeating: 1, count: n)
@@ -673,7 +882,12 @@ public final class NerfTrainer {
                 totalSamples += S
                 let s = try CommandStream(device: device)
                 let outB = try slice(rendered, m * 16), depthB = try slice(self.depth, m * 4)
-                if S > 0 {
+                if S > 0, sdfField != nil {
+                    let (alpha, rgb) = try recordSDFForward(s, points: samples.points, directions: samples.directions, dt: samples.dt,
+                                                            count: S, training: false)
+                    try volume.render(s, rays: samples.ranges, rayCount: m, density: alpha, densityStride: 1, rgb: rgb, dt: samples.dt,
+                                      t: samples.t, background: .constant(.zero), output: outB, depth: depthB, weight: .alpha)
+                } else if S > 0 {
                     let dOut = try recordDensity(s, points: samples.points, count: S)
                     let cIn = try slice(colourIn, S * cols * 4), rgb = try slice(rgbRaw, S * 12)
                     try sh.encode(s, directions: samples.directions, encoded: cIn, count: S, stride: cols, column: 0)
@@ -686,6 +900,24 @@ public final class NerfTrainer {
                                       background: .constant(.zero), output: outB, depth: depthB)
                 }
                 try s.run()
+                if wantNormals && S > 0 {
+                    // Each ray's normal: its samples' unit SDF gradients under the same weights T_i alpha_i.
+                    let ranges = try samples.ranges.buffer.read(UInt32.self, count: 2 * m, device: device)
+                    let alpha = try slice(alphas, S * 4).buffer.read(Float.self, count: S, device: device)
+                    let cIn = try slice(colourIn, S * cols * 4).buffer.read(Float.self, count: S * cols, device: device)
+                    for i in 0..<m {
+                        let p = Int(alive[first + i])
+                        var T = transmittance[p]
+                        for j in Int(ranges[2 * i])..<Int(ranges[2 * i] + ranges[2 * i + 1]) {
+                            if T < renderMinTransmittance { break }
+                            let g = SIMD3(cIn[j * cols + 19], cIn[j * cols + 20], cIn[j * cols + 21])
+                            let length = (g * g).sum().squareRoot()
+                            let a = min(max(alpha[j], 0), 1)
+                            if length > 0 { for c in 0..<3 { normalSum[3 * p + c] += T * a * g[c] / length } }
+                            T *= 1 - a
+                        }
+                    }
+                }
                 let out = try outB.buffer.read(Float.self, count: m * 4, device: device)
                 let segmentDepth = try depthB.buffer.read(Float.self, count: m, device: device)
                 let stops = try nearB.buffer.read(Float.self, count: m, device: device)
@@ -733,6 +965,6 @@ public final class NerfTrainer {
         lastRenderProfile = profile
         for p in 0..<n { for c in 0..<3 { color[3 * p + c] += transmittance[p] * bg[c] } }
         return Image(width: k.width, height: k.height, color: color, alpha: transmittance.map { 1 - $0 }, depth: depthSum,
-                     samples: totalSamples, rounds: rounds)
+                     normal: normalSum, samples: totalSamples, rounds: rounds)
     }
 }

@@ -188,3 +188,57 @@ public final class SDFField {
         return log(inv) - (max(x, 0) + log(1 + exp(-abs(x))))
     }
 }
+
+/// The signed-distance field's training settings (`"sdf"` in a NeRF
+/// configuration whose `"field"` is `"sdf"`; NeuS and NeuS2's values unless
+/// noted). docs/neus.md lists them.
+public struct SDFConfig: Codable, Equatable {
+    /// Weight of the eikonal loss mean (|grad f| - 1)^2 over the batch's samples (NeuS: 0.1).
+    public var eikonalWeight: Float = 0.1
+    /// Weight of the mask's binary cross-entropy on each ray's opacity, when the images have masks (NeuS: 0.1).
+    public var maskWeight: Float = 0.1
+    /// The sharpness's initial value: inv_s = exp(10 variance) (NeuS: 0.3).
+    public var varianceInit: Float = 0.3
+    /// The geometric initialisation's sphere radius in the field's unit box
+    /// (the NeuS scene box holds the unit sphere: 0.25 is NeuS's radius 0.5).
+    public var initRadius: Float = 0.25
+    /// Progressive hash levels (NeuS2): the levels active at the start and the
+    /// steps between adding one more.
+    public var startLevels = 4
+    public var levelEvery = 50
+    /// NeuS's cosine annealing: steps over which cos_anneal_ratio grows from 0 to 1 (0: 1 from the start).
+    public var cosAnnealSteps = 0
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case eikonalWeight = "eikonal_weight", maskWeight = "mask_weight", varianceInit = "variance_init", initRadius = "init_radius"
+        case startLevels = "start_levels", levelEvery = "level_every", cosAnnealSteps = "cos_anneal_steps"
+    }
+
+    public init() {}
+
+    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = SDFConfig()
+        eikonalWeight = try c.decodeIfPresent(Float.self, forKey: .eikonalWeight) ?? d.eikonalWeight
+        maskWeight = try c.decodeIfPresent(Float.self, forKey: .maskWeight) ?? d.maskWeight
+        varianceInit = try c.decodeIfPresent(Float.self, forKey: .varianceInit) ?? d.varianceInit
+        initRadius = try c.decodeIfPresent(Float.self, forKey: .initRadius) ?? d.initRadius
+        startLevels = try c.decodeIfPresent(Int.self, forKey: .startLevels) ?? d.startLevels
+        levelEvery = try c.decodeIfPresent(Int.self, forKey: .levelEvery) ?? d.levelEvery
+        cosAnnealSteps = try c.decodeIfPresent(Int.self, forKey: .cosAnnealSteps) ?? d.cosAnnealSteps
+    }
+
+    /// Why these settings cannot train, or nil (keys as in the JSON).
+    public var problem: String? {
+        if !(eikonalWeight >= 0 && eikonalWeight.isFinite) { return "eikonal_weight must be finite and >= 0, got \(eikonalWeight)" }
+        if !(maskWeight >= 0 && maskWeight.isFinite) { return "mask_weight must be finite and >= 0, got \(maskWeight)" }
+        if !(abs(varianceInit) <= 3) { return "variance_init must be within -3...3, got \(varianceInit)" }
+        if !(initRadius > 0 && initRadius < 0.5) { return "init_radius must be within (0, 0.5), got \(initRadius)" }
+        if startLevels < 1 { return "start_levels must be >= 1, got \(startLevels)" }
+        if levelEvery < 1 { return "level_every must be >= 1, got \(levelEvery)" }
+        if cosAnnealSteps < 0 { return "cos_anneal_steps must be >= 0, got \(cosAnnealSteps)" }
+        return nil
+    }
+}

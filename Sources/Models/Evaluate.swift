@@ -45,4 +45,21 @@ public enum Evaluate {
         let n = Double(max(results.count, 1))
         return (results.map(\.1).reduce(0, +) / n, results.map(\.2).reduce(0, +) / n, results)
     }
+
+    /// PSNR over the pixels whose mask is above half (NeuS's masked PSNR on
+    /// DTU): `rendered` [H, W, 3] f32 (clamped to [0, 1]) against the image's
+    /// RGB; nil when no pixel is inside the mask.
+    public static func maskedPSNR(rendered: [Float], image: Image8, mask: [UInt8]) -> Double? {
+        let rgb = image.rgb()
+        var sum = 0.0, count = 0
+        for p in 0..<(rgb.width * rgb.height) where mask[p] > 127 {
+            for c in 0..<3 {
+                let e = Double(min(1, max(0, rendered[3 * p + c]))) - Double(rgb.pixels[3 * p + c]) / 255
+                sum += e * e
+            }
+            count += 3
+        }
+        guard count > 0 else { return nil }
+        return -10 * log10(max(sum / Double(count), 1e-20))
+    }
 }

@@ -158,8 +158,8 @@ public struct RenderModel {
             return s
         }
         let kind = try text("kind", root["kind"]) ?? "gaussians"
-        guard ["gaussians", "gaussians4d", "language", "nerf"].contains(kind) else {
-            throw DatasetError(path, "a \(StrictJSON.excerpt(kind)) model: splat draws Gaussian (3D, 4D, language) and NeRF models")
+        guard ["gaussians", "gaussians4d", "language", "nerf", "neus"].contains(kind) else {
+            throw DatasetError(path, "a \(StrictJSON.excerpt(kind)) model: splat draws Gaussian (3D, 4D, language), NeRF and NeuS models")
         }
         func value(_ key: String) -> JSONValue? { root[key] ?? root["settings"]?[key] }
         switch value("background") {
@@ -179,7 +179,8 @@ public struct RenderModel {
         case let other?:
             throw DatasetError(path, "antialias must be true, false, \"antialiased\" or \"classic\", found \(other.summary)")
         }
-        guard kind == "nerf" else { return nil }
+        // A NeuS model is the fields engine's file with an SDF field.
+        guard kind == "nerf" || kind == "neus" else { return nil }
         let model = try text("model", root["model"]) ?? "model.nerf"
         // The model file sits in the folder: a name, not a path elsewhere.
         guard !model.isEmpty, !model.contains("/"), model != "..", model != "." else {

@@ -106,11 +106,23 @@ struct Train: ParsableCommand {
         goes above the learning rate it had reached). A NaN loss stops training; the last
         checkpoint stays and no model is written. `splat render`, `eval`,
         `view`, `info` and `mesh` read the output folder.
+
+        --method neus trains a signed-distance surface on the same engine
+        (NeuS, Wang et al. 2021, as NeuS2 builds it on instant-ngp;
+        docs/neus.md): SDF = MLP(position, hash encoding) with Softplus and
+        biases, geometric initialisation to a sphere, NeuS's logistic-CDF
+        volume weight with a trained sharpness, normals from a
+        finite-difference gradient, the eikonal loss, progressive hash
+        levels, and a mask loss when the scene has masks (the NeuS/IDR
+        layout: image/, mask/, cameras_sphere.npz, trained inside the
+        scale_mat's unit sphere). Same options and outputs as --method nerf
+        (model.json kind neus); `splat mesh` extracts the zero level set and
+        `splat render --normals` shades normals.
         """)
 
     @Argument(help: "The scene folder or transforms.json.")
     var scene: String
-    @Option(help: "auto (gaussians4d when every frame has a time, else gaussians), gaussians (3DGS), gaussians4d (4D space-time Gaussians), language (LangSplatV2 features on a trained 3D model: --init, --features) or nerf (instant-ngp hash-grid NeRF).")
+    @Option(help: "auto (gaussians4d when every frame has a time, else gaussians), gaussians (3DGS), gaussians4d (4D space-time Gaussians), language (LangSplatV2 features on a trained 3D model: --init, --features), nerf (instant-ngp hash-grid NeRF) or neus (NeuS2-style signed-distance surface on the same engine).")
     var method = "auto"
     @Option(help: "--method gaussians4d: the initial time standard deviation of each Gaussian, as a fraction of the training frames' time span (default 0.2).")
     var initialTimeScale: Double?
@@ -121,7 +133,7 @@ struct Train: ParsableCommand {
     var consistency4D: Double?
     @Option(help: "Output folder.")
     var out: String?
-    @Option(help: "Training iterations (default 7000; --method nerf 20000; --method language 3000; or the checkpoint's with --resume).")
+    @Option(help: "Training iterations (default 7000; --method nerf or neus 20000; --method language 3000; or the checkpoint's with --resume).")
     var iterations: Int?
     @OptionGroup var imageScale: ImageScaleOptions
     var downscale: Int { imageScale.factor() }
@@ -260,7 +272,7 @@ struct Train: ParsableCommand {
         try OptionCheck.number("--max-world-scale", maxWorldScale, 0...1e6)
         try OptionCheck.number("--max-screen-size", maxScreenSize, 0...1e6)
         try OptionCheck.whole("--view-frames", viewFrames, 1...1_000_000)
-        try OptionCheck.choice("--method", method, ["auto", "gaussians", "gaussians4d", "language", "nerf"])
+        try OptionCheck.choice("--method", method, ["auto", "gaussians", "gaussians4d", "language", "nerf", "neus"])
         try OptionCheck.whole("--levels", levels, 1...3)
         try OptionCheck.whole("--codebook", codebook, 2...64)
         try OptionCheck.whole("--top-k", topK, 1...8)
@@ -282,12 +294,12 @@ struct Train: ParsableCommand {
         try OptionCheck.whole("--samples-per-batch", samplesPerBatch, 64...(1 << 26))
         try OptionCheck.whole("--march-steps", marchSteps, 1...16384)
         try OptionCheck.powerOfTwo("--aabb-scale", aabbScale, 1...128)
-        if method != "nerf" {
+        if method != "nerf" && method != "neus" {
             let nerfOnly = [("--nerf-config", nerfConfig != nil), ("--rays-per-batch", raysPerBatch != nil), ("--fp16", fp16),
                             ("--samples-per-batch", samplesPerBatch != nil), ("--march-steps", marchSteps != nil),
                             ("--aabb-scale", aabbScale != nil), ("--profile", profile)].filter { $0.1 }.map { $0.0 }
             if !nerfOnly.isEmpty {
-                throw ValidationError("\(nerfOnly.joined(separator: ", ")) \(nerfOnly.count == 1 ? "is" : "are") for --method nerf (Gaussian training's profile: splat bench train --profile)")
+                throw ValidationError("\(nerfOnly.joined(separator: ", ")) \(nerfOnly.count == 1 ? "is" : "are") for --method nerf or neus (Gaussian training's profile: splat bench train --profile)")
             }
         }
     }
@@ -371,7 +383,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        if method == "nerf" { return try runNerf() }
+        if method == "nerf" || method == "neus" { return try runNerf() }
         if method == "language" { return try runLanguage() }
         try runReportingErrors {
             let resumed = try resume.map { try GaussianCheckpoint.read(from: $0) }

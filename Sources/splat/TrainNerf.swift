@@ -36,13 +36,38 @@ extension Train {
                 }
                 resumed = contents
             }
-            let (loaded, outDir, frames, train, test) = try loadTrainingScene()
+            let neus = method == "neus" || resumed?.header.config.isSDF == true
+            var (loaded, outDir, frames, train, test) = try loadTrainingScene()
+            // Masks (NeuS/IDR scenes) become the images' alpha: masked-out pixels
+            // are trained transparent over random backgrounds, and the SDF's
+            // mask loss fits each ray's opacity to them.
+            var testMasks: [[UInt8]?] = []
+            if frames.contains(where: { $0.frame.maskPath != nil }) {
+                func masked(_ f: LoadedFrame) throws -> LoadedFrame {
+                    guard let mask = try SceneImages.mask(of: f.frame, downscale: downscale) else { return f }
+                    var g = f
+                    let rgb = f.image.rgb()
+                    var pixels = [UInt8](repeating: 0, count: rgb.width * rgb.height * 4)
+                    for p in 0..<(rgb.width * rgb.height) {
+                        for c in 0..<3 { pixels[4 * p + c] = rgb.pixels[3 * p + c] }
+                        pixels[4 * p + 3] = mask[p]
+                    }
+                    g.image = Image8(width: rgb.width, height: rgb.height, channels: 4, pixels: pixels)
+                    return g
+                }
+                train = try train.map(masked)
+                testMasks = try test.map { try SceneImages.mask(of: $0.frame, downscale: downscale) }
+                log("splat train: masks for \(frames.filter { $0.frame.maskPath != nil }.count) of \(frames.count) images (pixels with mask 0 are background)")
+                frames = train + test
+            }
             let hasAlpha = frames.contains { $0.image.hasAlpha }
             // instant-ngp trains images with alpha over a random colour per ray.
             let backgroundName = background ?? (hasAlpha ? "random" : "black")
-            let bg = backgroundName == "black" ? SIMD3<Float>(0, 0, 0) : SIMD3<Float>(1, 1, 1)
+            // Masked scenes (DTU) are shown and evaluated over black, as their photos' backgrounds are not modelled.
+            let bg = backgroundName == "black" || (backgroundName == "random" && !testMasks.isEmpty && background == nil)
+                ? SIMD3<Float>(0, 0, 0) : SIMD3<Float>(1, 1, 1)
 
-            var config = resumed?.header.config ?? NerfConfig()
+            var config = resumed?.header.config ?? (neus ? NerfConfig.neusDefaults : NerfConfig())
             if resumed != nil, nerfConfig != nil || raysPerBatch != nil || samplesPerBatch != nil || marchSteps != nil || aabbScale != nil {
                 Diagnostics.warn("--resume: the NeRF recipe comes from the checkpoint; --nerf-config, --rays-per-batch, --samples-per-batch, --march-steps and --aabb-scale are ignored")
             }
@@ -52,6 +77,15 @@ extension Train {
                 let data = try RegularFile.read(nerfConfig, limit: 16 << 20)
                 config = try NerfConfig.decode(data, path: nerfConfig)
                 configKeys = Set((try StrictJSON.object(data, path: nerfConfig) as? [String: Any] ?? [:]).keys)
+                if neus {
+                    // --method neus: NeuS's recipe where the file is silent.
+                    let d = NerfConfig.neusDefaults
+                    if !configKeys.contains("field") { config.field = d.field }
+                    if !configKeys.contains("encoding") { config.encoding = d.encoding }
+                    if !configKeys.contains("network") { config.network = d.network }
+                    if !configKeys.contains("loss") { config.loss = d.loss }
+                }
+                if neus != config.isSDF { throw DatasetError(nerfConfig, "\"field\": \"\(config.field)\" does not fit --method \(method)") }
             }
             if resumed == nil {
                 if fp16 { config.fp16Storage = true }
@@ -77,7 +111,10 @@ extension Train {
                 if marchSteps == nil && !configKeys.contains("march_steps") { config.marchSteps = defaults.marchSteps }
                 if !configKeys.contains("grid_update_points") { config.gridUpdatePoints = defaults.gridUpdatePoints }
                 if !configKeys.contains("grid_size") { config.gridSize = defaults.gridSize }
-                if !configKeys.contains("network") { config.network = defaults.network }
+                if !configKeys.contains("network") {
+                    config.network.neurons = defaults.network.neurons
+                    config.network.hiddenLayers = defaults.network.hiddenLayers
+                }
                 if !configKeys.contains("rgb_network") { config.rgbNetwork = defaults.rgbNetwork }
             }
             let views = train.map { f -> NerfTrainer.View in
@@ -99,7 +136,7 @@ extension Train {
             trainer.profileKernels = profile
             let checkpointPath = outDir + "/checkpoint/model.nerf"
             var lastCheckpoint: Int?
-            log(String(format: "splat train: NeRF, hash grid %d parameters, box %.3g wide around (%.3g, %.3g, %.3g), aabb_scale %d (%d cascades), %d samples a batch, on %@",
+            log(String(format: "splat train: \(config.isSDF ? "NeuS (SDF field)" : "NeRF"), hash grid %d parameters, box %.3g wide around (%.3g, %.3g, %.3g), aabb_scale %d (%d cascades), %d samples a batch, on %@",
                        trainer.grid.parameterCount, box.size, box.center.x, box.center.y, box.center.z, box.aabbScale,
                        trainer.occupancy.settings.cascades, config.samplesPerBatch, device.info.displayName))
             let total = iterations ?? (resume.flatMap { RenderModel.recordedConfig($0)?["iterations"] as? Int }) ?? 20_000
@@ -138,9 +175,11 @@ extension Train {
                     let mean = recent.reduce(0, +) / Float(recent.count)
                     let rate = Double(k - firstIteration) / max(elapsed, 1e-9)
                     let eta = maxSeconds.map { min(Double(total - k) / max(rate, 1e-9), max(0, $0 - elapsed)) } ?? Double(total - k) / max(rate, 1e-9)
-                    let line = String(format: "iteration %d/%d  %.1f it/s  loss %.5f  batch PSNR %.2f  %d rays, %d samples  ETA ", k, total, rate, mean,
-                                      config.loss == "L2" ? -10 * log10(Double(max(mean, 1e-12))) : .nan,
-                                      trainer.raysPerBatch, trainer.lastSamples) + formatDuration(eta)
+                    let sdf = config.isSDF ? String(format: "  eikonal %.4f  inv_s %.0f  levels %d", trainer.lastEikonalLoss,
+                                                    (try? trainer.inverseScale()) ?? .nan, trainer.activeLevels) : ""
+                    let line = String(format: "iteration %d/%d  %.1f it/s  loss %.5f  batch PSNR %.2f  %d rays, %d samples", k, total, rate, mean,
+                                      config.loss == "L2" && !config.isSDF ? -10 * log10(Double(max(mean, 1e-12))) : .nan,
+                                      trainer.raysPerBatch, trainer.lastSamples) + sdf + "  ETA " + formatDuration(eta)
                     FileHandle.standardError.write(Data((terminal ? "\r" + line + "\u{1b}[K" : line + "\n").utf8))
                 }
                 if saveEvery > 0, k % saveEvery == 0, k < total {
@@ -157,13 +196,13 @@ extension Train {
             try NerfModelFile.write(trainer, to: checkpointPath, checkpoint: true)
             // The folder is a usable model before the (slow on a CPU) test rendering.
             try CamerasJSON.write(CamerasJSON.entries(frames), to: outDir + "/cameras.json")
-            try writeJSON(["kind": "nerf", "format_version": 1, "model": "model.nerf",
+            try writeJSON(["kind": config.isSDF ? "neus" : "nerf", "format_version": 1, "model": "model.nerf",
                            "background": [Double(bg.x), Double(bg.y), Double(bg.z)],
                            "training_background": backgroundName], to: outDir + "/model.json")
             let budgetPoints = config.decayBudgetPoints.isEmpty ? "none"
                 : config.decayBudgetPoints.map { String(format: "%g%%", $0 * 100) }.joined(separator: ", ")
             let configJSON = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config))
-            try writeJSON(["method": "nerf", "scene": loaded.root, "downscale": downscale, "eval": eval, "seed": seed,
+            try writeJSON(["method": config.isSDF ? "neus" : "nerf", "scene": loaded.root, "downscale": downscale, "eval": eval, "seed": seed,
                            "iterations": total, "nerf": configJSON, "aabb_scale": box.aabbScale,
                            "learning_rate_decay": decaysOnTime ? "on the --max-seconds budget: x decay_base at " + budgetPoints + " of it" + (reachedRate.map { String(format: ", at most %.3g (the checkpoint's)", $0) } ?? "")
                                 : reachedRate.map { String(format: "none: %.3g, the checkpoint's time-budget decay", $0) } ?? "on steps",
@@ -184,9 +223,18 @@ extension Train {
                 log("splat train: rendering \(test.count) test images")
                 var progress = RenderProgress(total: test.count, label: "test", unit: "images")
                 var done = 0
+                var masked: [Double] = []
                 let r = try Evaluate.metrics(device: device, frames: test, background: bg) { f in
                     defer { done += 1; progress.update(done: done) }
-                    return try trainer.render(intrinsics: f.intrinsics, pose: f.frame.pose, background: bg).color
+                    let color = try trainer.render(intrinsics: f.intrinsics, pose: f.frame.pose, background: bg).color
+                    if done < testMasks.count, let mask = testMasks[done],
+                       let psnr = Evaluate.maskedPSNR(rendered: color, image: f.image, mask: mask) { masked.append(psnr) }
+                    return color
+                }
+                if !masked.isEmpty {
+                    let mean = masked.reduce(0, +) / Double(masked.count)
+                    metrics["test_masked_psnr"] = mean
+                    log(String(format: "splat train: masked test PSNR %.2f dB (pixels with mask > 0.5, %d images)", mean, masked.count))
                 }
                 progress.abandon()
                 metrics["test_psnr"] = r.psnr
