@@ -290,6 +290,8 @@ final class MarchingCubesTests: XCTestCase {
     func assertBitIdentical(_ a: TriangleMesh, _ b: TriangleMesh, _ label: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(a.positions.map { [$0.x.bitPattern, $0.y.bitPattern, $0.z.bitPattern] },
                        b.positions.map { [$0.x.bitPattern, $0.y.bitPattern, $0.z.bitPattern] }, label, file: file, line: line)
+        XCTAssertEqual(a.normals.map { [$0.x.bitPattern, $0.y.bitPattern, $0.z.bitPattern] },
+                       b.normals.map { [$0.x.bitPattern, $0.y.bitPattern, $0.z.bitPattern] }, label, file: file, line: line)
         XCTAssertEqual(a.colors, b.colors, label, file: file, line: line)
         XCTAssertEqual(a.triangles, b.triangles, label, file: file, line: line)
     }

@@ -1,24 +1,34 @@
 import Foundation
 
-/// A triangle mesh with optional per-vertex colours.
+/// A triangle mesh with optional per-vertex normals and colours.
 public struct TriangleMesh: Equatable {
     /// [V] world positions.
     public var positions: [SIMD3<Float>]
+    /// [V] unit normals (outward, in world axes), or empty when the mesh has
+    /// no normals. Only the count is checked (`shapeProblem`): the lengths
+    /// are whatever the producer wrote.
+    public var normals: [SIMD3<Float>]
     /// [V] RGB, or empty when the mesh has no colours.
     public var colors: [SIMD3<UInt8>]
     /// [F] vertex indices, counter-clockwise seen from outside (the face
     /// normal, (b - a) x (c - a), points out of the solid).
     public var triangles: [SIMD3<UInt32>]
 
-    public init(positions: [SIMD3<Float>] = [], colors: [SIMD3<UInt8>] = [], triangles: [SIMD3<UInt32>] = []) {
+    public init(positions: [SIMD3<Float>] = [], normals: [SIMD3<Float>] = [], colors: [SIMD3<UInt8>] = [],
+                triangles: [SIMD3<UInt32>] = []) {
         self.positions = positions
+        self.normals = normals
         self.colors = colors
         self.triangles = triangles
     }
 
     /// What is wrong with the array shapes or indices, or nil when the mesh
-    /// is consistent (colours empty or one per vertex, indices in range).
+    /// is consistent (normals and colours each empty or one per vertex,
+    /// indices in range).
     public func shapeProblem() -> String? {
+        if !normals.isEmpty && normals.count != positions.count {
+            return "\(normals.count) normals for \(positions.count) vertices (expected none or one per vertex)"
+        }
         if !colors.isEmpty && colors.count != positions.count {
             return "\(colors.count) colours for \(positions.count) vertices (expected none or one per vertex)"
         }
@@ -34,29 +44,46 @@ public struct TriangleMesh: Equatable {
 }
 
 /// Meshes as binary little-endian PLY, the layout MeshLab, Blender and Open3D
-/// read: `element vertex V` with `property float x/y/z` (and `property uchar
-/// red/green/blue` when the mesh has colours), then `element face F` with
-/// `property list uchar int vertex_indices`, one 3-entry list per triangle.
+/// read: `element vertex V` with, in this order,
+///
+/// - `property float x/y/z` (the position, always),
+/// - `property float nx/ny/nz` (the normal, when the mesh has normals),
+/// - `property uchar red/green/blue` (the colour, when the mesh has colours),
+///
+/// so a vertex row is 12, 15, 24 or 27 bytes; then `element face F` with
+/// `property list uchar int vertex_indices`, one 3-entry list per triangle
+/// (13 bytes a row).
 public enum MeshPLY {
     /// Bytes of one face row: the uchar count (always 3) and three int32 indices.
     static let faceRowBytes = 1 + 3 * 4
 
-    /// The header `write` emits for `vertexCount` vertices and `faceCount` faces.
-    public static func header(vertexCount: Int, faceCount: Int, colors: Bool) -> String {
+    /// Bytes of one vertex row: float x y z, then float nx ny nz with
+    /// normals, then uchar red green blue with colours.
+    static func vertexRowBytes(normals: Bool, colors: Bool) -> Int {
+        12 + (normals ? 12 : 0) + (colors ? 3 : 0)
+    }
+
+    /// The header `write` emits for `vertexCount` vertices and `faceCount`
+    /// faces, with the normal properties (nx ny nz, after x y z) when
+    /// `normals` and the colour properties (red green blue, last) when `colors`.
+    public static func header(vertexCount: Int, faceCount: Int, colors: Bool, normals: Bool = false) -> String {
         var lines = ["ply", "format binary_little_endian 1.0", "comment written by splat",
                      "element vertex \(vertexCount)", "property float x", "property float y", "property float z"]
+        if normals { lines += ["property float nx", "property float ny", "property float nz"] }
         if colors { lines += ["property uchar red", "property uchar green", "property uchar blue"] }
         lines += ["element face \(faceCount)", "property list uchar int vertex_indices", "end_header"]
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// The file's bytes. Throws when the colours or indices disagree with the
-    /// vertex count; `path` names the file in that error.
+    /// The file's bytes. Throws when the normals, colours or indices disagree
+    /// with the vertex count; `path` names the file in that error.
     public static func encode(_ mesh: TriangleMesh, path: String = "<mesh>") throws -> Data {
         if let problem = mesh.shapeProblem() { throw DatasetError(path, problem) }
-        let hasColors = !mesh.colors.isEmpty
-        let vertexStride = hasColors ? 15 : 12
-        let head = Array(header(vertexCount: mesh.positions.count, faceCount: mesh.triangles.count, colors: hasColors).utf8)
+        let hasNormals = !mesh.normals.isEmpty, hasColors = !mesh.colors.isEmpty
+        let vertexStride = vertexRowBytes(normals: hasNormals, colors: hasColors)
+        let colorOffset = hasNormals ? 24 : 12
+        let head = Array(header(vertexCount: mesh.positions.count, faceCount: mesh.triangles.count,
+                                colors: hasColors, normals: hasNormals).utf8)
         let faceStart = head.count + mesh.positions.count * vertexStride
         var data = Data(count: faceStart + mesh.triangles.count * faceRowBytes)
         data.withUnsafeMutableBytes { (out: UnsafeMutableRawBufferPointer) in
@@ -67,11 +94,17 @@ public enum MeshPLY {
                 out.storeBytes(of: p.x.bitPattern.littleEndian, toByteOffset: row, as: UInt32.self)
                 out.storeBytes(of: p.y.bitPattern.littleEndian, toByteOffset: row + 4, as: UInt32.self)
                 out.storeBytes(of: p.z.bitPattern.littleEndian, toByteOffset: row + 8, as: UInt32.self)
+                if hasNormals {
+                    let n = mesh.normals[v]
+                    out.storeBytes(of: n.x.bitPattern.littleEndian, toByteOffset: row + 12, as: UInt32.self)
+                    out.storeBytes(of: n.y.bitPattern.littleEndian, toByteOffset: row + 16, as: UInt32.self)
+                    out.storeBytes(of: n.z.bitPattern.littleEndian, toByteOffset: row + 20, as: UInt32.self)
+                }
                 if hasColors {
                     let c = mesh.colors[v]
-                    out[row + 12] = c.x
-                    out[row + 13] = c.y
-                    out[row + 14] = c.z
+                    out[row + colorOffset] = c.x
+                    out[row + colorOffset + 1] = c.y
+                    out[row + colorOffset + 2] = c.z
                 }
             }
             for (f, t) in mesh.triangles.enumerated() {
@@ -88,16 +121,16 @@ public enum MeshPLY {
 
     /// Writes `mesh` as binary little-endian PLY, atomically (a temporary
     /// name, then a rename: a failed write leaves no file). Throws a
-    /// `DatasetError` when the colours are neither empty nor one per vertex,
-    /// or an index is out of range.
+    /// `DatasetError` when the normals or colours are neither empty nor one
+    /// per vertex, or an index is out of range.
     public static func write(_ mesh: TriangleMesh, to path: String) throws {
         try AtomicFile.write(try encode(mesh, path: path), to: path)
     }
 
     /// Reads what `write` writes: binary little endian, float x/y/z, optional
-    /// uchar red/green/blue, and a face element whose lists (uchar count, int
-    /// or uint indices) all have 3 entries. Every problem is a `DatasetError`
-    /// naming the file.
+    /// float nx/ny/nz, optional uchar red/green/blue (in that order), and a
+    /// face element whose lists (uchar count, int or uint indices) all have 3
+    /// entries. Every problem is a `DatasetError` naming the file.
     public static func read(_ path: String) throws -> TriangleMesh {
         try decode(try RegularFile.mapped(path, kind: "mesh"), path: path)
     }
@@ -112,6 +145,7 @@ public enum MeshPLY {
     /// What the header says about the body.
     private struct Layout {
         var vertexCount = 0
+        var hasNormals = false
         var hasColors = false
         var faceCount = 0
         var bodyOffset = 0
@@ -122,7 +156,8 @@ public enum MeshPLY {
 
     private static func decode(_ bytes: UnsafeRawBufferPointer, path: String) throws -> TriangleMesh {
         let layout = try parseHeader(bytes, path: path)
-        let vertexStride = layout.hasColors ? 15 : 12
+        let vertexStride = vertexRowBytes(normals: layout.hasNormals, colors: layout.hasColors)
+        let colorOffset = layout.hasNormals ? 24 : 12
         // Counts are below Int32.max (checked in the header), so these products do not overflow.
         let vertexBytes = layout.vertexCount * vertexStride
         let bodyBytes = vertexBytes + layout.faceCount * faceRowBytes
@@ -135,6 +170,7 @@ public enum MeshPLY {
         }
         var mesh = TriangleMesh()
         mesh.positions.reserveCapacity(layout.vertexCount)
+        if layout.hasNormals { mesh.normals.reserveCapacity(layout.vertexCount) }
         if layout.hasColors { mesh.colors.reserveCapacity(layout.vertexCount) }
         for v in 0..<layout.vertexCount {
             let row = layout.bodyOffset + v * vertexStride
@@ -142,7 +178,10 @@ public enum MeshPLY {
                 Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: row + offset, as: UInt32.self)))
             }
             mesh.positions.append(SIMD3(float(0), float(4), float(8)))
-            if layout.hasColors { mesh.colors.append(SIMD3(bytes[row + 12], bytes[row + 13], bytes[row + 14])) }
+            if layout.hasNormals { mesh.normals.append(SIMD3(float(12), float(16), float(20))) }
+            if layout.hasColors {
+                mesh.colors.append(SIMD3(bytes[row + colorOffset], bytes[row + colorOffset + 1], bytes[row + colorOffset + 2]))
+            }
         }
         mesh.triangles.reserveCapacity(layout.faceCount)
         let faceStart = layout.bodyOffset + vertexBytes
@@ -164,7 +203,8 @@ public enum MeshPLY {
         return mesh
     }
 
-    /// Accepts exactly the header shape that `write` produces (comments and
+    /// Accepts exactly the header shapes that `write` produces (x y z, then
+    /// optionally nx ny nz, then optionally red green blue; comments and
     /// `obj_info` lines aside, spelled with or without the sized type names),
     /// with the face element optional (a point cloud reads as a mesh without
     /// triangles).
@@ -226,29 +266,42 @@ public enum MeshPLY {
         layout.vertexCount = try count(vertex, vertexLine)
         let floatNames: Set = ["float", "float32"], ucharNames: Set = ["uchar", "uint8"]
         var next = cursor.next()
-        for axis in ["x", "y", "z"] {
-            guard let (_, words) = next, words.count == 3, words[0] == "property",
-                  floatNames.contains(words[1]), words[2] == axis else {
-                throw next.map { malformed($0.0, $0.1, expected: "'property float \(axis)'") }
-                    ?? DatasetError(path, "PLY header ends before 'property float \(axis)'")
-            }
-            next = cursor.next()
-        }
-        if let (_, words) = next, words.count == 3, words[0] == "property", words[2] == "red" {
-            for channel in ["red", "green", "blue"] {
+        // Consumes `property TYPE NAME` for each name, TYPE one of `types`
+        // (spelled `typeName` in errors).
+        func properties(_ names: [String], _ types: Set<String>, _ typeName: String) throws {
+            for name in names {
                 guard let (_, words) = next, words.count == 3, words[0] == "property",
-                      ucharNames.contains(words[1]), words[2] == channel else {
-                    throw next.map { malformed($0.0, $0.1, expected: "'property uchar \(channel)'") }
-                        ?? DatasetError(path, "PLY header ends before 'property uchar \(channel)'")
+                      types.contains(words[1]), words[2] == name else {
+                    throw next.map { malformed($0.0, $0.1, expected: "'property \(typeName) \(name)'") }
+                        ?? DatasetError(path, "PLY header ends before 'property \(typeName) \(name)'")
                 }
                 next = cursor.next()
             }
+        }
+        // Whether the next statement is a property called `name`.
+        func nextIsProperty(_ name: String) -> Bool {
+            guard let (_, words) = next else { return false }
+            return words.count == 3 && words[0] == "property" && words[2] == name
+        }
+        try properties(["x", "y", "z"], floatNames, "float")
+        if nextIsProperty("nx") {
+            try properties(["nx", "ny", "nz"], floatNames, "float")
+            layout.hasNormals = true
+        }
+        if nextIsProperty("red") {
+            try properties(["red", "green", "blue"], ucharNames, "uchar")
             layout.hasColors = true
         }
 
         guard let (faceLine, face) = next else { return layout }  // no faces: a point cloud
         guard face.count >= 2, face[0] == "element", face[1] == "face" else {
-            throw malformed(faceLine, face, expected: layout.hasColors ? "'element face COUNT'" : "'property uchar red' or 'element face COUNT'")
+            // What could have come here: the optional properties not yet seen, or the faces.
+            let options = (layout.hasNormals || layout.hasColors ? [] : ["'property float nx'"])
+                + (layout.hasColors ? [] : ["'property uchar red'"]) + ["'element face COUNT'"]
+            var expected = options.count == 1 ? options[0]
+                : options.dropLast().joined(separator: ", ") + " or " + options.last!
+            if layout.hasColors && nextIsProperty("nx") { expected += "; the normals nx ny nz go before red green blue" }
+            throw malformed(faceLine, face, expected: expected)
         }
         layout.faceCount = try count(face, faceLine)
         let indexNames: Set = ["int", "int32", "uint", "uint32"]
