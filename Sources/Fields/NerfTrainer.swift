@@ -759,9 +759,16 @@ public final class NerfTrainer {
     /// MiB): with fewer rays still going, each takes more samples a round.
     public var renderSamples = 1 << 19
     /// Samples one rendering dispatch holds at most (see `preferredRenderChunk`).
-    public lazy var renderChunkSamples = Self.preferredRenderChunk(
-        device.info, bytesPerSample: (3 + 3 + 1 + 1 + grid.outputWidth + 16 + colour.dims[0] + 3) * 4,
-        widestRowBytes: max(grid.outputWidth, 16, colour.dims[0]) * 4)
+    /// An SDF field evaluates 5 points per sample (its stencil): its chunks
+    /// shrink until the stencil's widest buffer fits one binding.
+    public lazy var renderChunkSamples: Int = {
+        let points = config.pointsPerSample, widest = max(config.fieldInputs, 16, colour.dims[0]) * 4
+        var chunk = Self.preferredRenderChunk(device.info, bytesPerSample: (3 + 3 + 1 + 1 + colour.dims[0] + 3) * 4
+                                                  + points * (config.fieldInputs + 16 + 3) * 4,
+                                              widestRowBytes: widest * points)
+        while chunk > 1024 && chunk * points * widest > device.info.maxStorageBufferRange { chunk /= 2 }
+        return chunk
+    }()
 
     /// On a CPU the network's arithmetic sets the pace and 2^19 samples a
     /// dispatch keep the scratch memory small. On a GPU each dispatch costs a

@@ -36,17 +36,42 @@ public final class NerfModelRenderer: ModelRenderer {
     public let model: NerfTrainer
     public var device: ComputeDevice { model.device }
     public var summary: String {
-        "NeRF (iteration \(model.iteration), \(model.grid.parameterCount + model.density.weightCount + model.colour.weightCount) parameters)"
+        "\(model.config.isSDF ? "NeuS" : "NeRF") (iteration \(model.iteration), \(model.grid.parameterCount + model.density.weightCount + model.colour.weightCount) parameters)"
     }
 
     public init(device: ComputeDevice, contents: NerfModelFile.Contents) throws {
         model = try NerfTrainer(device: device, model: contents)
     }
 
+    /// An SDF field (NeuS) can show its normals instead of its colours
+    /// (`splat render --normals`, the viewer's N key).
+    public var showsNormals = false
+    public var canShowNormals: Bool { model.config.isSDF }
+
     public func render(intrinsics: Intrinsics, pose: Pose, settings: RasterSettings) throws -> RasterImage {
-        let image = try model.render(intrinsics: intrinsics, pose: pose, background: settings.background)
+        var image = try model.render(intrinsics: intrinsics, pose: pose, background: settings.background, normals: showsNormals)
+        if showsNormals { image.color = Self.normalShading(image, pose: pose, background: settings.background) }
         return RasterImage(width: image.width, height: image.height, color: image.color, alpha: image.alpha, depth: image.depth,
                            transmittance: image.alpha.map { 1 - $0 }, contributors: [UInt32](repeating: 0, count: image.alpha.count))
+    }
+}
+
+extension NerfModelRenderer {
+    /// [H, W, 3] colours of the composited normals in camera axes, as normal
+    /// maps draw them: (1 + (x, -y, -z)) / 2 of OpenCV's camera axes (a
+    /// surface facing the camera is blue, up is green, right is red), over
+    /// the background where the surface does not cover the pixel.
+    public static func normalShading(_ image: NerfTrainer.Image, pose: Pose, background: SIMD3<Float>) -> [Float] {
+        let r = pose.rotation
+        var color = [Float](repeating: 0, count: image.width * image.height * 3)
+        for p in 0..<(image.width * image.height) {
+            let n = Vector3(Double(image.normal[3 * p]), Double(image.normal[3 * p + 1]), Double(image.normal[3 * p + 2]))
+            let c = r * n  // world -> camera axes (sum of weighted unit normals: length <= alpha)
+            let a = image.alpha[p]
+            let mapped = SIMD3<Float>(Float(c.x), Float(-c.y), Float(-c.z))
+            for k in 0..<3 { color[3 * p + k] = 0.5 * a + 0.5 * mapped[k] + (1 - a) * background[k] }
+        }
+        return color
     }
 }
 

@@ -44,7 +44,7 @@ public struct RenderModel {
         case .gaussians(let g):
             if languageFeatures != nil { return "a language model (3D Gaussians with language features)" }
             return g.hasTime ? "a 4D Gaussian model (gaussians4d)" : "a 3D Gaussian model"
-        case .nerf: return "a NeRF model"
+        case .nerf(let n): return n.header.config.isSDF ? "a NeuS model" : "a NeRF model"
         }
     }
 

@@ -199,7 +199,7 @@ public final class ViewerSession {
                M colour/depth/alpha, B background, F frame rate in the title
                4D models: , . step the time, Space play/pause
                language models: L colour / feature field (PCA) / relevancy,
-               N next query
+               N next query; NeuS models: N colour / normal shading
                P screenshot PNG, H this help, Esc quit
         """
 

@@ -46,6 +46,18 @@ final class ModelFrameSource: ViewerFrameSource {
 
     var summary: String { renderer.summary }
 
+    /// NeuS models: N switches between colour and normal shading.
+    func press(_ key: String) -> Bool {
+        guard key == "N", let nerf = renderer as? NerfModelRenderer, nerf.canShowNormals else { return false }
+        nerf.showsNormals.toggle()
+        return true
+    }
+
+    var status: String? {
+        guard let nerf = renderer as? NerfModelRenderer, nerf.canShowNormals else { return nil }
+        return nerf.showsNormals ? "normals" : "colour"
+    }
+
     /// A frame made on the host, uploaded in the viewer's layout: `rgba`
     /// [H, W, 4] f32 (colour over the background, then alpha) and `depth` [H, W].
     static func upload(rgba: [Float], depth: [Float], color: ScratchBuffer, depthBuffer: ScratchBuffer,

@@ -86,6 +86,9 @@ struct Render: ParsableCommand {
     @Flag(help: "Also write each frame's expected depth as .npy (float32) and a 16-bit grey .png.")
     var depth = false
 
+    @Flag(help: "NeuS models: draw the surface's normals instead of its colours (camera axes as normal maps show them: (1 + (x, -y, -z)) / 2 of OpenCV's camera axes; facing the camera is blue).")
+    var normals = false
+
     @Option(help: "Also encode the frames into this video with ffmpeg (30 frames/s).")
     var video: String?
 
@@ -201,6 +204,12 @@ struct Render: ParsableCommand {
 
             let device = try ComputeDevice.make()
             let renderer = try input.renderer(device: device)
+            if normals {
+                guard let nerf = renderer as? NerfModelRenderer, nerf.canShowNormals else {
+                    throw DatasetError(input.path, "\(input.kindDescription): --normals needs a NeuS model (splat train --method neus)")
+                }
+                nerf.showsNormals = true
+            }
             if case .gaussians(let g) = input.content {
                 let nonFinite = RasterizerReference.nonFiniteCount(g)
                 if nonFinite > 0 { Diagnostics.warn("\(input.path): \(nonFinite) Gaussians with NaN/Inf parameters are skipped") }
