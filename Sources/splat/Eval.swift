@@ -54,10 +54,14 @@ struct Eval: ParsableCommand {
             let renderer = try input.renderer(device: device)
             var index = 0
             var progress = RenderProgress(total: frames.count)
+            // Scenes with masks (NeuS/IDR): also PSNR over the pixels inside each mask, as NeuS reports on DTU.
+            var masked: [String: Double] = [:]
             let (psnr, ssim, perImage) = try Evaluate.metrics(device: device, frames: frames, background: input.settings.background) { f in
                 var settings = input.settings
                 settings.time = Float(f.frame.time ?? 0)  // 4D models: each view at its own time
                 let image = try renderer.render(intrinsics: f.intrinsics, pose: f.frame.pose, settings: settings)
+                if let mask = try SceneImages.mask(of: f.frame, downscale: factor),
+                   let value = Evaluate.maskedPSNR(rendered: image.color, image: f.image, mask: mask) { masked[f.frame.name] = value }
                 if let saveRenders {
                     try ImageIO.writePNG(RenderOutput.rgb(image), to: "\(saveRenders)/\(String(format: "%05d", index)).png")
                 }
@@ -66,12 +70,23 @@ struct Eval: ParsableCommand {
                 return image.color
             }
             progress.abandon()
+            let maskedMean = masked.isEmpty ? nil : masked.values.reduce(0, +) / Double(masked.count)
             if json {
-                try printJSON(["psnr": psnr, "ssim": ssim, "images": perImage.count, "downscale": factor,
-                               "per_image": perImage.map { ["name": $0.name, "psnr": $0.psnr, "ssim": $0.ssim] }])
+                var object: [String: Any] = ["psnr": psnr, "ssim": ssim, "images": perImage.count, "downscale": factor,
+                                             "per_image": perImage.map { r -> [String: Any] in
+                                                 var o: [String: Any] = ["name": r.name, "psnr": r.psnr, "ssim": r.ssim]
+                                                 if let m = masked[r.name] { o["masked_psnr"] = m }
+                                                 return o
+                                             }]
+                if let maskedMean { object["masked_psnr"] = maskedMean }
+                try printJSON(object)
             } else {
-                for r in perImage { print("\(r.name)  PSNR \(String(format: "%.2f", r.psnr)) dB  SSIM \(String(format: "%.4f", r.ssim))") }
-                print(String(format: "mean over %d images at downscale %d: PSNR %.2f dB, SSIM %.4f", perImage.count, factor, psnr, ssim))
+                for r in perImage {
+                    print("\(r.name)  PSNR \(String(format: "%.2f", r.psnr)) dB  SSIM \(String(format: "%.4f", r.ssim))"
+                          + (masked[r.name].map { String(format: "  masked PSNR %.2f dB", $0) } ?? ""))
+                }
+                print(String(format: "mean over %d images at downscale %d: PSNR %.2f dB, SSIM %.4f", perImage.count, factor, psnr, ssim)
+                      + (maskedMean.map { String(format: ", masked PSNR %.2f dB (pixels with mask > 0.5)", $0) } ?? ""))
             }
         }
     }

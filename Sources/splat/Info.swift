@@ -171,20 +171,27 @@ struct Info: ParsableCommand {
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         let parameters = n.table.count + n.densityWeights.count + n.colourWeights.count
         let cascades = cells / max(1, c.gridSize * c.gridSize * c.gridSize)
+        let sdf = c.isSDF
+        let inverseScale = h.variance.map { SDFField.inverseScale(variance: Double($0)) }
+        let fieldLine = sdf
+            ? "  SDF MLP (position + hash) \(c.network.hiddenLayers) x \(c.network.neurons) \(c.network.activation)\(c.network.biases ? " with biases" : "") -> 16, "
+                + "colour MLP (SH degree 4, position, normal, 16 SDF features) -> \(c.rgbNetwork.hiddenLayers) x \(c.rgbNetwork.neurons) -> 3: "
+            : "  density MLP \(c.network.hiddenLayers) x \(c.network.neurons) -> 16, colour MLP (SH degree 4 + 16) -> \(c.rgbNetwork.hiddenLayers) x \(c.rgbNetwork.neurons) -> 3: "
         let lines = [
-            "\(path): NeRF model (SPLATNRF version \(NerfModelFile.version)), \(formatBytes(bytes)), trained \(h.iteration) iterations",
+            "\(path): \(sdf ? "NeuS model (SDF field" : "NeRF model (")SPLATNRF version \(NerfModelFile.version)), \(formatBytes(bytes)), trained \(h.iteration) iterations",
             "  hash grid: \(e.levels) levels x \(e.featuresPerLevel) features, 2^\(e.log2HashmapSize) entries, base resolution \(e.baseResolution): \(n.table.count) parameters",
-            "  density MLP \(c.network.hiddenLayers) x \(c.network.neurons) -> 16, colour MLP (SH degree 4 + 16) -> \(c.rgbNetwork.hiddenLayers) x \(c.rgbNetwork.neurons) -> 3: "
-                + "\(n.densityWeights.count + n.colourWeights.count) weights; \(parameters) parameters in all",
+            fieldLine + "\(n.densityWeights.count + n.colourWeights.count) weights; \(parameters) parameters in all",
+        ] + (inverseScale.map { [String(format: "  sharpness inv_s %.4g (the logistic density's width: %.3g of the box)", $0, 1 / $0)] } ?? []) + [
             "  scene box: \(String(format: "%.4g", h.boxSize)) wide around (\(h.boxCenter.map { String(format: "%.4g", $0) }.joined(separator: ", "))), aabb_scale \(h.aabbScale)",
             "  occupancy grid: \(cascades) cascades of \(c.gridSize)^3, \(occupied) of \(cells) cells occupied (\(String(format: "%.2f", 100 * Double(occupied) / Double(max(1, cells))))%)",
             "  background \(h.background.map { String(format: "%.3g", $0) }.joined(separator: ", ")), loss \(c.loss)",
         ] + (h.optimizer.map { ["  a checkpoint: Adam step \($0.step), \($0.raysPerBatch) rays per batch (`splat train --resume` continues it)"] } ?? [])
-        var object: [String: Any] = ["path": path, "kind": "nerf", "iteration": h.iteration, "bytes": bytes, "parameters": parameters,
+        var object: [String: Any] = ["path": path, "kind": sdf ? "neus" : "nerf", "iteration": h.iteration, "bytes": bytes, "parameters": parameters,
                                      "hash_parameters": n.table.count, "mlp_weights": n.densityWeights.count + n.colourWeights.count,
                                      "box_center": h.boxCenter, "box_size": h.boxSize, "aabb_scale": h.aabbScale,
                                      "occupied_cells": occupied, "cells": cells]
         if let o = h.optimizer { object["checkpoint"] = true; object["adam_step"] = o.step }
+        if let inverseScale { object["inverse_scale"] = inverseScale }
         return (lines.joined(separator: "\n"), object)
     }
 
