@@ -27,6 +27,14 @@ extension NerfTrainer {
     /// unit-space points that `point(i)` gives.
     /// `progress` hears the points done after each chunk.
     public func density(count: Int, progress: ((Int) -> Void)? = nil, point: (Int) -> SIMD3<Float>) throws -> [Float] {
+        try fieldColumnZero(count: count, progress: progress, rawSDF: false, point: point).map { exp($0) }
+    }
+
+    /// Column 0 of the field network's outputs at unit-space points, in
+    /// chunks of `renderSamples`: the raw log-density, or for an SDF field
+    /// its occupancy log-density (or, with `rawSDF`, the signed distance in
+    /// field units).
+    func fieldColumnZero(count: Int, progress: ((Int) -> Void)?, rawSDF: Bool, point: (Int) -> SIMD3<Float>) throws -> [Float] {
         var out = [Float](repeating: 0, count: count)
         let chunk = max(1, renderSamples)
         var start = 0
@@ -40,10 +48,10 @@ extension NerfTrainer {
             let ptsB = try slice(renderRays, m * 12)
             try ptsB.buffer.write(pts, device: device)
             let s = try CommandStream(device: device)
-            let raw = try recordDensity(s, points: ptsB, count: m)
+            let raw = try recordDensity(s, points: ptsB, count: m, rawSDF: rawSDF)
             try s.run()
             let values = try raw.buffer.read(Float.self, count: m * 16, device: device)
-            for i in 0..<m { out[start + i] = exp(values[16 * i]) }
+            for i in 0..<m { out[start + i] = values[16 * i] }
             start += m
             progress?(start)
         }
@@ -56,27 +64,7 @@ extension NerfTrainer {
         guard sdfField != nil else { throw ComputeError.invalidArgument("not an SDF field (a NeuS model)") }
         // Field-space lengths -> world: the field's box is 2^(cascades - 1) unit boxes of boxSize.
         let scale = Float(boxSize) * exp2(Float(occupancy.settings.cascades - 1))
-        var out = [Float](repeating: 0, count: count)
-        let chunk = max(1, renderSamples)
-        var start = 0
-        while start < count {
-            let m = min(chunk, count - start)
-            var pts = [Float](repeating: 0, count: m * 3)
-            for i in 0..<m {
-                let f = fieldPoint(point(start + i))
-                pts[3 * i] = f.x; pts[3 * i + 1] = f.y; pts[3 * i + 2] = f.z
-            }
-            let ptsB = try slice(renderRays, m * 12)
-            try ptsB.buffer.write(pts, device: device)
-            let s = try CommandStream(device: device)
-            let raw = try recordDensity(s, points: ptsB, count: m, rawSDF: true)
-            try s.run()
-            let values = try raw.buffer.read(Float.self, count: m * 16, device: device)
-            for i in 0..<m { out[start + i] = values[16 * i] * scale }
-            start += m
-            progress?(start)
-        }
-        return out
+        return try fieldColumnZero(count: count, progress: progress, rawSDF: true, point: point).map { $0 * scale }
     }
 
     /// Colour ([N] rgb in 0...1) seen along unit `directions` at unit-space `points`.

@@ -612,6 +612,12 @@ public final class NerfTrainer {
         try grid.backward(s, points: stencil, encodedGradient: gIn, tableGradient: tableGrad, count: P, column: SDFField.positionColumns,
                           stride: width, activeLevels: activeLevels)
         try reduction.record(s, .sumF32, input: gVar, count: S, result: varianceGrad.slice(offset: 0, length: 4))
+        try recordAdam(s)
+    }
+
+    /// Records one Adam step over every parameter group (the SDF's
+    /// sharpness too, for an SDF field), at the step's learning rate.
+    func recordAdam(_ s: CommandStream) throws {
         adam.beginStep()
         let lr = learningRateOverride ?? config.learningRate(at: iteration), l2 = config.l2Regularization
         try adam.record(s, group: "hash table", parameters: table, gradients: tableGrad, count: grid.parameterCount, learningRate: lr)
@@ -619,7 +625,7 @@ public final class NerfTrainer {
                         count: density.weightCount, learningRate: lr, l2: l2)
         try adam.record(s, group: "colour network", parameters: colourWeights, gradients: colourWeightsGrad,
                         count: colour.weightCount, learningRate: lr, l2: l2)
-        try adam.record(s, group: "sdf variance", parameters: variance, gradients: varianceGrad, count: 1, learningRate: lr)
+        if config.isSDF { try adam.record(s, group: "sdf variance", parameters: variance, gradients: varianceGrad, count: 1, learningRate: lr) }
     }
 
     /// The mask loss's weight when the views have masks (their alpha), else nil.
@@ -734,13 +740,7 @@ public final class NerfTrainer {
             try density.weightGradient(s, input: enc, hidden: dHid, deltas: dDel, weightGradient: densityWeightsGrad, count: S)
             s.fill(tableGrad, value: 0)
             try grid.backward(s, points: samples.points, encodedGradient: gEnc, tableGradient: tableGrad, count: S)
-            adam.beginStep()
-            let lr = learningRateOverride ?? config.learningRate(at: iteration), l2 = config.l2Regularization
-            try adam.record(s, group: "hash table", parameters: table, gradients: tableGrad, count: grid.parameterCount, learningRate: lr)
-            try adam.record(s, group: "density network", parameters: densityWeights, gradients: densityWeightsGrad,
-                            count: density.weightCount, learningRate: lr, l2: l2)
-            try adam.record(s, group: "colour network", parameters: colourWeights, gradients: colourWeightsGrad,
-                            count: colour.weightCount, learningRate: lr, l2: l2)
+            try recordAdam(s)
         } else {
             // No ray met an occupied cell: every ray shows its background.
             try volume.render(s, rays: samples.ranges, rayCount: R, density: dCB, densityStride: 1, rgb: dCB, dt: dCB, t: dCB,

@@ -50,6 +50,7 @@ final class ModelFrameSource: ViewerFrameSource {
     func press(_ key: String) -> Bool {
         guard key == "N", let nerf = renderer as? NerfModelRenderer, nerf.canShowNormals else { return false }
         nerf.showsNormals.toggle()
+        log("splat view: \(nerf.showsNormals ? "normals (camera axes as a normal map)" : "colour")")
         return true
     }
 

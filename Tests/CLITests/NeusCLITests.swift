@@ -75,6 +75,20 @@ final class NeusCLITests: XCTestCase {
         XCTAssertEqual(refused.status, 1)
         XCTAssertTrue(refused.stderr.contains("--normals needs a NeuS model"), refused.stderr)
 
+        // The viewer's N key switches to normal shading (under Xvfb, as ViewCLITests).
+        if let xvfb = ["/usr/bin/xvfb-run", "/usr/local/bin/xvfb-run"].first(where: FileManager.default.isExecutableFile) {
+            let script = out + "/script.txt", shot = out + "/shot.png"
+            try "key N\nwait 1\n".write(toFile: script, atomically: true, encoding: .utf8)
+            let viewed = try SplatProcess.run(["view", out, "--width", "48", "--height", "48", "--exit-after", "3", "--input-script", script,
+                                               "--screenshot", shot], environment: ["SPLAT_VALIDATION": "1"],
+                                              launcher: [xvfb, "-a", "-s", "-screen 0 1024x768x24"])
+            XCTAssertEqual(viewed.status, 0, viewed.stderr)
+            XCTAssertFalse(viewed.stderr.contains("Vulkan validation"), viewed.stderr)
+            XCTAssertTrue(viewed.stderr.contains("normals"), viewed.stderr)
+        } else if ProcessInfo.processInfo.environment["CI"] == "true" {
+            XCTFail("xvfb-run is missing; CI must install xvfb")
+        }
+
         // resume from the checkpoint to more steps.
         let resumed = try run(["train", sphere, "--method", "neus", "--eval", "--iterations", "130", "--resume", out])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
