@@ -103,9 +103,30 @@ struct Mesh: ParsableCommand {
                 log(String(format: "splat mesh: Chamfer distance to %@: %.5f (%.3f%% of the object's size %.4g; accuracy %.5f, completeness %.5f)",
                            reference, c.chamfer, 100 * c.chamfer / shape.size, shape.size, c.accuracy, c.completeness))
             }
+            let parts = Self.components(mesh)
             log(String(format: "splat mesh: %d vertices, %d triangles at %@ %g (resolution %d) in %.1f s; wrote %@",
                        mesh.positions.count, mesh.triangles.count, what, level, n, Date().timeIntervalSince(start), out))
+            // Floating fragments show as extra connected pieces.
+            log(String(format: "splat mesh: %d connected piece%@; the largest has %.2f%% of the triangles", parts.count, parts.count == 1 ? "" : "s",
+                       100 * Double(parts.first ?? 0) / Double(max(1, mesh.triangles.count))))
         }
+    }
+
+    /// Triangles per connected piece (sharing vertices), largest first.
+    static func components(_ mesh: TriangleMesh) -> [Int] {
+        var parent = Array(0..<mesh.positions.count)
+        func root(_ i: Int) -> Int {
+            var i = i
+            while parent[i] != i { parent[i] = parent[parent[i]]; i = parent[i] }
+            return i
+        }
+        for t in mesh.triangles {
+            let a = root(Int(t.x))
+            for v in [Int(t.y), Int(t.z)] { let b = root(v); if a != b { parent[b] = a } }
+        }
+        var counts: [Int: Int] = [:]
+        for t in mesh.triangles { counts[root(Int(t.x)), default: 0] += 1 }
+        return counts.values.sorted(by: >)
     }
 
     /// Area-weighted vertex normals (outward: the triangles are counter-clockwise seen from outside).
