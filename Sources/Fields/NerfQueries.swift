@@ -72,7 +72,8 @@ extension NerfTrainer {
         precondition(points.count == directions.count)
         var out = [SIMD3<Float>](repeating: .zero, count: points.count)
         let cols = colour.dims[0]
-        let chunk = max(1, renderSamples)
+        // An SDF's stencil evaluates 5 points per query point: its render chunk bounds the dispatch.
+        let chunk = max(1, sdfField != nil ? min(renderSamples, renderChunkSamples) : renderSamples)
         var start = 0
         while start < points.count {
             let m = min(chunk, points.count - start)
