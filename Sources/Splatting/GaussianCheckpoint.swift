@@ -88,7 +88,7 @@ public struct GaussianCheckpoint {
         ]
         // Written for 4D only, so 3D checkpoints keep their bytes; absent reads as 3D.
         if model.hasTime { header["kind"] = model.kind }
-        let json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        let json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes])
         var data = Data(Self.magic)
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
         u32(Self.version)

@@ -14,13 +14,14 @@ struct Eval: ParsableCommand {
         else every 8th image by name. PSNR is per image on renders clamped to
         [0, 1], SSIM uses an 11x11 Gaussian window (sigma 1.5) with zero
         padding; both are means over images (docs/conventions.md). Renders and
-        targets use the model's background.
+        targets use the model's background. Without SCENE, the scene the
+        training run recorded in the model folder's config.json.
         """)
 
     @Argument(help: "A training output folder or a .ply / .splat / .nerf.")
     var model: String
-    @Argument(help: "The scene folder or transforms.json.")
-    var scene: String
+    @Argument(help: "The scene folder or transforms.json (default: the scene the model folder's config.json names).")
+    var scene: String?
     @Option(help: "Which images: test, train or all.")
     var split = "test"
     @OptionGroup var imageScale: ImageScaleOptions
@@ -36,6 +37,9 @@ struct Eval: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let input = try RenderModel.load(model)
+            guard let scene = scene ?? RenderModel.recordedConfig(model)?["scene"] as? String else {
+                throw DatasetError(model, "no scene given and no config.json naming one beside the model: give SCENE (splat eval MODEL SCENE)")
+            }
             var loaded = try SceneLoader.load(scene, options: SceneOptions(eval: true))
             if let recorded = input.trainingCameras {
                 let splits = Dictionary(recorded.map { ($0.name, $0.split) }, uniquingKeysWith: { a, _ in a })

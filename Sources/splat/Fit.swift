@@ -30,13 +30,13 @@ struct Fit: ParsableCommand {
     var image: String
     @Option(help: "Number of 2D Gaussians.")
     var gaussians = 10_000
-    @Option(help: "Optimisation steps (default 5000).")
+    @Option(name: [.customShort("n"), .long], help: "Optimisation steps (default 5000).")
     var iterations = 5000
     @Option(help: "Stop after this many seconds.")
     var maxSeconds: Double?
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
-    @Option(help: "Output folder.")
+    @Option(name: [.short, .long], help: "Output folder.")
     var out: String
     @Flag(help: "Print metrics.json on stdout.")
     var json = false

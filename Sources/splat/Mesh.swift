@@ -34,7 +34,7 @@ struct Mesh: ParsableCommand {
     var resolution = 256
     @Option(help: "The surface's level: density for a NeRF (default 2.5, instant-ngp's), signed distance in world units for a NeuS model (default 0).")
     var threshold: Float?
-    @Option(help: "The PLY file to write.")
+    @Option(name: [.short, .long], help: "The PLY file to write.")
     var out: String
     @Flag(help: "Leave out vertex colours.")
     var noColors = false

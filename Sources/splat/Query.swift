@@ -64,7 +64,7 @@ struct Query: ParsableCommand {
     @Option(help: "Orbit image height (default 480).")
     var height: Int?
     @OptionGroup var imageScale: ImageScaleOptions
-    @Option(help: "The output folder.")
+    @Option(name: [.short, .long], help: "The output folder.")
     var out: String
     @Option(help: "Mask threshold on the normalised map, in [0, 1].")
     var threshold = 0.5
@@ -212,7 +212,7 @@ struct Query: ParsableCommand {
                 "score": relevancy ? "lerf-relevancy (temperature 10)" : "cosine",
                 "threshold": threshold, "levels": levelNames, "views": results,
             ]
-            let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             try AtomicFile.write(data, to: outURL.appendingPathComponent("query.json").path)
             if json { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
             progress.finish(message: "splat query: wrote heatmaps and masks of \(Q) quer\(Q == 1 ? "y" : "ies") on \(views.count) views to \(out)")

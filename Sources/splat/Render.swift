@@ -77,7 +77,7 @@ struct Render: ParsableCommand {
     @Option(help: "2D image models (splat fit): render at this scale of the fitted image's size (any real >= 0.01).")
     var scale: Double?
 
-    @Option(help: "The output folder.")
+    @Option(name: [.short, .long], help: "The output folder.")
     var out: String
 
     @Flag(help: "Write RGBA PNGs with straight alpha.")

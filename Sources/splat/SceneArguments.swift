@@ -4,7 +4,7 @@ import ArgumentParser
 /// (train, eval, render --cameras, view --scene/--camera, bench train, bench
 /// load): one declaration, one check, one default.
 struct ImageScaleOptions: ParsableArguments {
-    @Option(help: "Downscale the scene's images by this integer factor (area filter; default 1, for eval the factor the model was trained at).")
+    @Option(name: [.short, .long], help: "Downscale the scene's images by this integer factor (area filter; default 1, for eval the factor the model was trained at).")
     var downscale: Int?
 
     func validate() throws {

@@ -6,6 +6,9 @@ import Viewer
 
 @main
 struct Splat: ParsableCommand {
+    /// The release: the issue series it completes (major 0 until the file formats are frozen).
+    static let version = "0.26.0"
+
     static let configuration = CommandConfiguration(
         commandName: "splat",
         abstract: "A neural graphics renderer on Vulkan: Gaussian splatting and hash-grid NeRF.",
@@ -15,6 +18,7 @@ struct Splat: ParsableCommand {
           SPLAT_VALIDATION=1          enable Vulkan validation layers (when installed)
           SPLAT_PIPELINE_CACHE=0      do not keep compiled kernels in ~/.cache/splat
         """,
+        version: "splat \(Splat.version)",
         subcommands: [Train.self, Render.self, Query.self, View.self, Eval.self, Info.self, Mesh.self, Convert.self, Fit.self, Upscale.self, EvalSR.self, Bench.self])
 
     /// Parses and runs, with the exit codes of docs/conventions.md: a bad command
@@ -78,7 +82,7 @@ func log(_ message: String) {
 
 /// Prints one JSON object on stdout (the only thing on stdout with --json).
 func printJSON(_ object: [String: Any]) throws {
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
     FileHandle.standardOutput.write(data)
     FileHandle.standardOutput.write(Data("\n".utf8))
 }

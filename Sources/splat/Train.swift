@@ -131,9 +131,9 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("consistency-4d"),
             help: "--method gaussians4d: weight of the 4D consistency regulariser, lambda mean_i |v_i - mean of its 8 space-time neighbours' v|_1 on the sliced means' velocities (4D-Rotor GS; default 0: off; docs/gaussians4d.md has its measured effect).")
     var consistency4D: Double?
-    @Option(help: "Output folder.")
+    @Option(name: [.short, .long], help: "Output folder.")
     var out: String?
-    @Option(help: "Training iterations (default 7000; --method nerf or neus 20000; --method language 3000; or the checkpoint's with --resume).")
+    @Option(name: [.customShort("n"), .long], help: "Training iterations (default 7000; --method nerf or neus 20000; --method language 3000; or the checkpoint's with --resume).")
     var iterations: Int?
     @OptionGroup var imageScale: ImageScaleOptions
     var downscale: Int { imageScale.factor() }
@@ -669,5 +669,5 @@ func checkFreeSpace(_ folder: String, bytes: Int) throws {
 }
 
 func writeJSON(_ object: Any, to path: String) throws {
-    try AtomicFile.write(try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), to: path)
+    try AtomicFile.write(try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), to: path)
 }

@@ -45,7 +45,7 @@ struct Upscale: ParsableCommand {
     var image: String
     @Option(help: "The upscaling factor S (any real >= 1).")
     var scale: Double
-    @Option(help: "The super-resolved PNG to write.")
+    @Option(name: [.short, .long], help: "The super-resolved PNG to write.")
     var out: String
     @OptionGroup var fitting: UpscaleOptions
     @Option(help: "Random seed.")

@@ -189,7 +189,7 @@ struct View: ParsableCommand {
                         "focus_distance": c.focusDistance,
                         "rotation": c.pose.rotation.rows.map { [$0.x, $0.y, $0.z] },
                     ]
-                    if let data = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]) {
+                    if let data = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .withoutEscapingSlashes]) {
                         FileHandle.standardOutput.write(data + Data("\n".utf8))
                     }
                 }

@@ -150,7 +150,7 @@ public struct CameraEntry: Codable, Equatable {
 public enum CamerasJSON {
     public static func write(_ entries: [CameraEntry], to path: String) throws {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try AtomicFile.write(try encoder.encode(entries), to: path)
     }
 
