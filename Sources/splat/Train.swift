@@ -131,8 +131,10 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("consistency-4d"),
             help: "--method gaussians4d: weight of the 4D consistency regulariser, lambda mean_i |v_i - mean of its 8 space-time neighbours' v|_1 on the sliced means' velocities (4D-Rotor GS; default 0: off; docs/gaussians4d.md has its measured effect).")
     var consistency4D: Double?
-    @Option(name: [.short, .long], help: "Output folder.")
+    @Option(name: [.short, .long], help: "Output folder (default: a new output/<scene>/<date-time>/ for each run). A folder that already holds files needs --overwrite (or --resume).")
     var out: String?
+    @Flag(help: "Let --out name a folder that already holds files: this run's files replace theirs.")
+    var overwrite = false
     @Option(name: [.customShort("n"), .long], help: "Training iterations (default 7000; --method nerf or neus 20000; --method language 3000; or the checkpoint's with --resume).")
     var iterations: Int?
     @OptionGroup var imageScale: ImageScaleOptions
@@ -370,9 +372,43 @@ struct Train: ParsableCommand {
 
     /// Both engines' start: the scene with its split, the output folder
     /// (checked writable), and the images at --downscale, split.
+    /// Where a run writes: --out, else the resumed folder, else a new
+    /// `output/<scene>/<date-time>` (a second run never lands in the first's
+    /// folder). An --out that already holds files is refused unless
+    /// --overwrite or --resume says to write there.
+    static func outputFolder(out: String?, resume: String?, overwrite: Bool, scene: String,
+                             now: Date = Date()) throws -> String {
+        if let out {
+            // A killed run's hidden temporaries (AtomicFile's) and empty folders are not a run's files.
+            func files(_ path: String) -> [String] {
+                ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { name in
+                    guard !name.hasPrefix(".") else { return false }
+                    var isFolder: ObjCBool = false
+                    FileManager.default.fileExists(atPath: path + "/" + name, isDirectory: &isFolder)
+                    return !isFolder.boolValue || !files(path + "/" + name).isEmpty
+                }
+            }
+            let existing = files(out)
+            if !existing.isEmpty && !overwrite && resume == nil {
+                throw DatasetError(out, "already holds \(existing.count) file\(existing.count == 1 ? "" : "s") (another run's?); pass --overwrite to replace them, --resume \(out) to continue that run, or choose another --out")
+            }
+            return out
+        }
+        if let resume { return resume }
+        let stamp = DateFormatter()
+        stamp.dateFormat = "yyyy-MM-dd_HH-mm-ss"
+        stamp.locale = Locale(identifier: "en_US_POSIX")
+        var folder = "output/\(scene)/\(stamp.string(from: now))"
+        // Two runs started in the same second get their own folders too.
+        var k = 2
+        while FileManager.default.fileExists(atPath: folder) { folder = "output/\(scene)/\(stamp.string(from: now))-\(k)"; k += 1 }
+        return folder
+    }
+
     func loadTrainingScene() throws -> (scene: Scene, outDir: String, frames: [LoadedFrame], train: [LoadedFrame], test: [LoadedFrame]) {
         let loaded = try SceneLoader.load(scene, options: SceneOptions(eval: eval))
-        let outDir = out ?? resume ?? "output/" + ((loaded.root as NSString).standardizingPath as NSString).lastPathComponent
+        let outDir = try Self.outputFolder(out: out, resume: resume, overwrite: overwrite,
+                                           scene: ((loaded.root as NSString).standardizingPath as NSString).lastPathComponent)
         try OutputFolder.prepare(outDir)
         AtomicFile.removeStale(in: outDir + "/checkpoint")  // a killed run's half-written checkpoint (the folder itself: OutputFolder.prepare)
         log("splat train: \(loaded.frames.count) images (\(loaded.trainFrames.count) train, \(loaded.testFrames.count) test); split: \(loaded.splitSource.isEmpty ? "scene files" : loaded.splitSource)")

@@ -71,7 +71,8 @@ extension Train {
                 if let codebookLR { config.codebookLR = Float(codebookLR) }
             }
             let loaded = try SceneLoader.load(scene, options: SceneOptions(eval: eval))
-            let outDir = out ?? resume ?? "output/" + ((loaded.root as NSString).standardizingPath as NSString).lastPathComponent + "-language"
+            let outDir = try Self.outputFolder(out: out, resume: resume, overwrite: overwrite,
+                                               scene: ((loaded.root as NSString).standardizingPath as NSString).lastPathComponent + "-language")
             try OutputFolder.prepare(outDir)
             AtomicFile.removeStale(in: outDir + "/checkpoint")
 

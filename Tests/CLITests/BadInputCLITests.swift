@@ -130,10 +130,10 @@ final class BadInputCLITests: XCTestCase {
         XCTAssertEqual(points.status, 0, points.stderr)
         XCTAssertTrue(points.stderr.contains("the scene's 3 points exceed the budget of 2 Gaussians; starting from a random 2 of them"), points.stderr)
 
-        let misplaced = try SplatProcess.run(["train", Self.demo, "--out", out, "--percent-dense", "0.02"])
+        let misplaced = try SplatProcess.run(["train", Self.demo, "--out", folder + "/misplaced", "--percent-dense", "0.02"])
         XCTAssertEqual(misplaced.status, 1)
         XCTAssertTrue(misplaced.stderr.contains("--percent-dense is for --densify adaptive (this run uses mcmc, the default)"), misplaced.stderr)
-        let noise = try SplatProcess.run(["train", Self.demo, "--out", out, "--densify", "adaptive", "--noise-lr", "1"])
+        let noise = try SplatProcess.run(["train", Self.demo, "--out", folder + "/misplaced", "--densify", "adaptive", "--noise-lr", "1"])
         XCTAssertEqual(noise.status, 1)
         XCTAssertTrue(noise.stderr.contains("--noise-lr is for --densify mcmc"), noise.stderr)
     }
