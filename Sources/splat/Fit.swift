@@ -40,6 +40,8 @@ struct Fit: ParsableCommand {
     var out: String
     @Flag(help: "Print metrics.json on stdout.")
     var json = false
+    @Option(help: "Write TensorBoard training curves (loss, PSNR, SSIM, iterations per second) to an events.out.tfevents file in this folder.")
+    var logDir: String?
 
     func validate() throws {
         try OptionCheck.whole("--gaussians", gaussians, 1...50_000_000)
@@ -57,6 +59,7 @@ struct Fit: ParsableCommand {
             var settings = ImageFitter.Settings()
             settings.seed = seed
             let fitter = try ImageFitter(device: device, image: target, count: gaussians, settings: settings)
+            let board = try logDir.map { try TensorBoardWriter(folder: $0) }
             log("splat fit: \(gaussians) 2D Gaussians to \(image) (\(target.width)x\(target.height)) on \(device.info.displayName)")
             let interrupt = InterruptFlag()
             let start = Date()
@@ -64,8 +67,12 @@ struct Fit: ParsableCommand {
             var stopReason: String?
             var lastLoss: Float = 0
             for k in 1...iterations {
-                let read = k % 50 == 0 || k == iterations
+                let read = k % 50 == 0 || k == iterations || (board != nil && k % 10 == 0)
                 if let value = try fitter.step(readLoss: read) { lastLoss = value }
+                if let board, read {
+                    try board.scalars([("train/loss", Double(lastLoss)),
+                                       ("train/iterations_per_second", Double(k) / max(Date().timeIntervalSince(start), 1e-9))], step: k)
+                }
                 if read { progress.update(done: k) }
                 progress.done = k
                 if let maxSeconds, Date().timeIntervalSince(start) > maxSeconds { stopReason = "--max-seconds \(maxSeconds)"; break }
@@ -88,6 +95,8 @@ struct Fit: ParsableCommand {
                                           "final_loss": Double(lastLoss), "gaussians": model.count, "device": device.info.displayName,
                                           "stopped_by": stopReason ?? "iterations"]
             try writeJSON(metrics, to: out + "/metrics.json")
+            try board?.scalars([("test/psnr", psnr), ("test/ssim", ssim), ("gaussians/count", Double(model.count))], step: fitter.iteration)
+            try board?.close()
             progress.finish(message: String(format: "splat fit: PSNR %.2f dB, SSIM %.4f after %d iterations in %.1f s; wrote %@",
                                             psnr, ssim, fitter.iteration, seconds, out))
             if json { try printJSON(metrics) }

@@ -206,6 +206,8 @@ struct Train: ParsableCommand {
     var saveEvery = 1000
     @Option(help: "Test PSNR/SSIM every this many iterations when there is a test split (0: only at the end).")
     var evalEvery = 1000
+    @Option(help: "Write TensorBoard training curves (train/loss, train/psnr, test/psnr, test/ssim, Gaussian count, learning rate, iterations per second) to an events.out.tfevents file in this folder (`tensorboard --logdir DIR`); --method language logs test/cosine.")
+    var logDir: String?
     @Flag(help: "Watch training in a window (as `splat view`; needs a display): frames at reduced resolution between steps, slowing training by at most ~20%.")
     var view = false
     @Option(help: "With --view: render N viewer frames, then close the window (tests).")
@@ -534,9 +536,11 @@ struct Train: ParsableCommand {
             let interrupt = InterruptFlag()
             var history: [[String: Any]] = []
             let start = Date()
+            let board = try logDir.map { try TensorBoardWriter(folder: $0) }
             func evaluate(_ label: String) throws -> (psnr: Double, ssim: Double, perImage: [(name: String, psnr: Double, ssim: Double)])? {
                 guard !test.isEmpty else { return nil }
                 let r = try Evaluate.metrics(rasterizer: trainer.rasterizer, frames: test, background: bg)
+                try board?.scalars([("test/psnr", r.psnr), ("test/ssim", r.ssim)], step: trainer.iteration)
                 history.append(["iteration": trainer.iteration, "test_psnr": r.psnr, "test_ssim": r.ssim,
                                 "gaussians": trainer.rasterizer.gaussianCount, "seconds": Date().timeIntervalSince(start)])
                 log(String(format: "\(label)test PSNR %.2f dB, SSIM %.4f (%d images, %d Gaussians, iteration %d)",
@@ -590,6 +594,18 @@ struct Train: ParsableCommand {
                 lastLoss = v.loss
                 let k = trainer.iteration
                 let elapsed = Date().timeIntervalSince(start)
+                if let board, k % 10 == 0 || k == total {
+                    // Every 10 iterations; the training view's PSNR (one image download) every 100.
+                    let schema = trainer.rasterizer.schema
+                    var values = [("train/loss", Double(v.loss)), ("gaussians/count", Double(trainer.rasterizer.gaussianCount)),
+                                  ("train/iterations_per_second", Double(k - startIteration) / max(elapsed, 1e-9))]
+                    if let p = schema.index(of: .position) {
+                        let rate = trainer.config.learningRate(for: schema.groups[p], iteration: k, extent: loaded.normalization.extent)
+                        values.append(("train/learning_rate", Double(rate)))
+                    }
+                    if k % 100 == 0 || k == total, let p = try trainer.lastViewPSNR() { values.append(("train/psnr", p)) }
+                    try board.scalars(values, step: k)
+                }
                 if Date().timeIntervalSince(lastReport) > (terminal ? 0.25 : 10) || k == total {
                     lastReport = Date()
                     if let p = try trainer.lastViewPSNR() { viewPSNR = p }
@@ -624,6 +640,7 @@ struct Train: ParsableCommand {
                 metrics["test_images"] = r.perImage.count
             }
             if !history.isEmpty { metrics["history"] = history }
+            try board?.close()
             try GaussianPLY.write(model, to: outDir + "/point_cloud.ply")
             try CamerasJSON.write(CamerasJSON.entries(frames), to: outDir + "/cameras.json")
             let center = loaded.normalization.center

@@ -118,9 +118,12 @@ extension Train {
                 log("splat train: resuming at iteration \(trainer.iteration)")
             }
             var history: [[String: Any]] = []
+            let board = try logDir.map { try TensorBoardWriter(folder: $0) }
             func evaluate() throws -> [Double?]? {
                 guard !test.isEmpty else { return nil }
                 let cosines = try trainer.evaluate(test)
+                let known = cosines.compactMap { $0 }
+                if let board, !known.isEmpty { try board.scalar("test/cosine", known.reduce(0, +) / Double(known.count), step: trainer.iteration) }
                 let text = zip(trainer.config.shape.levels == 3 ? ["s", "m", "l"] : Array(["s", "m", "l"].prefix(cosines.count)), cosines)
                     .map { "\($0) \($1.map { String(format: "%.4f", $0) } ?? "-")" }.joined(separator: ", ")
                 log("splat train: test cosine \(text) (iteration \(trainer.iteration))")
@@ -140,8 +143,9 @@ extension Train {
             var stopReason: String?
             while trainer.iteration < total {
                 let report = Date().timeIntervalSince(lastReport) > (terminal ? 0.25 : 10) || trainer.iteration + 1 == total
+                let logged = board != nil && ((trainer.iteration + 1) % 10 == 0 || trainer.iteration + 1 == total)
                 do {
-                    if let loss = try trainer.step(readLoss: report) { lastLoss = loss }
+                    if let loss = try trainer.step(readLoss: report || logged) { lastLoss = loss }
                 } catch let error as ComputeError {
                     throw ComputeError.invalidArgument("\(error.description); training stopped")
                 }
@@ -149,6 +153,10 @@ extension Train {
                     throw ComputeError.invalidArgument("the loss became \(lastLoss) at iteration \(trainer.iteration); training stopped (the last checkpoint is kept)")
                 }
                 let k = trainer.iteration, elapsed = Date().timeIntervalSince(start)
+                if let board, logged {
+                    try board.scalars([("train/loss", lastLoss), ("train/learning_rate", Double(trainer.config.logitLR)),
+                                       ("train/iterations_per_second", Double(k - startIteration) / max(elapsed, 1e-9))], step: k)
+                }
                 if report {
                     lastReport = Date()
                     let rate = Double(k - startIteration) / max(elapsed, 1e-9)
@@ -178,6 +186,7 @@ extension Train {
                 if !known.isEmpty { metrics["test_cosine_mean"] = known.reduce(0, +) / Double(known.count) }
             }
             if !history.isEmpty { metrics["history"] = history }
+            try board?.close()
             // The folder stands alone: the frozen geometry goes with the features.
             try GaussianPLY.write(geometry, to: outDir + "/point_cloud.ply")
             try LanguageFeatureFile.write(field, to: outDir + "/" + LanguageFeatureFile.fileName)

@@ -142,6 +142,7 @@ extension Train {
             let total = iterations ?? (resume.flatMap { RenderModel.recordedConfig($0)?["iterations"] as? Int }) ?? 20_000
             let interrupt = InterruptFlag()
             let start = Date()
+            let board = try logDir.map { try TensorBoardWriter(folder: $0) }
             let terminal = isatty(2) != 0
             var lastReport = Date.distantPast
             var stopReason: String?
@@ -170,6 +171,13 @@ extension Train {
                 if recent.count > 20 { recent.removeFirst() }
                 let elapsed = Date().timeIntervalSince(start)
                 let k = trainer.iteration
+                if let board, k % 10 == 0 || k == total {
+                    var values = [("train/loss", Double(loss)), ("train/iterations_per_second", Double(k - firstIteration) / max(elapsed, 1e-9)),
+                                  ("train/learning_rate", Double(trainer.learningRateOverride ?? trainer.config.learningRate(at: k)))]
+                    // The batch's PSNR where the loss is the mean squared error.
+                    if config.loss == "L2" && !config.isSDF { values.append(("train/psnr", -10 * log10(Double(max(loss, 1e-12))))) }
+                    try board.scalars(values, step: k)
+                }
                 if Date().timeIntervalSince(lastReport) > (terminal ? 0.25 : 10) || k == total {
                     lastReport = Date()
                     let mean = recent.reduce(0, +) / Float(recent.count)
@@ -239,12 +247,14 @@ extension Train {
                 progress.abandon()
                 metrics["test_psnr"] = r.psnr
                 metrics["test_ssim"] = r.ssim
+                try board?.scalars([("test/psnr", r.psnr), ("test/ssim", r.ssim)], step: trainer.iteration)
                 metrics["test_images"] = r.perImage.count
                 metrics["per_image"] = r.perImage.map { ["name": $0.name, "psnr": $0.psnr, "ssim": $0.ssim] }
                 log(String(format: "splat train: test PSNR %.2f dB, SSIM %.4f (%d images, iteration %d, %.0f s of training)",
                            r.psnr, r.ssim, r.perImage.count, trainer.iteration, seconds))
             }
             try writeJSON(metrics, to: outDir + "/metrics.json")
+            try board?.close()
             log("splat train: \(trainer.iteration) iterations in \(String(format: "%.1f", seconds)) s; wrote \(outDir)")
             if stopReason == "interrupted" { throw ExitCode(130) }
         }
