@@ -53,7 +53,9 @@ struct Train: ParsableCommand {
         test PSNR/SSIM are reported every --eval-every iterations and at the
         end.
 
-        Output (--out, default output/<scene>): point_cloud.ply (3DGS layout),
+        Output (--out, default a new output/<scene>/<date-time>):
+        point_cloud.ply (3DGS layout; also point_cloud/iteration_N/point_cloud.ply
+        at the end and every --save-ply-every iterations, as the original code),
         cameras.json, model.json, config.json, metrics.json and
         checkpoint/state.bin (parameters, Adam moments, densification
         statistics, iteration, RNG state), each written to a temporary name
@@ -204,6 +206,8 @@ struct Train: ParsableCommand {
     var resume: String?
     @Option(help: "Write checkpoint/ every this many iterations (0: only at the end and on Ctrl-C).")
     var saveEvery = 1000
+    @Option(help: "Gaussians: also keep point_cloud/iteration_N/point_cloud.ply every this many iterations, as the original 3DGS code does (0, the default: only the final one, which is always written there too).")
+    var savePlyEvery = 0
     @Option(help: "Test PSNR/SSIM every this many iterations when there is a test split (0: only at the end).")
     var evalEvery = 1000
     @Option(help: "Write TensorBoard training curves (train/loss, train/psnr, test/psnr, test/ssim, Gaussian count, learning rate, iterations per second) to an events.out.tfevents file in this folder (`tensorboard --logdir DIR`); --method language logs test/cosine.")
@@ -257,7 +261,8 @@ struct Train: ParsableCommand {
         try OptionCheck.number("--lambda-dssim", lambdaDSSIM, 0...1)
         try OptionCheck.whole("--sh-degree", shDegree, 0...3)
         for (name, value) in [("--densify-from", densifyFrom), ("--densify-until", densifyUntil), ("--densify-interval", densifyInterval),
-                              ("--opacity-reset-interval", opacityResetInterval), ("--save-every", saveEvery), ("--eval-every", evalEvery)] {
+                              ("--opacity-reset-interval", opacityResetInterval), ("--save-every", saveEvery), ("--eval-every", evalEvery),
+                              ("--save-ply-every", savePlyEvery)] {
             try OptionCheck.whole(name, value, 0...100_000_000)
         }
         try OptionCheck.whole("--max-gaussians", maxGaussians, 0...100_000_000)
@@ -374,6 +379,14 @@ struct Train: ParsableCommand {
 
     /// Both engines' start: the scene with its split, the output folder
     /// (checked writable), and the images at --downscale, split.
+    /// The original 3DGS code's snapshot layout, point_cloud/iteration_N/point_cloud.ply,
+    /// so its viewers and scripts find the model where they look.
+    static func writeSnapshot(_ model: GaussianModel, iteration: Int, outDir: String) throws {
+        let folder = outDir + "/point_cloud/iteration_\(iteration)"
+        try OutputFolder.prepare(folder)
+        try GaussianPLY.write(model, to: folder + "/point_cloud.ply")
+    }
+
     /// Where a run writes: --out, else the resumed folder, else a new
     /// `output/<scene>/<date-time>` (a second run never lands in the first's
     /// folder). An --out that already holds files is refused unless
@@ -622,6 +635,9 @@ struct Train: ParsableCommand {
                     _ = try evaluate("splat train: ")
                 }
                 if saveEvery > 0 && k % saveEvery == 0 && k < total { try saveCheckpoint() }
+                if savePlyEvery > 0 && k % savePlyEvery == 0 && k < total {
+                    try Self.writeSnapshot(try trainer.rasterizer.currentModel(), iteration: k, outDir: outDir)
+                }
                 if let maxSeconds, elapsed > maxSeconds { stopReason = "--max-seconds \(maxSeconds)"; break }
                 if interrupt.isSet { stopReason = "interrupted"; break }
             }
@@ -642,6 +658,7 @@ struct Train: ParsableCommand {
             if !history.isEmpty { metrics["history"] = history }
             try board?.close()
             try GaussianPLY.write(model, to: outDir + "/point_cloud.ply")
+            try Self.writeSnapshot(model, iteration: trainer.iteration, outDir: outDir)
             try CamerasJSON.write(CamerasJSON.entries(frames), to: outDir + "/cameras.json")
             let center = loaded.normalization.center
             try writeJSON(["kind": model.kind, "format_version": 1, "sh_degree": model.shDegree, "antialias": "classic",

@@ -14,8 +14,26 @@ final class CLIHabitsTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: out) }
         let train = try SplatProcess.run(["train", "\(CLITests.repository)/Scenes/demo", "-n", "5", "-d", "4", "-o", out])
         XCTAssertEqual(train.status, 0, train.stderr)
+        // The original 3DGS layout: point_cloud/iteration_N/point_cloud.ply, read back by render.
+        let snapshot = out + "/point_cloud/iteration_5/point_cloud.ply"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: snapshot))
+        let original = NSTemporaryDirectory() + "splat-original-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: original) }
+        try FileManager.default.createDirectory(atPath: original + "/point_cloud/iteration_5", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: snapshot, toPath: original + "/point_cloud/iteration_5/point_cloud.ply")
+        try FileManager.default.copyItem(atPath: out + "/cameras.json", toPath: original + "/cameras.json")
+        let rendered = try SplatProcess.run(["render", original, "--orbit", "1", "--width", "16", "--height", "16", "-o", original + "/frames"])
+        XCTAssertEqual(rendered.status, 0, rendered.stderr)
+        // A used --out is refused without --overwrite; with it, the run replaces it.
+        let again = try SplatProcess.run(["train", "\(CLITests.repository)/Scenes/demo", "-n", "2", "-d", "4", "-o", out])
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.stderr.contains("--overwrite"), again.stderr)
+        let replaced = try SplatProcess.run(["train", "\(CLITests.repository)/Scenes/demo", "-n", "4", "-d", "4", "-o", out, "--overwrite",
+                                             "--save-ply-every", "2"])
+        XCTAssertEqual(replaced.status, 0, replaced.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/point_cloud/iteration_2/point_cloud.ply"))
         let config = try String(contentsOfFile: out + "/config.json", encoding: .utf8)
-        XCTAssertTrue(config.contains("\"downscale\" : 4") && config.contains("\"iterations\" : 5"), config)
+        XCTAssertTrue(config.contains("\"downscale\" : 4") && config.contains("\"iterations\" : 4"), config)
         XCTAssertTrue(config.contains("Scenes/demo") && !config.contains("\\/"), config)
         let cameras = try String(contentsOfFile: out + "/cameras.json", encoding: .utf8)
         XCTAssertFalse(cameras.contains("\\/"), cameras)
