@@ -68,6 +68,15 @@ struct Render: ParsableCommand {
     @Option(help: "Render N frames on a circle around the model's centre.")
     var orbit: Int?
 
+    @Option(help: "Render the frames of a nerfstudio camera_path.json (its size, fov and, for 4D models, render_time).")
+    var cameraPath: String?
+
+    @Option(help: "With --camera-path: nerfstudio's dataparser_transforms.json, mapping the path's normalised frame back to the dataset's (as ns-render does).")
+    var dataparserTransforms: String?
+
+    @Option(help: "Also write the cameras rendered as a nerfstudio camera_path.json (in the normalised frame with --dataparser-transforms).")
+    var exportPath: String?
+
     @Option(help: "Orbit image width (default 1280); 2D image models: the output width.")
     var width: Int?
 
@@ -116,8 +125,14 @@ struct Render: ParsableCommand {
             guard cameras == nil, orbit == nil else { throw ValidationError("--scale is for 2D image models, which have no cameras: leave out --cameras and --orbit") }
             guard width == nil, height == nil else { throw ValidationError("give --scale or --width and --height, not both") }
         }
-        guard (cameras == nil) != (orbit == nil) || imageOptions else {
-            throw ValidationError("give exactly one of --cameras SCENE and --orbit N (2D image models: --scale S or --width W --height H)")
+        guard [cameras != nil, orbit != nil, cameraPath != nil].filter({ $0 }).count == 1 || (imageOptions && cameraPath == nil) else {
+            throw ValidationError("give exactly one of --cameras SCENE, --orbit N and --camera-path FILE (2D image models: --scale S or --width W --height H)")
+        }
+        if dataparserTransforms != nil && cameraPath == nil && exportPath == nil {
+            throw ValidationError("--dataparser-transforms applies to --camera-path and --export-path")
+        }
+        if cameraPath != nil, width != nil || height != nil {
+            throw ValidationError("--width and --height apply to --orbit; a camera path gives its own render_width and render_height")
         }
         try OptionCheck.whole("--orbit", orbit, 1...1_000_000)
         if cameras != nil, width != nil || height != nil {
@@ -159,7 +174,10 @@ struct Render: ParsableCommand {
             if antialias { settings.antialias = true }
 
             var views: [(camera: RenderCamera, split: Split)]
-            if let cameras {
+            let dataparser = try dataparserTransforms.map { try CameraPathJSON.DataparserTransform.read($0) }
+            if let cameraPath {
+                views = try CameraPathJSON.read(cameraPath, dataparser: dataparser).map { ($0, .test) }
+            } else if let cameras {
                 views = try sceneViews(cameras, input: input)
             } else {
                 let w = width ?? 1280, h = height ?? 720
@@ -256,6 +274,7 @@ struct Render: ParsableCommand {
                 CameraEntry(id: i, name: v.camera.name, intrinsics: v.camera.intrinsics, pose: v.camera.pose, split: v.split, time: v.camera.time)
             }
             try CamerasJSON.write(entries, to: (out as NSString).appendingPathComponent("cameras.json"))
+            if let exportPath { try CameraPathJSON.write(views.map(\.camera), to: exportPath, dataparser: dataparser) }
             progress.finish(message: "splat render: wrote \(views.count) frames to \(out)\(video.map { " and \($0)" } ?? "")")
         }
     }

@@ -1,0 +1,50 @@
+import Datasets
+import Foundation
+import XCTest
+
+/// nerfstudio camera paths (issue 27, item 1): a path exported by `splat
+/// render --export-path` renders the same frames back (with and without a
+/// dataparser transform, whose frame the path is then in), and bad paths
+/// are one-line errors naming the file.
+final class CameraPathCLITests: XCTestCase {
+    func testExportedPathRendersTheSameFrames() throws {
+        let folder = NSTemporaryDirectory() + "splat-path-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let model = "\(CLITests.repository)/Scenes/toy/toy.ply"
+        // A dataparser transform: a rotation about z, a translation and a scale.
+        let c = cos(0.3), s = sin(0.3)
+        let transform = folder + "/dataparser_transforms.json"
+        try #"{"transform": [[\#(c), \#(-s), 0, 0.5], [\#(s), \#(c), 0, -0.2], [0, 0, 1, 0.1]], "scale": 0.4}"#
+            .write(toFile: transform, atomically: true, encoding: .utf8)
+        for dataparser in [[], ["--dataparser-transforms", transform]] {
+            let path = folder + "/camera_path.json"
+            let orbit = try SplatProcess.run(["render", model, "--orbit", "3", "--width", "40", "--height", "30", "-o", folder + "/orbit",
+                                              "--export-path", path] + dataparser)
+            XCTAssertEqual(orbit.status, 0, orbit.stderr)
+            let replay = try SplatProcess.run(["render", model, "--camera-path", path, "-o", folder + "/replay"] + dataparser)
+            XCTAssertEqual(replay.status, 0, replay.stderr)
+            for k in 0..<3 {
+                let a = try ImageIO.read(path: folder + String(format: "/orbit/%05d.png", k))
+                let b = try ImageIO.read(path: folder + String(format: "/replay/%05d.png", k))
+                XCTAssertEqual([b.width, b.height], [40, 30])
+                let worst = zip(a.pixels, b.pixels).map { abs(Int($0) - Int($1)) }.max() ?? 255
+                XCTAssertLessThanOrEqual(worst, 1, "frame \(k) \(dataparser)")
+            }
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            XCTAssertTrue(text.contains("\"camera_to_world\"") && text.contains("\"render_width\" : 40"), text)
+            try FileManager.default.removeItem(atPath: folder + "/orbit")
+            try FileManager.default.removeItem(atPath: folder + "/replay")
+        }
+        // Bad paths: zero fov, a matrix that is not a pose.
+        let bad = folder + "/bad.json"
+        let identity = "[1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 0, 0, 0, 1]"
+        for (frame, problem) in [(#"{"camera_to_world": \#(identity), "fov": 0}"#, "fov"),
+                                 (#"{"camera_to_world": [1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 0, 0, 0, 1], "fov": 50}"#, "not a rotation")] {
+            try #"{"render_width": 8, "render_height": 8, "camera_path": [\#(frame)]}"#.write(toFile: bad, atomically: true, encoding: .utf8)
+            let r = try SplatProcess.run(["render", model, "--camera-path", bad, "-o", folder + "/bad"])
+            XCTAssertEqual(r.status, 1)
+            XCTAssertTrue(r.stderr.contains(bad) && r.stderr.contains(problem), r.stderr)
+        }
+    }
+}
