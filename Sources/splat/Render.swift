@@ -74,6 +74,9 @@ struct Render: ParsableCommand {
     @Option(help: "With --camera-path: nerfstudio's dataparser_transforms.json, mapping the path's normalised frame back to the dataset's (as ns-render does).")
     var dataparserTransforms: String?
 
+    @Option(help: "Render N frames along a smooth path through the model's training cameras (cameras.json in the model folder), in name order: Catmull-Rom through the centres, interpolated rotations.")
+    var smoothPath: Int?
+
     @Option(help: "Also write the cameras rendered as a nerfstudio camera_path.json (in the normalised frame with --dataparser-transforms).")
     var exportPath: String?
 
@@ -125,9 +128,11 @@ struct Render: ParsableCommand {
             guard cameras == nil, orbit == nil else { throw ValidationError("--scale is for 2D image models, which have no cameras: leave out --cameras and --orbit") }
             guard width == nil, height == nil else { throw ValidationError("give --scale or --width and --height, not both") }
         }
-        guard [cameras != nil, orbit != nil, cameraPath != nil].filter({ $0 }).count == 1 || (imageOptions && cameraPath == nil) else {
-            throw ValidationError("give exactly one of --cameras SCENE, --orbit N and --camera-path FILE (2D image models: --scale S or --width W --height H)")
+        guard [cameras != nil, orbit != nil, cameraPath != nil, smoothPath != nil].filter({ $0 }).count == 1
+                || (imageOptions && cameraPath == nil && smoothPath == nil) else {
+            throw ValidationError("give exactly one of --cameras SCENE, --orbit N, --camera-path FILE and --smooth-path N (2D image models: --scale S or --width W --height H)")
         }
+        try OptionCheck.whole("--smooth-path", smoothPath, 2...1_000_000)
         if dataparserTransforms != nil && cameraPath == nil && exportPath == nil {
             throw ValidationError("--dataparser-transforms applies to --camera-path and --export-path")
         }
@@ -177,6 +182,19 @@ struct Render: ParsableCommand {
             let dataparser = try dataparserTransforms.map { try CameraPathJSON.DataparserTransform.read($0) }
             if let cameraPath {
                 views = try CameraPathJSON.read(cameraPath, dataparser: dataparser).map { ($0, .test) }
+            } else if let smoothPath {
+                let training = (input.trainingCameras ?? []).filter { $0.split == .train }.sorted { $0.name < $1.name }
+                guard training.count >= 2 else {
+                    throw DatasetError(model, "--smooth-path needs the model's training cameras (a cameras.json with at least 2 of them beside the model)")
+                }
+                let through = training.map { RenderCamera(name: $0.name, intrinsics: $0.intrinsics, pose: $0.pose, time: $0.time) }
+                let dense = CameraPaths.smooth(through: through, perSegment: (smoothPath + through.count - 2) / (through.count - 1))
+                // Exactly N frames, evenly spaced along the dense path.
+                views = (0..<smoothPath).map { k in
+                    var c = dense[k * (dense.count - 1) / (smoothPath - 1)]
+                    c.name = String(format: "path_%05d", k)
+                    return (c, .test)
+                }
             } else if let cameras {
                 views = try sceneViews(cameras, input: input)
             } else {

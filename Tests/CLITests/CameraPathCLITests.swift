@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Geometry
 import XCTest
 
 /// nerfstudio camera paths (issue 27, item 1): a path exported by `splat
@@ -36,6 +37,16 @@ final class CameraPathCLITests: XCTestCase {
             try FileManager.default.removeItem(atPath: folder + "/orbit")
             try FileManager.default.removeItem(atPath: folder + "/replay")
         }
+        // --smooth-path N: N frames through a trained model's cameras, the first at the first camera.
+        let trained = folder + "/trained"
+        XCTAssertEqual(try SplatProcess.run(["train", "\(CLITests.repository)/Scenes/demo", "-n", "2", "-d", "4", "-o", trained]).status, 0)
+        let smooth = try SplatProcess.run(["render", trained, "--smooth-path", "7", "-o", folder + "/smooth", "--export-path", folder + "/smooth.json"])
+        XCTAssertEqual(smooth.status, 0, smooth.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/smooth/00006.png"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/smooth/00007.png"))
+        let rendered = try CamerasJSON.read(folder + "/smooth/cameras.json"), recorded = try CamerasJSON.read(trained + "/cameras.json")
+        let first = recorded.filter { $0.split == .train }.min { $0.name < $1.name }!
+        XCTAssertLessThan((rendered[0].pose.position - first.pose.position).length, 1e-9)
         // Bad paths: zero fov, a matrix that is not a pose.
         let bad = folder + "/bad.json"
         let identity = "[1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 0, 0, 0, 1]"
