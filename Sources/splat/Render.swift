@@ -307,7 +307,7 @@ struct Render: ParsableCommand {
     /// split the model's cameras.json records decides.
     static func sceneViews(_ path: String, input: RenderModel, split: String?, downscale: Int,
                            command: String = "splat render") throws -> [(camera: RenderCamera, split: Split)] {
-        var scene = try SceneLoader.load(path)
+        var scene = try SceneLoader.load(path, options: SceneOptions(camerasWithoutImages: true))
         // Without a test split file of its own, the training run's split (cameras.json) decides.
         if !scene.frames.contains(where: { $0.split == .test }), let recorded = input.trainingCameras {
             let byName = Dictionary(recorded.map { ($0.name, $0.split) }, uniquingKeysWith: { a, _ in a })

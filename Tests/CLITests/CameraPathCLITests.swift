@@ -47,6 +47,14 @@ final class CameraPathCLITests: XCTestCase {
         let rendered = try CamerasJSON.read(folder + "/smooth/cameras.json"), recorded = try CamerasJSON.read(trained + "/cameras.json")
         let first = recorded.filter { $0.split == .train }.min { $0.name < $1.name }!
         XCTAssertLessThan((rendered[0].pose.position - first.pose.position).length, 1e-9)
+        // A transforms.json whose images do not exist: its cameras render.
+        let camerasOnly = folder + "/cameras-only"
+        try FileManager.default.createDirectory(atPath: camerasOnly, withIntermediateDirectories: true)
+        try #"{"camera_angle_x": 0.8, "w": 32, "h": 24, "frames": [{"file_path": "./images/r_0", "transform_matrix": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 0, 1]]}, {"file_path": "./images/r_1", "transform_matrix": [[1, 0, 0, 0.2], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 0, 1]]}]}"#
+            .write(toFile: camerasOnly + "/transforms.json", atomically: true, encoding: .utf8)
+        let path2 = try SplatProcess.run(["render", model, "--cameras", camerasOnly + "/transforms.json", "-o", folder + "/path2"])
+        XCTAssertEqual(path2.status, 0, path2.stderr)
+        XCTAssertEqual(try ImageIO.read(path: folder + "/path2/00001.png").width, 32)
         // Bad paths: zero fov, a matrix that is not a pose.
         let bad = folder + "/bad.json"
         let identity = "[1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 0, 0, 0, 1]"

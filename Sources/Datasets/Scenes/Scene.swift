@@ -135,9 +135,13 @@ public struct SceneOptions {
     /// Hold out every 8th training image (by sorted name) as test when the
     /// scene has no test split file of its own.
     public var eval: Bool
+    /// A transforms.json none of whose images exist still gives its cameras
+    /// (frames with `w` and `h`), for rendering a path: `splat render --cameras`.
+    public var camerasWithoutImages: Bool
 
-    public init(eval: Bool = false) {
+    public init(eval: Bool = false, camerasWithoutImages: Bool = false) {
         self.eval = eval
+        self.camerasWithoutImages = camerasWithoutImages
     }
 }
 
@@ -155,11 +159,12 @@ public enum SceneLoader {
             guard path.hasSuffix(".json") else {
                 throw DatasetError(path, "not a scene: give a scene folder or a transforms.json file")
             }
-            scene = try TransformsJSON.load(files: [(path, nil)], root: (path as NSString).deletingLastPathComponent)
+            scene = try TransformsJSON.load(files: [(path, nil)], root: (path as NSString).deletingLastPathComponent,
+                                            camerasWithoutImages: options.camerasWithoutImages)
         } else if let sparse = COLMAP.modelFolder(in: path) {
             scene = try COLMAP.load(root: path, model: sparse)
         } else if let files = TransformsJSON.files(in: path) {
-            scene = try TransformsJSON.load(files: files, root: path)
+            scene = try TransformsJSON.load(files: files, root: path, camerasWithoutImages: options.camerasWithoutImages)
         } else if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(NeuS.camerasFile)) {
             scene = try NeuS.load(root: path)
         } else {

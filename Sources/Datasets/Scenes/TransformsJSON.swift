@@ -114,7 +114,7 @@ public enum TransformsJSON {
         return files
     }
 
-    static func load(files: [(String, Split?)], root: String) throws -> Scene {
+    static func load(files: [(String, Split?)], root: String, camerasWithoutImages: Bool = false) throws -> Scene {
         var frames: [SceneFrame] = []
         var ngp: NGPTransform?
         var missing = 0
@@ -123,6 +123,12 @@ public enum TransformsJSON {
             frames += fileFrames
             missing += fileMissing
             if ngp == nil { ngp = fileNGP }
+        }
+        if frames.isEmpty && missing > 0 && camerasWithoutImages {
+            // A file of cameras only (a path to render): every frame with its size given.
+            for (path, split) in files { frames += try read(path, root: root, split: split ?? .train, keepMissing: true).0 }
+            Diagnostics.warn("\(root): none of the \(missing) images exist; using the cameras alone (\(frames.count) with w and h)")
+            missing = 0
         }
         if missing > 0 { Diagnostics.warn("\(root): \(missing) frames whose image is missing were skipped") }
         try normalizeTimes(&frames, files: files)
@@ -154,13 +160,16 @@ public enum TransformsJSON {
 
     /// The frames of one file whose image exists, its instant-ngp transform,
     /// and how many frames were skipped for a missing image.
-    static func read(_ path: String, root: String, split: Split) throws -> ([SceneFrame], NGPTransform?, Int) {
+    static func read(_ path: String, root: String, split: Split, keepMissing: Bool = false) throws -> ([SceneFrame], NGPTransform?, Int) {
         let document = try decode(StrictJSON.readFile(path), path: path)
         let folder = (path as NSString).deletingLastPathComponent
         var frames: [SceneFrame] = []
         var missing = 0
         for frame in document.frames {
-            guard let imagePath = resolveImage(frame.filePath, folder: folder) else { missing += 1; continue }
+            let found = resolveImage(frame.filePath, folder: folder)
+            guard let imagePath = found ?? (keepMissing && frame.width != nil && frame.height != nil
+                                                ? (folder as NSString).appendingPathComponent(frame.filePath) : nil)
+            else { missing += 1; continue }
             var width = frame.width, height = frame.height
             if width == nil || height == nil {
                 let size = try ImageIO.readSize(path: imagePath)
