@@ -217,7 +217,7 @@ struct Train: ParsableCommand {
     @Option(help: "With --view: render N viewer frames, then close the window (tests).")
     var viewFrames: Int?
 
-    @Option(name: .customLong("init"), help: "--method language: the trained 3D Gaussian model (output folder or .ply) whose frozen geometry carries the features.")
+    @Option(name: .customLong("init"), help: "Start from this Gaussian model (an output folder, the original 3DGS code's output folder, or a .ply) instead of the scene's points: fine-tuning (its SH degree converted to the run's, with one line saying so). --method language: the trained 3D model whose frozen geometry carries the features.")
     var initModel: String?
     @Option(help: "--method language: the folder of per-image features: LangSplat's <image>_f.npy [M, D] and <image>_s.npy [4, H, W] (or a dense <image>.npy [H, W, D]).")
     var features: String?
@@ -288,7 +288,7 @@ struct Train: ParsableCommand {
         try OptionCheck.number("--logit-lr", logitLR, 0...100, aboveLowerBound: true)
         try OptionCheck.number("--codebook-lr", codebookLR, 0...100, aboveLowerBound: true)
         if method != "language" {
-            let languageOnly = [("--init", initModel != nil), ("--features", features != nil), ("--levels", levels != nil),
+            let languageOnly = [("--features", features != nil), ("--levels", levels != nil),
                                 ("--codebook", codebook != nil), ("--top-k", topK != nil), ("--logit-lr", logitLR != nil),
                                 ("--codebook-lr", codebookLR != nil)].filter { $0.1 }.map { $0.0 }
             if !languageOnly.isEmpty {
@@ -508,8 +508,27 @@ struct Train: ParsableCommand {
                 let halvings = config.resolution.level(atIteration: config.iterations, of: config.iterations)
                 log("splat train: the resolution schedule (\(config.resolution.downscales) downscales, \(config.resolution.resolvedInterval(iterations: config.iterations)) iterations each) reaches full size after this \(config.iterations)-iteration run ends; training stays at 1/\(1 << halvings) size")
             }
-            var initial = resumed?.model ?? GaussianInitialization.forScene(points: points, poses: train.map(\.frame.pose), config: config)
-            if dynamic && resumed == nil {
+            var initial: GaussianModel
+            if let resumed {
+                initial = resumed.model
+            } else if let initModel {
+                initial = try RenderModel.load(initModel).gaussians(for: "splat train --init")
+                if initial.hasTime != dynamic {
+                    throw DatasetError(initModel, "a \(initial.hasTime ? "4D" : "3D") model cannot start a \(dynamic ? "4D (gaussians4d)" : "3D") run")
+                }
+                if initial.shDegree != config.maxSHDegree {
+                    log("splat train: --init \(initModel) has SH degree \(initial.shDegree); converted to \(config.maxSHDegree) (\(initial.shDegree > config.maxSHDegree ? "higher bands dropped" : "new bands start at zero"))")
+                    initial = initial.withSHDegree(config.maxSHDegree)
+                }
+                if config.densify == .mcmc && initial.count > config.mcmc.budget {
+                    log("splat train: --init has \(initial.count) Gaussians, more than the budget of \(config.mcmc.budget); the budget grows to match")
+                    config.mcmc.budget = initial.count
+                }
+                log("splat train: starting from \(initial.count) Gaussians of \(initModel)")
+            } else {
+                initial = GaussianInitialization.forScene(points: points, poses: train.map(\.frame.pose), config: config)
+            }
+            if dynamic && resumed == nil && initModel == nil {
                 let times = train.compactMap(\.frame.time)
                 initial = GaussianInitialization.addingTime(to: initial, times: (times.min() ?? 0)...(times.max() ?? 1), config: config)
                 log("splat train: 4D Gaussians (gaussians4d): \(train.count) training views over times \(String(format: "%.3g", times.min() ?? 0)) to \(String(format: "%.3g", times.max() ?? 1))")

@@ -32,6 +32,12 @@ final class CLIHabitsTests: XCTestCase {
                                              "--save-ply-every", "2"])
         XCTAssertEqual(replaced.status, 0, replaced.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/point_cloud/iteration_2/point_cloud.ply"))
+        // --init: fine-tune from a model (here the original-layout folder), its SH degree converted.
+        let tuned = try SplatProcess.run(["train", "\(CLITests.repository)/Scenes/demo", "-n", "2", "-d", "4", "-o", out + "-tuned",
+                                          "--init", original, "--sh-degree", "1"])
+        defer { try? FileManager.default.removeItem(atPath: out + "-tuned") }
+        XCTAssertEqual(tuned.status, 0, tuned.stderr)
+        XCTAssertTrue(tuned.stderr.contains("has SH degree 3; converted to 1") && tuned.stderr.contains("starting from"), tuned.stderr)
         let config = try String(contentsOfFile: out + "/config.json", encoding: .utf8)
         XCTAssertTrue(config.contains("\"downscale\" : 4") && config.contains("\"iterations\" : 4"), config)
         XCTAssertTrue(config.contains("Scenes/demo") && !config.contains("\\/"), config)

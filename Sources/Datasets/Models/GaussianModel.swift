@@ -231,6 +231,25 @@ public struct GaussianModel: Equatable, Sendable {
         }
     }
 
+    /// The same Gaussians at SH `degree`: higher bands dropped, missing
+    /// bands added as zeros (no view dependence until trained).
+    public func withSHDegree(_ degree: Int) -> GaussianModel {
+        precondition((0...Self.maxSHDegree).contains(degree), "withSHDegree: degree \(degree) outside 0...\(Self.maxSHDegree)")
+        if degree <= shDegree { return droppingSH(toDegree: degree) }
+        let oldPer = Self.coefficientCount(degree: shDegree) - 1
+        let newPer = Self.coefficientCount(degree: degree) - 1
+        var rest = [Float](repeating: 0, count: count * 3 * newPer)
+        for i in 0..<count {
+            for c in 0..<3 {
+                for k in 0..<oldPer { rest[(i * 3 + c) * newPer + k] = shRest[(i * 3 + c) * oldPer + k] }
+            }
+        }
+        var result = self
+        result.shDegree = degree
+        result.shRest = rest
+        return result
+    }
+
     /// The same Gaussians with SH bands above `degree` dropped (their
     /// coefficients removed from `shRest`). `degree` must be between 0 and
     /// `shDegree`.
