@@ -3,7 +3,7 @@
 //
 // Dependency direction (an arrow means "imports"):
 //   splat -> ComputePrimitives -> Compute -> CVulkan
-//   splat -> Datasets -> Geometry
+//   splat -> Datasets -> {Geometry, CPNG, CJPEG, CZlib}
 //   splat -> Splatting -> {ComputePrimitives, Datasets}
 //   splat -> Fields -> {ComputePrimitives, Training, Geometry}
 //   splat -> Language -> {Splatting, Training, Datasets}
@@ -34,6 +34,9 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libturbojpeg",
                        providers: [.apt(["libturbojpeg0-dev"])]),
+        // zlib: gzip for .spz model files.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
         // GLFW: header only; the viewer loads libglfw at run time.
         .systemLibrary(name: "CGLFW", path: "Sources/CGLFW", providers: [.apt(["libglfw3-dev"])]),
         // The one header that defines every buffer layout shared by GLSL and Swift.
@@ -53,7 +56,7 @@ let package = Package(
         // Vectors, matrices, quaternions, camera models.
         .target(name: "Geometry"),
         // Scene formats, images, undistortion, cache, splits, camera paths, model files.
-        .target(name: "Datasets", dependencies: ["Geometry", "CPNG", "CJPEG"]),
+        .target(name: "Datasets", dependencies: ["Geometry", "CPNG", "CJPEG", "CZlib"]),
 
         // What the engines share: Adam, losses, metrics.
         .target(name: "Training", dependencies: ["Compute", "ComputePrimitives", "CShaderLayouts"],

@@ -18,6 +18,7 @@ let rootIdentity = root.lastPathComponent.lowercased()
 let targets: [(name: String, library: String)] = [
     ("GaussianPLY", "Datasets"),
     ("SplatFile", "Datasets"),
+    ("SPZFile", "Datasets"),
     ("COLMAPText", "Datasets"),
     ("COLMAPBinary", "Datasets"),
     ("NerfModelFile", "Fields"),

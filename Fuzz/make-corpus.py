@@ -66,6 +66,22 @@ def splat_file():
     out("SplatFile", "one.splat", g((0.5, 0.25, -1), (1, 1, 1), (10, 20, 30, 40), (200, 100, 150, 128)))
 
 
+def spz_file():
+    import gzip
+
+    def spz(version, n, degree, body):
+        header = struct.pack("<4sIIBBBB", b"NGSP", version, n, degree, 12, 0, 0)
+        return gzip.compress(header + bytes(body), mtime=0)
+    # Two Gaussians, degree 1, version 3 (as Tests/DatasetsTests/SPZTests.swift's fixture).
+    body3 = ([0x00, 0x10, 0x00, 0x00, 0xe0, 0xff, 0x00, 0x08, 0x00, 0x00, 0xfc, 0xff, 0x00, 0x00, 0x00, 0x00, 0xd0, 0xff]
+             + [128, 51] + [166, 64, 230, 128, 128, 128] + [160, 128, 176, 0, 255, 160]
+             + [0x00, 0xb0, 0x0c, 0xc0, 0x00, 0x00, 0x00, 0x00]
+             + [192, 128, 64, 160, 96, 128, 128, 136, 120] + [128] * 6 + [255, 128, 128])
+    out("SPZFile", "two-v3.spz", spz(3, 2, 1, body3))
+    # One Gaussian, degree 0, version 2 (3-byte rotation).
+    out("SPZFile", "one-v2.spz", spz(2, 1, 0, [0] * 9 + [255, 128, 128, 128, 160, 160, 160] + [191, 64, 128]))
+
+
 # --- COLMAP ------------------------------------------------------------------
 
 PARAMS = {0: 3, 1: 4, 2: 4, 3: 5, 4: 8, 5: 8}
@@ -246,6 +262,6 @@ def images():
 
 
 if __name__ == "__main__":
-    gaussian_ply(); splat_file(); colmap(); transforms_json(); cameras_json(); images()
+    gaussian_ply(); splat_file(); spz_file(); colmap(); transforms_json(); cameras_json(); images()
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(CORPUS) for f in fs)
     print(f"corpus: {total} bytes in {CORPUS}")

@@ -88,6 +88,6 @@ $SUDO apt-get install -y -q --no-install-recommends "${mesa_opt[@]}" "$mesa"
 $SUDO apt-get install -y -q --no-install-recommends \
   libvulkan-dev vulkan-validationlayers vulkan-tools \
   glslc spirv-tools \
-  libpng-dev libturbojpeg0-dev libjpeg62-turbo-dev \
+  libpng-dev libturbojpeg0-dev libjpeg62-turbo-dev zlib1g-dev \
   libglfw3-dev libglvnd0 libegl1 pkg-config xz-utils \
   xvfb xauth

@@ -7,14 +7,17 @@ import Splatting
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert a Gaussian model between .ply (3DGS layout) and .splat.",
+        abstract: "Convert a Gaussian model between .ply (3DGS layout), .splat and .spz.",
         discussion: """
         The formats follow the files' extensions: .ply is the original 3DGS
         layout (any SH degree), .splat the web viewers' 32 bytes per Gaussian
-        (base colour only, sorted by size x opacity, largest first).
+        (base colour only, sorted by size x opacity, largest first), .spz
+        Niantic's gzipped, quantised format (versions 2 and 3 read, 3
+        written; SH kept; about 10x smaller than a .ply).
         `--sh-degree D` drops the SH bands above D (ply -> ply included).
         A .splat read back into a .ply has SH degree 0, its colours, opacities
-        and rotations quantised to 8 bits. The output is written to a
+        and rotations quantised to 8 bits; an .spz read back keeps its SH
+        degree, quantised as the format stores it. The output is written to a
         temporary name and renamed when complete.
 
         4D models (kind gaussians4d; a .ply with t, scale_t, rot_r_*):
@@ -25,10 +28,10 @@ struct Convert: ParsableCommand {
         open. Without --time a 4D model converts to a 4D .ply only.
         """)
 
-    @Argument(help: "The model to read: a .ply (3DGS layout, or 4D with time properties), a .splat, or a training output folder.")
+    @Argument(help: "The model to read: a .ply (3DGS layout, or 4D with time properties), a .splat, an .spz, or a training output folder.")
     var input: String
 
-    @Argument(help: "The file to write: .ply or .splat.")
+    @Argument(help: "The file to write: .ply, .splat or .spz.")
     var output: String
 
     @Option(name: .customLong("sh-degree"), help: "Keep SH bands up to this degree (0-3), dropping the higher ones.")
@@ -58,8 +61,8 @@ struct Convert: ParsableCommand {
                 let total = model.count
                 model = GaussianSlice.sliceModel(model, time: time)
                 log("splat convert: the slice at time \(time) keeps \(model.count) of \(total) Gaussians (the others are not visible then)")
-            } else if model.hasTime && format == .splat {
-                throw DatasetError(output, "a .splat holds 3D Gaussians; \(input) is a 4D model: give --time T to write its slice at T")
+            } else if model.hasTime && format != .ply {
+                throw DatasetError(output, "a .\(format.rawValue) holds 3D Gaussians; \(input) is a 4D model: give --time T to write its slice at T")
             }
             if let d = shDegree {
                 guard d <= model.shDegree else {

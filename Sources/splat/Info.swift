@@ -67,10 +67,10 @@ struct Info: ParsableCommand {
             if json { try printJSON(object) } else { print(text) }
             return
         }
-        let isModel = path.hasSuffix(".ply") || path.hasSuffix(".splat") || path.hasSuffix(".nerf")
+        let isModel = path.hasSuffix(".ply") || path.hasSuffix(".splat") || path.hasSuffix(".spz") || path.hasSuffix(".nerf")
             || FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("model.json"))
         if isModel {
-            if !path.hasSuffix(".ply") && !path.hasSuffix(".splat") {
+            if !path.hasSuffix(".ply") && !path.hasSuffix(".splat") && !path.hasSuffix(".spz") {
                 let model = try RenderModel.load(path)
                 if case .nerf(let n) = model.content {
                     let (text, object) = Self.describeNerf(n, path: model.path)

@@ -108,6 +108,31 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("out.xyz"), bad.stderr)
     }
 
+    func testConvertSPZBothWays() throws {
+        let folder = NSTemporaryDirectory() + "splat-cli-spz-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var model = GaussianModel(count: 3, shDegree: 1)
+        model.positions = [0, 0, 0, 1, 2, 3, -1, -2, -3]
+        model.shRest = (0..<27).map { Float($0 % 9 - 4) / 8 }
+        try GaussianPLY.write(model, to: "\(folder)/in.ply")
+        let toSPZ = try run(["convert", "\(folder)/in.ply", "\(folder)/m.spz"])
+        XCTAssertEqual(toSPZ.status, 0, toSPZ.stderr)
+        let back = try run(["convert", "\(folder)/m.spz", "\(folder)/back.ply"])
+        XCTAssertEqual(back.status, 0, back.stderr)
+        let read = try GaussianPLY.read(path: "\(folder)/back.ply")
+        XCTAssertEqual(read.shDegree, 1)
+        XCTAssertEqual(read.positions, model.positions)
+        for (a, b) in zip(read.shRest, model.shRest) { XCTAssertEqual(a, b, accuracy: 4.5 / 128) }
+        let info = try run(["info", "\(folder)/m.spz"])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        XCTAssertTrue(info.stdout.contains(".spz") && info.stdout.contains("SH degree  1"), info.stdout)
+        try Data("not gzip".utf8).write(to: URL(fileURLWithPath: "\(folder)/bad.spz"))
+        let bad = try run(["convert", "\(folder)/bad.spz", "\(folder)/x.ply"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("bad.spz") && bad.stderr.contains("gzip"), bad.stderr)
+    }
+
     func testTrainWritesTheOutputFolder() throws {
         let out = NSTemporaryDirectory() + "splat-train-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: out) }

@@ -17,6 +17,10 @@ final class FuzzCrasherTests: XCTestCase {
         try replay("SplatFile") { _ = try SplatFile.decode($0, path: "fuzz.splat") }
     }
 
+    func testSPZFile() throws {
+        try replay("SPZFile") { _ = try SPZFile.decode($0, path: "fuzz.spz") }
+    }
+
     /// The first byte chooses the file, modulo 3: cameras, images, points3D.
     func testCOLMAPText() throws {
         try replay("COLMAPText") { data in

@@ -28,6 +28,9 @@ public enum ModelInfo {
         case .splat:
             kind = ".splat (web viewer layout)"
             degree = "0 (a .splat holds base colour only)"
+        case .spz:
+            kind = ".spz (Niantic, gzip, quantised)"
+            degree = "\(model.shDegree)"
         }
         var bounds = "none (no Gaussians)"
         if let b = model.bounds {
