@@ -399,7 +399,7 @@ struct Train: ParsableCommand {
                 ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { name in
                     guard !name.hasPrefix(".") else { return false }
                     var isFolder: ObjCBool = false
-                    FileManager.default.fileExists(atPath: path + "/" + name, isDirectory: &isFolder)
+                    _ = FileManager.default.fileExists(atPath: path + "/" + name, isDirectory: &isFolder)
                     return !isFolder.boolValue || !files(path + "/" + name).isEmpty
                 }
             }
